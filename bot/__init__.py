@@ -1,0 +1,1 @@
+"""The sidecar service: webhook intake, jobs, and the Chatwoot agent bot."""

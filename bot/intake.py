@@ -1,0 +1,90 @@
+"""The shared webhook intake: read the body safely, store the delivery, queue its job, answer fast.
+
+The order matters for losing nothing: the row is committed before anything else, so once we answer 200
+the event exists even if Redis is down (the sweeper queues it later). If Postgres is down we answer 503
+so the sender retries. Nothing here calls a network service other than Postgres and Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import psycopg
+import redis
+from psycopg_pool import PoolTimeout
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from bot import jobs, ledger
+from bot.ledger import Delivery
+from bot.registry import is_supported
+
+log = logging.getLogger("sidecar.intake")
+
+
+class Rejection(Exception):
+    """A request we refuse, with the status and a reason the sender can read."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing anything over `limit` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Rejection(413, f"body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Rejection(413, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_object(raw: bytes) -> dict[str, Any]:
+    """Parse a JSON object or refuse with 400."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejection(400, f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise Rejection(400, "JSON body must be an object")
+    return data
+
+
+async def accept(request: Request, delivery: Delivery) -> JSONResponse:
+    """Store, queue and acknowledge one verified delivery."""
+    state = request.app.state
+    known = is_supported(delivery.source, delivery.event_type)
+    try:
+        async with state.pool.connection() as conn:
+            event_id = await ledger.insert_async(conn, delivery, known=known)
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        log.error("database unavailable", extra={"source": delivery.source, "error": str(exc)[:200]})
+        raise Rejection(503, "storage unavailable, retry later") from None
+    if event_id is None:
+        return JSONResponse({"status": "duplicate"})
+    if not known:
+        log.info("event ignored", extra={"event_id": event_id, "source": delivery.source,
+                                         "event_type": delivery.event_type})
+        return JSONResponse({"status": "ignored", "id": event_id})
+    try:
+        await run_in_threadpool(jobs.enqueue, state.queue, event_id)
+    except redis.RedisError as exc:
+        log.warning("queue unavailable; left for the sweeper", extra={"event_id": event_id, "error": str(exc)[:200]})
+        try:
+            async with state.pool.connection() as conn:
+                await ledger.mark_not_enqueued(conn, event_id)
+        except (psycopg.OperationalError, PoolTimeout):
+            pass  # enqueued_at stays set; the sweeper's requeue window still catches it
+        return JSONResponse({"status": "stored", "id": event_id})
+    log.info("event accepted", extra={"event_id": event_id, "source": delivery.source,
+                                      "event_type": delivery.event_type})
+    return JSONResponse({"status": "queued", "id": event_id})

@@ -1,0 +1,236 @@
+"""Background jobs: run the handler for one stored event, retry with backoff, sweep what was missed.
+
+RQ carries only event ids; the payload stays in Postgres, which is the source of truth. A worker
+process keeps one JobContext (database pool, HTTP client, Chatwoot client, warm models) and one event
+loop alive across jobs, which is why `sidecar worker` uses RQ's non-forking SimpleWorker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import psycopg
+import redis
+from psycopg_pool import AsyncConnectionPool
+from rq import Queue
+
+from bot import ledger, metrics
+from bot.ledger import StoredEvent
+from bot.registry import handler_for
+from config.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.chatwoot.client import ChatwootClient
+
+log = logging.getLogger("sidecar.jobs")
+
+JOB_FUNC = "bot.jobs.run_event"
+JOB_TIMEOUT_S = 600
+
+
+class Defer(Exception):
+    """Raised by a handler to run the event again later without counting an attempt."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"deferred {seconds:.1f}s")
+        self.seconds = seconds
+
+
+class PermanentError(Exception):
+    """Raised by a handler when retrying cannot help (bad data); the event fails at once."""
+
+
+@dataclass
+class JobContext:
+    """What handlers get: shared, long-lived clients for one worker process."""
+
+    settings: Settings
+    db: AsyncConnectionPool
+    http: httpx.AsyncClient
+    redis: redis.Redis
+    chatwoot: ChatwootClient | None = None
+    extras: dict[str, Any] = field(default_factory=dict)  # lazily built heavy things (models, stores)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> JobContext:
+        pool = AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=4, open=False,
+                                   kwargs={"autocommit": True})
+        await pool.open(wait=True, timeout=10)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0),
+                                 limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        chatwoot = None
+        if settings.chatwoot_url and settings.chatwoot_account_id:
+            from bot.chatwoot.client import ChatwootClient
+
+            chatwoot = ChatwootClient(
+                http, settings.chatwoot_url, settings.chatwoot_account_id,
+                bot_token=settings.secret("chatwoot_bot_token"), api_token=settings.secret("chatwoot_api_token"),
+            )
+        return cls(settings=settings, db=pool, http=http, redis=redis.Redis.from_url(settings.redis_url),
+                   chatwoot=chatwoot)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.db.close()
+        for extra in self.extras.values():
+            closer = getattr(extra, "close", None)
+            if callable(closer):
+                result = closer()
+                if asyncio.iscoroutine(result):
+                    await result
+
+
+class Runtime:
+    """Per-process state shared by every job: the loop, the context, a ledger connection."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.Runner()
+        self.ctx: JobContext | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def context(self) -> JobContext:
+        if self.ctx is None:
+            self.ctx = self.loop.run(JobContext.open(self.settings))
+        return self.ctx
+
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.settings.database_dsn, autocommit=True)
+        return self._conn
+
+    def queue(self) -> Queue:
+        return make_queue(self.settings)
+
+    def close(self) -> None:
+        if self.ctx is not None:
+            self.loop.run(self.ctx.close())
+            self.ctx = None
+        self.loop.close()
+        if self._conn is not None:
+            self._conn.close()
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The process's runtime, created on first use from the environment."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(load_settings())
+    return _runtime
+
+
+def install_runtime(rt: Runtime | None) -> None:
+    """Set (or clear) the process's runtime; the worker and tests build it with explicit settings."""
+    global _runtime
+    _runtime = rt
+
+
+def make_queue(settings: Settings, connection: redis.Redis | None = None) -> Queue:
+    conn = connection or redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+    return Queue(settings.queue_name, connection=conn, default_timeout=JOB_TIMEOUT_S)
+
+
+def enqueue(queue: Queue, event_id: int, delay_s: float = 0) -> None:
+    """Queue the job for one event (now, or after a delay through RQ's scheduler)."""
+    opts: dict[str, Any] = {"job_timeout": JOB_TIMEOUT_S, "result_ttl": 60, "failure_ttl": 86400,
+                            "description": f"event {event_id}"}
+    if delay_s > 0:
+        queue.enqueue_in(timedelta(seconds=delay_s), JOB_FUNC, event_id, **opts)
+    else:
+        queue.enqueue(JOB_FUNC, event_id, **opts)
+
+
+def backoff_seconds(settings: Settings, attempts: int) -> float:
+    """Exponential backoff: base, 2·base, 4·base ... capped at ten minutes."""
+    return float(min(settings.job_backoff_base_s * (2 ** max(attempts - 1, 0)), 600.0))
+
+
+def run_event(event_id: int) -> str:
+    """RQ entry point: process one stored event exactly once in effect."""
+    rt = runtime()
+    conn = rt.conn()
+    event = ledger.claim(conn, event_id)
+    if event is None:
+        return "skipped"
+    attempt_id = ledger.start_attempt(conn, event)
+    started = time.perf_counter()
+    outcome, error = "done", None
+    try:
+        handler = handler_for(event.source, event.event_type)
+        if handler is None:
+            outcome = "ignored"
+        else:
+            result = rt.loop.run(_run_locked(rt.context(), handler, event))
+            outcome = result if result in ("done", "ignored") else "done"
+        ledger.finish(conn, event.id, outcome)
+    except Defer as d:
+        outcome = "deferred"
+        ledger.defer(conn, event.id, d.seconds)
+        _enqueue_or_leave(rt, conn, event.id, d.seconds)
+    except Exception as exc:  # every failure is recorded; none is lost
+        error = f"{type(exc).__name__}: {exc}"
+        final = isinstance(exc, PermanentError) or event.attempts >= rt.settings.job_max_attempts
+        retry_in = None if final else backoff_seconds(rt.settings, event.attempts)
+        outcome = "failed"
+        ledger.fail(conn, event.id, error, retry_in)
+        log.warning("event failed", extra={"event_id": event.id, "source": event.source,
+                                           "event_type": event.event_type, "attempt": event.attempts,
+                                           "retry_in": retry_in, "error": error[:300]})
+        log.debug("traceback for event %s:\n%s", event.id, traceback.format_exc())
+        if retry_in is not None:
+            _enqueue_or_leave(rt, conn, event.id, retry_in)
+    finally:
+        ledger.end_attempt(conn, attempt_id, outcome, error)
+        metrics.JOB_SECONDS.labels(event.source, event.event_type, outcome).observe(time.perf_counter() - started)
+        if outcome == "failed":
+            metrics.JOB_FAILURES.labels(event.source, event.event_type).inc()
+    log.info("event processed", extra={"event_id": event.id, "source": event.source,
+                                       "event_type": event.event_type, "outcome": outcome})
+    return outcome
+
+
+async def _run_locked(ctx: JobContext, handler: Any, event: StoredEvent) -> str | None:
+    """Run a handler while holding the lock on its subject, so one conversation/call is never
+    worked on by two jobs at once."""
+    if not event.subject:
+        return await handler(ctx, event)
+    async with ctx.db.connection() as lock_conn:
+        await lock_conn.execute("SET lock_timeout = '60s'")
+        await lock_conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (event.subject,))
+        try:
+            return await handler(ctx, event)
+        finally:
+            await lock_conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (event.subject,))
+
+
+def _enqueue_or_leave(rt: Runtime, conn: psycopg.Connection[Any], event_id: int, delay_s: float) -> None:
+    try:
+        enqueue(rt.queue(), event_id, delay_s)
+    except redis.RedisError:
+        ledger.unqueue(conn, [event_id])  # the sweeper will queue it once Redis is back
+
+
+def sweep(settings: Settings, conn: psycopg.Connection[Any], queue: Queue) -> list[int]:
+    """Queue every event that should be running but has no job; return their ids."""
+    ids = ledger.due_for_sweep(conn, grace_s=settings.sweep_grace_s)
+    queued: list[int] = []
+    for event_id in ids:
+        try:
+            enqueue(queue, event_id)
+            queued.append(event_id)
+        except redis.RedisError:
+            ledger.unqueue(conn, [i for i in ids if i not in queued])
+            break
+    if queued:
+        log.info("swept events", extra={"count": len(queued)})
+    return queued

@@ -1,0 +1,246 @@
+"""The event ledger: every inbound webhook as a row of operational_events, and its life cycle.
+
+Status moves received -> processing -> done, or -> failed (retried at next_attempt_at, or given up when
+next_attempt_at is NULL). Unknown event types are stored as ignored. The SQL lives here so the web
+intake, the job runner, the sweeper and the CLI all agree on what each status means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+STATUSES = ("received", "processing", "done", "failed", "ignored")
+LEASE_SECONDS = 300  # a worker that holds an event longer than this is presumed dead
+REQUEUE_AFTER_SECONDS = 300  # a queued event not started after this long is queued again
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A row of operational_events, as handlers see it."""
+
+    id: int
+    source: str
+    event_type: str
+    dedupe_key: str
+    subject: str | None
+    payload: dict[str, Any]
+    received_at: datetime
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A verified webhook, ready to be stored."""
+
+    source: str
+    event_type: str
+    dedupe_key: str
+    subject: str | None
+    payload: dict[str, Any]
+
+
+INSERT_SQL = """
+INSERT INTO operational_events (source, event_type, dedupe_key, subject, payload, status, enqueued_at)
+VALUES (%s, %s, %s, %s, %s, %s, CASE WHEN %s = 'received' THEN now() END)
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id
+"""
+
+
+async def insert_async(conn: psycopg.AsyncConnection[Any], delivery: Delivery, *, known: bool) -> int | None:
+    """Store a delivery; return its id, or None when the dedupe key was seen before."""
+    status = "received" if known else "ignored"
+    cur = await conn.execute(
+        INSERT_SQL,
+        (delivery.source, delivery.event_type, delivery.dedupe_key, delivery.subject,
+         Jsonb(delivery.payload), status, status),
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
+def insert(conn: psycopg.Connection[Any], delivery: Delivery, *, known: bool) -> int | None:
+    """Synchronous twin of insert_async, for jobs that record internal events."""
+    status = "received" if known else "ignored"
+    row = conn.execute(
+        INSERT_SQL,
+        (delivery.source, delivery.event_type, delivery.dedupe_key, delivery.subject,
+         Jsonb(delivery.payload), status, status),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+async def mark_not_enqueued(conn: psycopg.AsyncConnection[Any], event_id: int) -> None:
+    """Redis refused the job: leave the row for the sweeper."""
+    await conn.execute("UPDATE operational_events SET enqueued_at = NULL WHERE id = %s", (event_id,))
+
+
+def claim(conn: psycopg.Connection[Any], event_id: int) -> StoredEvent | None:
+    """Take an event for processing, or None if it is done, ignored, given up or held by a live worker."""
+    row = conn.execute(
+        """
+        UPDATE operational_events
+           SET status = 'processing', attempts = attempts + 1,
+               locked_until = now() + make_interval(secs => %s)
+         WHERE id = %s
+           AND (status = 'received'
+                OR (status = 'failed' AND next_attempt_at <= now() + interval '1 second')
+                OR (status = 'processing' AND locked_until < now()))
+        RETURNING id, source, event_type, dedupe_key, subject, payload, received_at, attempts
+        """,
+        (LEASE_SECONDS, event_id),
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredEvent(*row)
+
+
+def finish(conn: psycopg.Connection[Any], event_id: int, status: str) -> None:
+    """Record success (done, or ignored when the handler decided the event needs nothing)."""
+    conn.execute(
+        """
+        UPDATE operational_events
+           SET status = %s, processed_at = now(), last_error = NULL, next_attempt_at = NULL, locked_until = NULL
+         WHERE id = %s
+        """,
+        (status, event_id),
+    )
+
+
+def defer(conn: psycopg.Connection[Any], event_id: int, seconds: float) -> None:
+    """Put an event back to received without counting the attempt (e.g. to wait out a burst)."""
+    conn.execute(
+        """
+        UPDATE operational_events
+           SET status = 'received', attempts = greatest(attempts - 1, 0), locked_until = NULL,
+               enqueued_at = now() + make_interval(secs => %s)
+         WHERE id = %s
+        """,
+        (seconds, event_id),
+    )
+
+
+def fail(conn: psycopg.Connection[Any], event_id: int, error: str, retry_in: float | None) -> None:
+    """Record a failure; retry_in None means the event gave up and waits for a replay."""
+    conn.execute(
+        """
+        UPDATE operational_events
+           SET status = 'failed', last_error = %s, locked_until = NULL,
+               next_attempt_at = CASE WHEN %s::float8 IS NULL THEN NULL
+                                      ELSE now() + make_interval(secs => %s::float8) END,
+               enqueued_at = CASE WHEN %s::float8 IS NULL THEN enqueued_at
+                                  ELSE now() + make_interval(secs => %s::float8) END
+         WHERE id = %s
+        """,
+        (error[:2000], retry_in, retry_in, retry_in, retry_in, event_id),
+    )
+
+
+def start_attempt(conn: psycopg.Connection[Any], event: StoredEvent) -> int:
+    row = conn.execute(
+        "INSERT INTO job_attempts (event_id, attempt) VALUES (%s, %s) RETURNING id", (event.id, event.attempts)
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def end_attempt(conn: psycopg.Connection[Any], attempt_id: int, outcome: str, error: str | None = None) -> None:
+    conn.execute(
+        "UPDATE job_attempts SET finished_at = now(), outcome = %s, error = %s WHERE id = %s",
+        (outcome, error[:2000] if error else None, attempt_id),
+    )
+
+
+def due_for_sweep(conn: psycopg.Connection[Any], *, grace_s: float, limit: int = 500) -> list[int]:
+    """Events that should be running but have no job in Redis: mark them queued now and return their ids.
+
+    That is: received and never queued (Redis was down) for longer than the grace period; queued long ago
+    but never started (Redis lost the job); failed with a retry time that passed without the retry being
+    queued; or processing under an expired lease (the worker died).
+    """
+    rows = conn.execute(
+        """
+        UPDATE operational_events SET enqueued_at = now()
+         WHERE id IN (
+            SELECT id FROM operational_events
+             WHERE (status = 'received'
+                    AND ((enqueued_at IS NULL AND received_at < now() - make_interval(secs => %(grace)s))
+                         OR enqueued_at < now() - make_interval(secs => %(requeue)s)))
+                OR (status = 'failed' AND next_attempt_at IS NOT NULL
+                    AND next_attempt_at < now() - make_interval(secs => %(grace)s)
+                    AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => %(requeue)s)))
+                OR (status = 'processing' AND locked_until < now())
+             ORDER BY id
+             LIMIT %(limit)s
+             FOR UPDATE SKIP LOCKED)
+        RETURNING id
+        """,
+        {"grace": grace_s, "requeue": REQUEUE_AFTER_SECONDS, "limit": limit},
+    ).fetchall()
+    return sorted(int(r[0]) for r in rows)
+
+
+def unqueue(conn: psycopg.Connection[Any], event_ids: list[int]) -> None:
+    """Queuing failed after due_for_sweep marked these: leave them for the next sweep."""
+    conn.execute("UPDATE operational_events SET enqueued_at = NULL WHERE id = ANY(%s)", (event_ids,))
+
+
+def prepare_replay(
+    conn: psycopg.Connection[Any], *, event_id: int | None = None, all_failed: bool = False
+) -> list[int]:
+    """Reset given-up (or any failed) events to received with a fresh attempt budget; return their ids."""
+    params: tuple[int, ...] = ()
+    if event_id is not None:
+        where, params = "id = %s AND status IN ('failed', 'done', 'ignored')", (event_id,)
+    elif all_failed:
+        where = "status = 'failed'"
+    else:
+        return []
+    rows = conn.execute(
+        f"""
+        UPDATE operational_events
+           SET status = 'received', attempts = 0, next_attempt_at = NULL, locked_until = NULL, enqueued_at = now()
+         WHERE {where}
+        RETURNING id
+        """,
+        params,
+    ).fetchall()
+    return sorted(int(r[0]) for r in rows)
+
+
+def list_events(
+    conn: psycopg.Connection[Any], *, status: str | None = None, source: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Recent events for the operator, newest first (no payloads: they can hold personal data)."""
+    clauses, params = [], []
+    if status:
+        clauses.append("status = %s")
+        params.append(status)
+    if source:
+        clauses.append("source = %s")
+        params.append(source)
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"""
+            SELECT id, source, event_type, subject, status, attempts, received_at, processed_at,
+                   next_attempt_at, last_error
+              FROM operational_events {where}
+             ORDER BY id DESC LIMIT %s
+            """,
+            (*params, limit),
+        )
+        return list(cur.fetchall())
+
+
+def counts_by_status(conn: psycopg.Connection[Any]) -> list[tuple[str, str, int]]:
+    return [
+        (r[0], r[1], int(r[2]))
+        for r in conn.execute("SELECT source, status, count(*) FROM operational_events GROUP BY 1, 2")
+    ]
