@@ -1,0 +1,1 @@
+"""Tests of the Chatwoot client, the webhook payload models and the spec validator."""
