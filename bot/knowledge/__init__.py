@@ -1,0 +1,31 @@
+"""The knowledge layer: ingest guides into Qdrant, and search them with access gating.
+
+store = open_store(settings)                  # EdgeStore (embedded) or ServerStore (QDRANT_URL)
+embedder = Embedder.from_settings(settings)   # packaged MiniLM + BM25, no downloads
+ingest(Path("knowledge"), store=store, embedder=embedder, dsn=settings.database_dsn, progress=True)
+Retriever(store, embedder).search("what time is checkout?", property_code="lis-alfama")
+"""
+
+from bot.knowledge.embeddings import Embedder, EmbeddingConfigError, packaged_model_dir
+from bot.knowledge.ingest import index_document, ingest, remove_document
+from bot.knowledge.models import IngestReport, RetrievedChunk, Section, SyncReport
+from bot.knowledge.retrieval import Retriever
+from bot.knowledge.store import KnowledgeStore, KnowledgeStoreError, Scope, open_store
+
+__all__ = [
+    "Embedder",
+    "EmbeddingConfigError",
+    "IngestReport",
+    "KnowledgeStore",
+    "KnowledgeStoreError",
+    "RetrievedChunk",
+    "Retriever",
+    "Scope",
+    "Section",
+    "SyncReport",
+    "index_document",
+    "ingest",
+    "open_store",
+    "packaged_model_dir",
+    "remove_document",
+]
