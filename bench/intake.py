@@ -44,23 +44,32 @@ def free_port() -> int:
 def template() -> dict[str, object]:
     if FIXTURE.exists():
         return json.loads(FIXTURE.read_text())  # type: ignore[no-any-return]
-    return {"event": "message_created", "message_type": "outgoing", "content": "hello", "private": False,
-            "conversation": {"id": 1, "status": "open"}}
+    return {
+        "event": "message_created",
+        "message_type": "outgoing",
+        "content": "hello",
+        "private": False,
+        "conversation": {"id": 1, "status": "open"},
+    }
 
 
 def signed(n: int, base: dict[str, object]) -> tuple[bytes, dict[str, str]]:
     payload = dict(base, id=10_000_000 + n)
     body = json.dumps(payload).encode()
     ts = int(time.time())
-    return body, {"content-type": "application/json", "x-chatwoot-timestamp": str(ts),
-                  "x-chatwoot-signature": sign(body, SECRET, ts), "x-chatwoot-delivery": str(uuid.uuid4())}
+    return body, {
+        "content-type": "application/json",
+        "x-chatwoot-timestamp": str(ts),
+        "x-chatwoot-signature": sign(body, SECRET, ts),
+        "x-chatwoot-delivery": str(uuid.uuid4()),
+    }
 
 
 def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited early: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            raise SystemExit(f"server exited early with {proc.returncode}; see its log")
         try:
             httpx.get(url, timeout=0.5)
             return
@@ -75,6 +84,7 @@ async def closed_loop(url: str, total: int, concurrency: int, offset: int) -> tu
     latencies: list[float] = []
     counter = iter(range(total))
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as client:
+
         async def sender() -> None:
             for n in counter:
                 body, headers = signed(offset + n, base)
@@ -83,6 +93,7 @@ async def closed_loop(url: str, total: int, concurrency: int, offset: int) -> tu
                 latencies.append(time.perf_counter() - t0)
                 if r.status_code != 200:
                     raise SystemExit(f"unexpected {r.status_code}: {r.text[:200]}")
+
         start = time.perf_counter()
         await asyncio.gather(*(sender() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
@@ -94,6 +105,7 @@ async def open_loop(url: str, total: int, rate: float, offset: int) -> tuple[flo
     base = template()
     latencies: list[float] = []
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=200)) as client:
+
         async def one(n: int) -> None:
             body, headers = signed(offset + n, base)
             t0 = time.perf_counter()
@@ -101,6 +113,7 @@ async def open_loop(url: str, total: int, rate: float, offset: int) -> tuple[flo
             latencies.append(time.perf_counter() - t0)
             if r.status_code != 200:
                 raise SystemExit(f"unexpected {r.status_code}: {r.text[:200]}")
+
         start = time.perf_counter()
         tasks = []
         for n in range(total):
@@ -122,8 +135,10 @@ def measure(name: str, url: str, args: argparse.Namespace, offset: int) -> dict[
     rps, _ = asyncio.run(closed_loop(url, args.requests, args.concurrency, offset + 1_000_000))
     rate, lat = asyncio.run(open_loop(url, int(args.rate * args.seconds), args.rate, offset + 2_000_000))
     result = {"rps": rps, "rate": rate, "p50": pct(lat, 0.50), "p99": pct(lat, 0.99)}
-    print(f"{name:8}  sustained {rps:7.0f} req/s   at {rate:5.0f} req/s: p50 {result['p50']:6.2f} ms  "
-          f"p99 {result['p99']:6.2f} ms")
+    print(
+        f"{name:8}  sustained {rps:7.0f} req/s   at {rate:5.0f} req/s: p50 {result['p50']:6.2f} ms  "
+        f"p99 {result['p99']:6.2f} ms"
+    )
     return result
 
 
@@ -139,25 +154,55 @@ def main() -> None:
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     db.create_database(dsn)
     db.upgrade(dsn)
-    env = dict(os.environ, DATABASE_URL=dsn, QUEUE_NAME=queue, CHATWOOT_BOT_SECRET=SECRET, LOG_LEVEL="WARNING",
-               SPEECH_BACKEND="local")
+    env = dict(
+        os.environ,
+        DATABASE_URL=dsn,
+        QUEUE_NAME=queue,
+        CHATWOOT_BOT_SECRET=SECRET,
+        LOG_LEVEL="WARNING",
+        SPEECH_BACKEND="local",
+    )
     procs: list[subprocess.Popen[bytes]] = []
     try:
         sp, bp = free_port(), free_port()
-        sidecar = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(sp)], cwd=ROOT, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        bare = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.bare_app:app", "--port", str(bp),
-                                 "--log-level", "warning", "--no-access-log"], cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        log_path = Path(os.environ.get("BENCH_LOG", "/tmp/sidecar-bench.log"))
+        log_file = log_path.open("wb")
+        sidecar = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve", "--port", str(sp)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+        bare = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare_app:app",
+                "--port",
+                str(bp),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
         procs = [sidecar, bare]
         wait_up(f"http://127.0.0.1:{sp}/healthz", sidecar)
         wait_up(f"http://127.0.0.1:{bp}/", bare)
-        print(f"intake benchmark: {args.requests} requests x {args.concurrency} senders, then "
-              f"{args.rate:.0f} req/s for {args.seconds:.0f} s; one uvicorn process each, {os.cpu_count()} cores")
+        print(
+            f"intake benchmark: {args.requests} requests x {args.concurrency} senders, then "
+            f"{args.rate:.0f} req/s for {args.seconds:.0f} s; one uvicorn process each, {os.cpu_count()} cores"
+        )
         bare_r = measure("bare", f"http://127.0.0.1:{bp}/webhooks/chatwoot", args, 0)
         side_r = measure("sidecar", f"http://127.0.0.1:{sp}/webhooks/chatwoot", args, 0)
-        print(f"ratio sidecar/bare: throughput {side_r['rps'] / bare_r['rps']:.2f}   "
-              f"p99 at {args.rate:.0f} req/s {side_r['p99']:.2f} ms vs {bare_r['p99']:.2f} ms")
+        print(
+            f"ratio sidecar/bare: throughput {side_r['rps'] / bare_r['rps']:.2f}   "
+            f"p99 at {args.rate:.0f} req/s {side_r['p99']:.2f} ms vs {bare_r['p99']:.2f} ms"
+        )
     finally:
         for p in procs:
             p.terminate()

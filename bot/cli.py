@@ -49,6 +49,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from bot.worker import run_worker
 
     settings = _settings()
+    if args.concurrency:
+        settings = settings.model_copy(update={"worker_concurrency": args.concurrency})
     logs.setup(settings.log_level)
     run_worker(settings, burst=args.burst, metrics_port=args.metrics_port)
     return 0
@@ -95,6 +97,47 @@ def cmd_events_replay(args: argparse.Namespace) -> int:
     return 0 if ids or args.failed else 1
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot import db
+    from bot.knowledge import Embedder, ingest, open_store
+
+    settings = _settings()
+    root = Path(args.path)
+    if not root.is_dir():
+        print(f"sidecar: {root} is not a folder", file=sys.stderr)
+        return 2
+    db.create_database(settings.database_dsn)
+    db.upgrade(settings.database_dsn)
+    store = open_store(settings)
+    try:
+        report = ingest(root, store=store, embedder=Embedder.from_settings(settings), dsn=settings.database_dsn,
+                        progress=sys.stderr.isatty())
+    finally:
+        store.close()
+    print(f"{report.files} files: {report.added} chunks added, {report.unchanged} unchanged, "
+          f"{report.deleted} deleted")
+    for error in report.errors:
+        print(f"  skipped: {error}", file=sys.stderr)
+    return 1 if report.errors else 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from bot.ask import ask, render
+
+    result = ask(_settings(), args.question, args.property, access=args.access)
+    print(render(result))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    run_demo(_settings())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidecar", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="process queued events")
     p.add_argument("--burst", action="store_true", help="process what is queued, then exit")
     p.add_argument("--metrics-port", type=int, default=None, help="serve worker metrics on this port")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="jobs run at once in this process (default WORKER_CONCURRENCY, 8)")
     p.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database tools").add_subparsers(dest="db_command", required=True)
@@ -126,6 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int, nargs="?")
     p.add_argument("--failed", action="store_true")
     p.set_defaults(func=cmd_events_replay)
+    p = sub.add_parser("ingest", help="index a folder of guides, house rules and FAQs (incremental)")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", help="answer a question from the knowledge base, as the bot would")
+    p.add_argument("question")
+    p.add_argument("--property", default=None, help="the guest's property code (else shared knowledge only)")
+    p.add_argument("--access", action="store_true",
+                   help="answer as for a guest whose stay unlocks the property's access details")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("demo", help="the main job on embedded defaults: ingest the examples and answer guests")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

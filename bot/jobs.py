@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import traceback
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import psycopg
@@ -22,7 +25,6 @@ from psycopg_pool import AsyncConnectionPool
 from rq import Queue
 
 from bot import ledger, metrics
-from bot.ledger import StoredEvent
 from bot.registry import handler_for
 from config.settings import Settings, load_settings
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sidecar.jobs")
 
+T = TypeVar("T")
 JOB_FUNC = "bot.jobs.run_event"
 JOB_TIMEOUT_S = 600
 
@@ -60,7 +63,9 @@ class JobContext:
 
     @classmethod
     async def open(cls, settings: Settings) -> JobContext:
-        pool = AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=4, open=False,
+        # Handlers' queries are short, so a small pool serves many concurrent jobs.
+        size = min(settings.worker_concurrency, 16) + 2
+        pool = AsyncConnectionPool(settings.database_dsn, min_size=2, max_size=size, open=False,
                                    kwargs={"autocommit": True})
         await pool.open(wait=True, timeout=10)
         http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0),
@@ -88,34 +93,59 @@ class JobContext:
 
 
 class Runtime:
-    """Per-process state shared by every job: the loop, the context, a ledger connection."""
+    """Per-process state shared by every job: one event loop in its own thread, the context, and a
+    ledger connection per job thread.
+
+    Jobs run in worker threads (several at once with `sidecar worker --concurrency N`); their async
+    work is submitted to the one loop, so the HTTP pools, the database pool and the warm models are
+    shared by all of them.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.loop = asyncio.Runner()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="jobs-loop", daemon=True)
+        self._thread.start()
         self.ctx: JobContext | None = None
-        self._conn: psycopg.Connection[Any] | None = None
+        self._ctx_lock = threading.Lock()
+        self._local = threading.local()
+        self._conns: list[psycopg.Connection[Any]] = []
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        """Run a coroutine on the runtime's loop and wait for its result (from any thread)."""
+
+        async def call() -> T:
+            return await awaitable
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result()
 
     def context(self) -> JobContext:
-        if self.ctx is None:
-            self.ctx = self.loop.run(JobContext.open(self.settings))
-        return self.ctx
+        with self._ctx_lock:
+            if self.ctx is None:
+                self.ctx = self.run(JobContext.open(self.settings))
+            return self.ctx
 
     def conn(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.settings.database_dsn, autocommit=True)
-        return self._conn
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.settings.database_dsn, autocommit=True)
+            conn.execute("SET lock_timeout = '60s'")  # a subject lock held longer than this fails the attempt
+            self._local.conn = conn
+            self._conns.append(conn)
+        return conn
 
     def queue(self) -> Queue:
         return make_queue(self.settings)
 
     def close(self) -> None:
         if self.ctx is not None:
-            self.loop.run(self.ctx.close())
+            self.run(self.ctx.close())
             self.ctx = None
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
         self.loop.close()
-        if self._conn is not None:
-            self._conn.close()
+        for conn in self._conns:
+            conn.close()
 
 
 _runtime: Runtime | None = None
@@ -170,7 +200,8 @@ def run_event(event_id: int) -> str:
         if handler is None:
             outcome = "ignored"
         else:
-            result = rt.loop.run(_run_locked(rt.context(), handler, event))
+            with subject_lock(conn, event.subject):
+                result = rt.run(handler(rt.context(), event))
             outcome = result if result in ("done", "ignored") else "done"
         ledger.finish(conn, event.id, outcome)
     except Defer as d:
@@ -199,18 +230,19 @@ def run_event(event_id: int) -> str:
     return outcome
 
 
-async def _run_locked(ctx: JobContext, handler: Any, event: StoredEvent) -> str | None:
-    """Run a handler while holding the lock on its subject, so one conversation/call is never
-    worked on by two jobs at once."""
-    if not event.subject:
-        return await handler(ctx, event)
-    async with ctx.db.connection() as lock_conn:
-        await lock_conn.execute("SET lock_timeout = '60s'")
-        await lock_conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (event.subject,))
-        try:
-            return await handler(ctx, event)
-        finally:
-            await lock_conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (event.subject,))
+@contextmanager
+def subject_lock(conn: psycopg.Connection[Any], subject: str | None) -> Iterator[None]:
+    """Hold the lock on an event's subject (a conversation, a call, a reservation) while its handler runs,
+    so two jobs never work on the same one at once. It is a session lock on this job thread's own
+    connection: it dies with the worker, and the shared async pool stays free for short queries."""
+    if not subject:
+        yield
+        return
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (subject,))
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (subject,))
 
 
 def _enqueue_or_leave(rt: Runtime, conn: psycopg.Connection[Any], event_id: int, delay_s: float) -> None:

@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     job_max_attempts: int = Field(default=5, ge=1)
     job_backoff_base_s: float = Field(default=2.0, ge=0)
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
     sweep_interval_s: float = Field(default=15.0, gt=0)
     sweep_grace_s: float = Field(default=10.0, ge=0)
     log_level: str = "INFO"

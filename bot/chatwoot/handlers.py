@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from bot.jobs import JobContext
+from bot.ledger import StoredEvent
 from bot.registry import Handler, record_only
 
+
+async def message_created(ctx: JobContext, event: StoredEvent) -> str | None:
+    from bot.chatwoot.answering import on_message_created  # heavy imports stay out of the web process
+
+    return await on_message_created(ctx, event)
+
+
+async def conversation_status(ctx: JobContext, event: StoredEvent) -> str | None:
+    from bot.chatwoot.answering import on_conversation_status
+
+    return await on_conversation_status(ctx, event)
+
+
 HANDLERS: dict[str, Handler] = {
-    "message_created": record_only,
+    "message_created": message_created,
     "message_updated": record_only,
-    "conversation_opened": record_only,
-    "conversation_resolved": record_only,
-    "conversation_status_changed": record_only,
+    "conversation_opened": conversation_status,
+    "conversation_resolved": conversation_status,
+    "conversation_status_changed": conversation_status,
     "conversation_updated": record_only,
     "webwidget_triggered": record_only,
 }

@@ -1,0 +1,86 @@
+"""Per-conversation memory in Postgres: has a person taken over, and what did the bot answer last."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+
+async def human_since(db: AsyncConnectionPool, conversation_id: int) -> Any | None:
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "SELECT human_since FROM conversation_state WHERE conversation_id = %s", (conversation_id,))
+        row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def mark_human(db: AsyncConnectionPool, conversation_id: int, reason: str) -> None:
+    """A person handles the conversation now: the bot stays silent until it is pending again."""
+    async with db.connection() as conn:
+        await conn.execute(
+            """
+            INSERT INTO conversation_state (conversation_id, human_since, human_reason)
+            VALUES (%s, now(), %s)
+            ON CONFLICT (conversation_id) DO UPDATE
+               SET human_since = coalesce(conversation_state.human_since, now()),
+                   human_reason = EXCLUDED.human_reason, updated_at = now()
+            """,
+            (conversation_id, reason),
+        )
+
+
+async def clear_human(db: AsyncConnectionPool, conversation_id: int) -> None:
+    """The conversation is back with the bot (pending again, or resolved and waiting for a new message)."""
+    async with db.connection() as conn:
+        await conn.execute(
+            "UPDATE conversation_state SET human_since = NULL, human_reason = NULL, updated_at = now()"
+            " WHERE conversation_id = %s",
+            (conversation_id,),
+        )
+
+
+async def last_answered(db: AsyncConnectionPool, conversation_id: int) -> int:
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "SELECT last_answered_message_id FROM conversation_state WHERE conversation_id = %s",
+            (conversation_id,))
+        row = await cur.fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+async def set_last_answered(db: AsyncConnectionPool, conversation_id: int, message_id: int,
+                            inbox_id: int | None, contact_id: int | None) -> None:
+    async with db.connection() as conn:
+        await conn.execute(
+            """
+            INSERT INTO conversation_state (conversation_id, inbox_id, contact_id, last_answered_message_id)
+            VALUES (%s, %s, %s, %s)
+            ON CONFLICT (conversation_id) DO UPDATE
+               SET last_answered_message_id = greatest(conversation_state.last_answered_message_id,
+                                                       EXCLUDED.last_answered_message_id),
+                   inbox_id = coalesce(EXCLUDED.inbox_id, conversation_state.inbox_id),
+                   contact_id = coalesce(EXCLUDED.contact_id, conversation_state.contact_id),
+                   updated_at = now()
+            """,
+            (conversation_id, inbox_id, contact_id, message_id),
+        )
+
+
+async def message_payloads(db: AsyncConnectionPool, subject: str, *, after_message_id: int = 0,
+                           limit: int = 200) -> list[dict[str, Any]]:
+    """The newest `limit` message_created payloads of one conversation from our ledger, oldest first."""
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            """
+            SELECT payload FROM (
+                SELECT payload, (payload->>'id')::bigint AS message_id FROM operational_events
+                 WHERE subject = %s AND source = 'chatwoot' AND event_type = 'message_created'
+                   AND (payload->>'id')::bigint > %s
+                 ORDER BY message_id DESC
+                 LIMIT %s) newest
+             ORDER BY message_id
+            """,
+            (subject, after_message_id, limit),
+        )
+        return [row[0] for row in await cur.fetchall()]

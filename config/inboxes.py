@@ -1,0 +1,73 @@
+"""Per-inbox behaviour: whether the bot answers (autopilot), suggests (copilot) or stays out (off).
+
+Read from a small TOML file named by INBOXES_CONFIG (see config/inboxes.example.toml). Inboxes not
+listed use [defaults], whose mode falls back to DEFAULT_INBOX_MODE.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from config.settings import ConfigError
+
+Mode = Literal["autopilot", "copilot", "off"]
+MODES = ("autopilot", "copilot", "off")
+
+
+@dataclass(frozen=True)
+class InboxPolicy:
+    """How the bot behaves in one Chatwoot inbox."""
+
+    mode: Mode = "autopilot"
+    language: str = "en"            # the language used when the guest's cannot be told
+    property: str | None = None     # an inbox dedicated to one property (e.g. its own widget)
+    voice: str | None = None        # TTS voice for spoken replies; None = the default for the language
+    voice_replies: bool = True      # answer voice notes with audio too (autopilot only)
+    handoff_label: str = "bot-handoff"
+
+
+@dataclass(frozen=True)
+class InboxTable:
+    defaults: InboxPolicy = InboxPolicy()
+    inboxes: dict[int, InboxPolicy] = field(default_factory=dict)
+
+    def for_inbox(self, inbox_id: int | None) -> InboxPolicy:
+        if inbox_id is None:
+            return self.defaults
+        return self.inboxes.get(inbox_id, self.defaults)
+
+
+_FIELDS = set(InboxPolicy.__dataclass_fields__)
+
+
+def _policy(base: InboxPolicy, raw: dict[str, Any], where: str) -> InboxPolicy:
+    unknown = set(raw) - _FIELDS
+    if unknown:
+        raise ConfigError(f"INBOXES_CONFIG: unknown setting(s) {sorted(unknown)} in {where}; "
+                          f"allowed: {sorted(_FIELDS)}")
+    if "mode" in raw and raw["mode"] not in MODES:
+        raise ConfigError(f"INBOXES_CONFIG: mode {raw['mode']!r} in {where} must be one of {', '.join(MODES)}")
+    return replace(base, **raw)
+
+
+def load_inboxes(path: Path | None, default_mode: str = "autopilot") -> InboxTable:
+    """Read the inbox table; a missing or malformed file fails naming INBOXES_CONFIG."""
+    defaults = InboxPolicy(mode=default_mode)  # type: ignore[arg-type]
+    if path is None:
+        return InboxTable(defaults=defaults)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"INBOXES_CONFIG: cannot read {path} ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"INBOXES_CONFIG: {path} is not valid TOML ({exc})") from None
+    defaults = _policy(defaults, data.get("defaults", {}), "[defaults]")
+    inboxes: dict[int, InboxPolicy] = {}
+    for key, raw in data.get("inboxes", {}).items():
+        if not str(key).isdigit():
+            raise ConfigError(f"INBOXES_CONFIG: [inboxes.{key}] must be a numeric Chatwoot inbox id")
+        inboxes[int(key)] = _policy(defaults, raw, f"[inboxes.{key}]")
+    return InboxTable(defaults=defaults, inboxes=inboxes)
