@@ -25,6 +25,7 @@ from bot.chatwoot import verify as chatwoot_verify
 from bot.intake import Rejection, accept, parse_object, read_body
 from bot.ledger import Delivery
 from config.settings import Settings
+from integrations.aircall import transforms as aircall_transforms
 from integrations.aircall import verify as aircall_verify
 from integrations.guesty import verify as guesty_verify
 
@@ -90,7 +91,11 @@ async def aircall_delivery(request: Request, raw: bytes) -> Delivery:
     data = payload.get("data")
     if not isinstance(event, str) or not isinstance(data, dict):
         raise Rejection(400, "missing 'event' or 'data'")
-    stored = {k: v for k, v in payload.items() if k != "token"}  # never keep the shared secret
+    # Never keep the shared secret, nor the presigned media links (bearer URLs to guests' audio): the
+    # durable `asset` link stays, and a fresh URL comes from Aircall's API when one is needed.
+    stored = {k: v for k, v in payload.items() if k != "token"}
+    if payload.get("resource") == "call":
+        stored["data"] = aircall_transforms.storable(data)
     return Delivery("aircall", event, aircall_verify.dedupe_key(payload), aircall_verify.subject(payload), stored)
 
 

@@ -128,6 +128,7 @@ def test_aircall_token_is_checked_and_not_stored(client: TestClient, settings: A
     with psycopg.connect(settings.database_dsn) as conn:
         (stored,) = conn.execute("SELECT payload FROM operational_events").fetchone()  # type: ignore[misc]
     assert "token" not in stored  # the shared secret is never kept
+    assert "recording" not in stored["data"] and stored["data"]["asset"] == payload["data"]["asset"]
     forged = copy.deepcopy(payload)
     forged["token"] = payload["token"][:-1] + "7"
     resp = client.post("/webhooks/aircall", json=forged)

@@ -1,50 +1,91 @@
-"""Authenticating Aircall webhooks and deriving their ledger keys.
+"""Authenticating Aircall webhooks and deriving their ledger keys (pure; used by the web route).
 
-Aircall signs nothing: every delivery carries the webhook's shared `token` in its JSON body, compared
-here in constant time. Delivery is at least once and unordered, so the dedupe key is the event and the
-call id, plus the envelope timestamp for events that can happen several times in one call.
+Aircall signs nothing: each delivery carries the webhook's shared `token` inside the JSON body, which
+we compare in constant time. There is no event id either, so the dedupe key is built from the event
+name and the call id; events that can happen several times in one call (tags, comments, transfers,
+ringing...) add the envelope timestamp, which is the same on every retry of one delivery.
+Facts: /work/shared/reference/signing.md §1, externals.md §1.1-1.3.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
-# Events that may occur more than once for the same call.
+__all__ = ["REPEATABLE_EVENTS", "VerificationError", "call_id", "dedupe_key", "subject", "verify_token"]
+
+# Events that may fire more than once for the same call.
 REPEATABLE_EVENTS = frozenset({
-    "call.tagged", "call.untagged", "call.commented", "call.transferred", "call.external_transferred",
-    "call.unsuccessful_transfer", "call.ringing_on_agent", "call.agent_declined", "call.hold", "call.unhold",
-    "call.assigned", "call.ivr_option_selected",
+    "call.ringing_on_agent", "call.agent_declined", "call.ivr_option_selected", "call.assigned",
+    "call.hold", "call.unhold", "call.transferred", "call.external_transferred",
+    "call.unsuccessful_transfer", "call.tagged", "call.untagged", "call.commented", "call.archived",
 })
+AI_RESOURCES_EVENTS = frozenset({"transcription.created", "summary.created"})
 
 
 class VerificationError(Exception):
-    """The delivery does not carry our Aircall token; the message says why (safe to return)."""
+    """The delivery does not carry our Aircall webhook token; the message says why (safe to return)."""
 
 
 def verify_token(payload: Mapping[str, Any], expected: str) -> None:
+    """Raise VerificationError unless payload["token"] equals the webhook token (constant time)."""
+    if not expected:
+        raise VerificationError("AIRCALL_WEBHOOK_TOKEN is not set: copy the token Aircall shows for this "
+                                "webhook (Dashboard, or GET /v1/webhooks/{id})")
+    if not isinstance(payload, Mapping):
+        raise VerificationError("the body is not a JSON object")
     token = payload.get("token")
     if not isinstance(token, str) or not token:
         raise VerificationError("missing 'token' in the body")
     if not secrets.compare_digest(token.encode(), expected.encode()):
-        raise VerificationError("wrong token")
+        raise VerificationError("wrong token: it does not match AIRCALL_WEBHOOK_TOKEN")
+
+
+def call_id(payload: Mapping[str, Any]) -> int | None:
+    """The Aircall call a delivery is about: data.id for call events, data.call_id for AI events."""
+    data = payload.get("data")
+    if not isinstance(data, Mapping):
+        return None
+    if payload.get("event") in AI_RESOURCES_EVENTS or payload.get("resource") == "conversation_intelligence":
+        nested = data.get("call")
+        candidates = [data.get("call_id"), nested.get("id") if isinstance(nested, Mapping) else None]
+    elif str(payload.get("event", "")).startswith("call.") or payload.get("resource") == "call":
+        candidates = [data.get("id")]
+    else:
+        return None
+    for value in candidates:
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            return int(value)
+    return None
 
 
 def dedupe_key(payload: Mapping[str, Any]) -> str:
-    event = str(payload.get("event"))
+    """`aircall:{event}:{id}`, plus `:{timestamp}` for repeatable events.
+
+    Calls use the call id; other resources (users, numbers...) their own data.id. A payload without
+    any id falls back to a hash of its content, so it is still stored once.
+    """
+    event = str(payload.get("event") or "unknown")
     data = payload.get("data")
-    resource_id = data.get("id") if isinstance(data, Mapping) else None
-    key = f"aircall:{event}:{resource_id}"
-    if event in REPEATABLE_EVENTS or resource_id is None:
+    ident: Any = call_id(payload)
+    if ident is None and isinstance(data, Mapping):
+        ident = data.get("id")
+    if ident is None or isinstance(ident, Mapping | list):
+        body = {k: v for k, v in payload.items() if k != "token"}
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        return f"aircall:{event}:sha256:{digest}"
+    key = f"aircall:{event}:{ident}"
+    if event in REPEATABLE_EVENTS:
         key += f":{payload.get('timestamp')}"
     return key
 
 
 def subject(payload: Mapping[str, Any]) -> str | None:
-    """Jobs about one call run one at a time, so its record merges in order."""
-    data = payload.get("data")
-    if payload.get("resource") == "call" and isinstance(data, Mapping) and data.get("id") is not None:
-        return f"call:{data['id']}"
-    call_id = data.get("call_id") if isinstance(data, Mapping) else None
-    return f"call:{call_id}" if call_id is not None else None
+    """"call:<id>": the job layer runs one job per subject at a time, so a call's events never race."""
+    ident = call_id(payload)
+    return f"call:{ident}" if ident is not None else None

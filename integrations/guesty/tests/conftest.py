@@ -22,7 +22,7 @@ from bot.knowledge.models import Embedding, SparseVec
 from config.settings import Settings, load_settings
 from integrations.guesty.client import GuestyClient, RateLimiter, TokenStore
 from tests.chatwoot_spec import validate_request
-from tests.conftest import REDIS_URL, clean_db, database_url  # noqa: F401 - shared database fixtures
+from tests.conftest import REDIS_URL
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHATWOOT_URL = "https://chat.example.com"
@@ -54,7 +54,7 @@ async def open_pool(dsn: str, size: int = 4) -> AsyncConnectionPool:
 
 
 @pytest.fixture
-async def pool(clean_db: str) -> AsyncIterator[AsyncConnectionPool]:  # noqa: F811 - the imported fixture
+async def pool(clean_db: str) -> AsyncIterator[AsyncConnectionPool]:
     pool = await open_pool(clean_db)
     try:
         yield pool
@@ -217,7 +217,7 @@ def chatwoot(router: respx.MockRouter) -> FakeChatwoot:
 
 
 @pytest.fixture
-async def ctx(pool: AsyncConnectionPool, clean_db: str, tmp_path: Path, chatwoot: FakeChatwoot,  # noqa: F811
+async def ctx(pool: AsyncConnectionPool, clean_db: str, tmp_path: Path, chatwoot: FakeChatwoot,
               router: respx.MockRouter) -> AsyncIterator[JobContext]:
     """A worker context on the test database, a fake Chatwoot, an embedded store and a Guesty client."""
     settings = settings_for(clean_db, QDRANT_PATH=str(tmp_path / "qdrant"))

@@ -1,0 +1,50 @@
+"""Fixtures for every test folder (tests/, integrations/*/tests/, speech/tests/): a private PostgreSQL
+database created and dropped by this run, and Redis keys no one else uses."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import redis
+
+from bot import db
+from tests.conftest import REDIS_URL, SERVER_URL
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh database with every migration applied, dropped at the end of the session."""
+    dsn = db.with_database(SERVER_URL, f"sidecar_test_{uuid.uuid4().hex[:10]}")
+    db.create_database(dsn)
+    db.upgrade(dsn)
+    try:
+        yield dsn
+    finally:
+        db.drop_database(dsn)
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> Iterator[str]:
+    """The session database, emptied of rows before the test."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'schema_migrations'"
+        )]
+        conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
+    yield database_url
+
+
+@pytest.fixture
+def queue_name() -> Iterator[str]:
+    """A queue name no one else uses; its Redis keys are deleted afterwards."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    yield name
+    r = redis.Redis.from_url(REDIS_URL)
+    keys = list(r.scan_iter(f"*{name}*"))
+    if keys:
+        r.delete(*keys)
+
+
