@@ -103,6 +103,19 @@ class ConcurrentWorker(SimpleWorker):
         super().teardown()
 
 
+def warm_up(rt: jobs.Runtime) -> None:
+    """Load the embedding model and open the knowledge store before the first guest waits for them."""
+    from bot.chatwoot.answering import retriever
+
+    async def load(ctx: jobs.JobContext) -> None:
+        retriever(ctx)
+
+    try:
+        rt.run(load(rt.context()))
+    except Exception as exc:  # the worker still serves the integrations without knowledge
+        log.warning("knowledge not loaded at start", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+
+
 def run_worker(settings: Settings, *, burst: bool = False, metrics_port: int | None = None,
                runtime: jobs.Runtime | None = None) -> None:
     """Process jobs until stopped (or, with burst, until the queue is empty).
@@ -114,6 +127,7 @@ def run_worker(settings: Settings, *, burst: bool = False, metrics_port: int | N
     try:
         sweeper.run_once()  # pick up anything left while no worker ran
         if not burst:
+            warm_up(rt)
             sweeper.start()
             if metrics_port:
                 start_http_server(metrics_port)
