@@ -1,7 +1,8 @@
 """The shared webhook intake: read the body safely, store the delivery, queue its job, answer fast.
 
 The order matters for losing nothing: the row is committed before anything else, so once we answer 200
-the event exists even if Redis is down (the sweeper queues it later). If Postgres is down we answer 503
+the event exists even if Redis is down (the sweeper queues it later). The job is queued just after the
+response is sent, so the sender's wait covers only the verification and the insert. If Postgres is down we answer 503
 so the sender retries. Nothing here calls a network service other than Postgres and Redis.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 import psycopg
 import redis
 from psycopg_pool import PoolTimeout
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -75,6 +77,16 @@ async def accept(request: Request, delivery: Delivery) -> JSONResponse:
         log.info("event ignored", extra={"event_id": event_id, "source": delivery.source,
                                          "event_type": delivery.event_type})
         return JSONResponse({"status": "ignored", "id": event_id})
+    log.info("event accepted", extra={"event_id": event_id, "source": delivery.source,
+                                      "event_type": delivery.event_type})
+    # The row is committed, so the delivery is safe: answer now and queue its job right after the
+    # response is sent. If queuing fails, the row is marked for the sweeper.
+    return JSONResponse({"status": "queued", "id": event_id},
+                        background=BackgroundTask(queue_job, state, event_id))
+
+
+async def queue_job(state: Any, event_id: int) -> None:
+    """Put the event's job on the queue; when Redis refuses, leave the row for the sweeper."""
     try:
         await run_in_threadpool(jobs.enqueue, state.queue, event_id)
     except redis.RedisError as exc:
@@ -84,7 +96,3 @@ async def accept(request: Request, delivery: Delivery) -> JSONResponse:
                 await ledger.mark_not_enqueued(conn, event_id)
         except (psycopg.OperationalError, PoolTimeout):
             pass  # enqueued_at stays set; the sweeper's requeue window still catches it
-        return JSONResponse({"status": "stored", "id": event_id})
-    log.info("event accepted", extra={"event_id": event_id, "source": delivery.source,
-                                      "event_type": delivery.event_type})
-    return JSONResponse({"status": "queued", "id": event_id})
