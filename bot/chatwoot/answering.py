@@ -133,9 +133,10 @@ async def on_message_created(ctx: JobContext, event: StoredEvent) -> str:
         return "ignored"
     if policy.mode == "autopilot" and await state.human_since(ctx.db, conv) is not None:
         return "ignored"  # a person took over; silent until the conversation is pending again
-    voice = ctx.extras.get("voice_handler")
-    if voice is not None and msg.audio_attachments:
-        return str(await voice(ctx, event, msg, policy))
+    if msg.audio_attachments:
+        from bot.chatwoot.voice import on_voice_message  # imports this module: import it when needed
+
+        return await on_voice_message(ctx, event, msg, policy)
 
     waited = (datetime.now(UTC) - event.received_at).total_seconds()
     if waited < ctx.settings.debounce_seconds:
@@ -236,26 +237,36 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
     autopilot = policy.mode == "autopilot"
     # The typing indicator is cosmetic: switch it on alongside the work instead of waiting for it.
     typing = asyncio.create_task(_typing(cw, conv, True)) if autopilot else None
+    marks: dict[str, Any] = {}
     try:
         guest = await guest_context(ctx, newest, policy)
+        marks["context_ms"] = round((time.perf_counter() - started) * 1000)
         t0 = time.perf_counter()
-        # Embedding is CPU work: run it off the event loop so other conversations' I/O keeps moving.
-        chunks = await asyncio.to_thread(retriever(ctx).search, text, property_code=guest.property_code,
-                                         access_properties=guest.access_properties)
+        # Embedding is CPU work: run it off the event loop so other conversations' I/O keeps moving,
+        # and read the history meanwhile.
+        found, turns = await asyncio.gather(
+            asyncio.to_thread(retriever(ctx).search, text, property_code=guest.property_code,
+                              access_properties=guest.access_properties),
+            history(ctx, newest, set(batch.ids)),
+        )
+        chunks: list[Any] = found
         retrieval_ms = round((time.perf_counter() - t0) * 1000)
-        turns = await history(ctx, newest, set(batch.ids))
         outcome = await answer_question(text, chunks=chunks, turns=turns, facts=guest.facts, llm=llm(ctx))
+        t0 = time.perf_counter()
         if autopilot and not await still_ours(cw, conv):
             await state.mark_human(ctx.db, conv, "taken over while the bot was answering")
             await record_qa(ctx, batch, text, outcome, policy, guest, "stood_down", started, retrieval_ms)
             return outcome
+        marks["recheck_ms"] = round((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
         result = await act(ctx, cw, batch, text, outcome, policy)
+        marks["post_ms"] = round((time.perf_counter() - t0) * 1000)
     finally:
         if typing is not None:
             await typing
             await _typing(cw, conv, False)
     await state.set_last_answered(ctx.db, conv, newest.id, newest.inbox_id, newest.contact_id)
-    await record_qa(ctx, batch, text, outcome, policy, guest, result, started, retrieval_ms)
+    await record_qa(ctx, batch, text, outcome, policy, guest, result, started, retrieval_ms, marks)
     return outcome
 
 
