@@ -138,6 +138,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from bot.chatwoot.voice import purge_voice_data
+
+    settings = _settings()
+    days = args.days or settings.voice_retention_days
+    with psycopg.connect(settings.database_dsn, autocommit=True) as conn:
+        report = purge_voice_data(conn, days)
+    print(f"purged voice data older than {days} days: {report.transcripts} transcripts, {report.notes} notes, "
+          f"{report.questions} questions, {report.payloads} event payloads")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidecar", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--access", action="store_true",
                    help="answer as for a guest whose stay unlocks the property's access details")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("purge", help="forget what was heard in voice notes older than VOICE_RETENTION_DAYS")
+    p.add_argument("--days", type=int, default=None, help="override VOICE_RETENTION_DAYS (default 30)")
+    p.set_defaults(func=cmd_purge)
 
     p = sub.add_parser("demo", help="the main job on embedded defaults: ingest the examples and answer guests")
     p.set_defaults(func=cmd_demo)

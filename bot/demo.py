@@ -141,6 +141,10 @@ def _end_to_end(settings: Settings, retriever: Retriever, out: Any) -> Recorder:
                     out(f"\n  {short}  [{kind}]\n    " + str(body.get("content", "")).replace("\n", "\n    "))
                 elif method == "POST" and not short.endswith("typing_status"):
                     out(f"\n  {short}  {body}")
+            from bot.chatwoot.voice import demo_voice
+
+            demo_voice(demo, retriever, recorder, webhook=f"http://127.0.0.1:{app_port}/webhooks/chatwoot",
+                       secret=SECRET, out=out)
     finally:
         Path(f.name).unlink(missing_ok=True)
     return recorder

@@ -7,6 +7,8 @@ benchmark can compare the bot's end-to-end latency with the time the upstream se
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import json
 import time
 from dataclasses import dataclass, field
@@ -14,15 +16,21 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
 @dataclass
 class Recorder:
-    """What the Chatwoot stand-in received: (monotonic time, method, path, body) per request."""
+    """What the Chatwoot stand-in received: (monotonic time, method, path, body) per request; a multipart
+    body is recorded as its fields plus `attachments` [{filename, content_type, size}].
+
+    `files` holds uploads the stand-in serves the way Chatwoot serves attachments: signed id ->
+    (bytes, content type), reached through /rails/active_storage/blobs/redirect/<signed id>/<filename>.
+    """
 
     calls: list[tuple[float, str, str, Any]] = field(default_factory=list)
+    files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
     def messages(self, conversation_id: int | None = None) -> list[dict[str, Any]]:
         out = []
@@ -42,8 +50,11 @@ def chatwoot_app(recorder: Recorder, *, delay_s: float = 0.0, status: str = "pen
         await asyncio.sleep(delay_s)
         raw = await request.body()
         body: Any = None
-        if raw and request.headers.get("content-type", "").startswith("application/json"):
+        ctype = request.headers.get("content-type", "")
+        if raw and ctype.startswith("application/json"):
             body = json.loads(raw)
+        elif raw and ctype.startswith("multipart/form-data"):
+            body = _form(raw, ctype)
         recorder.calls.append((time.monotonic(), request.method, request.url.path, body))
         return body
 
@@ -64,8 +75,24 @@ def chatwoot_app(recorder: Recorder, *, delay_s: float = 0.0, status: str = "pen
         await record(request)
         return JSONResponse({"payload": {"success": True}})
 
+    async def blob_redirect(request: Request) -> Response:
+        await record(request)
+        signed, name = request.path_params["signed"], request.path_params["name"]
+        if signed not in recorder.files:
+            return Response(status_code=404)
+        return RedirectResponse(f"/rails/active_storage/disk/{signed}/{name}", status_code=302)
+
+    async def blob(request: Request) -> Response:
+        await record(request)
+        found = recorder.files.get(request.path_params["signed"])
+        if found is None:
+            return Response(status_code=404)
+        return Response(found[0], media_type=found[1])
+
     base = "/api/v1/accounts/{account}/conversations/{conv:int}"
     return Starlette(routes=[
+        Route("/rails/active_storage/blobs/redirect/{signed}/{name}", blob_redirect, methods=["GET"]),
+        Route("/rails/active_storage/disk/{signed}/{name}", blob, methods=["GET"]),
         Route(base + "/messages", messages, methods=["POST"]),
         Route(base, conversation, methods=["GET"]),
         Route(base + "/labels", labels, methods=["GET", "POST"]),
@@ -73,6 +100,23 @@ def chatwoot_app(recorder: Recorder, *, delay_s: float = 0.0, status: str = "pen
         Route(base + "/toggle_typing_status", ok, methods=["POST"]),
         Route(base + "/toggle_priority", ok, methods=["POST"]),
     ])
+
+
+def _form(raw: bytes, content_type: str) -> dict[str, Any]:
+    """A multipart/form-data body as {field: value, "attachments": [{filename, content_type, size}]}."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + raw)
+    fields: dict[str, Any] = {"attachments": []}
+    for part in message.iter_parts():
+        data = part.get_payload(decode=True)
+        data = data if isinstance(data, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None:
+            fields["attachments"].append({"filename": filename, "content_type": part.get_content_type(),
+                                          "size": len(data)})
+        else:
+            fields[str(part.get_param("name", header="content-disposition"))] = data.decode()
+    return fields
 
 
 def groq_app(*, first_token_s: float = 0.3, tokens_per_s: float = 500.0,

@@ -87,6 +87,20 @@ class Settings(BaseSettings):
     azure_speech_key: SecretStr | None = None
     azure_speech_region: str = ""
     azure_speech_endpoint: str = ""
+    azure_speech_api_version: str = "2025-10-15"
+    # "pt-PT=pt-PT-DuarteNeural,en=en-GB-RyanNeural": the voice per locale, over the built-in defaults
+    speech_voices: str = ""
+    # "en-GB,pt-PT,es-ES": the languages Azure identifies a voice note among; empty = its multilingual model
+    voice_locales: str = ""
+    whisper_model_path: Path | None = None  # local backend: a CTranslate2 Whisper folder (default: tiny.en)
+    speech_cpu_threads: int = Field(default=2, ge=1)
+    speech_max_audio_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # Hosts besides CHATWOOT_URL's that a voice note's data_url may lead to (Chatwoot's public FRONTEND_URL
+    # host, the S3/GCS/Azure Blob host its storage redirects to), comma-separated; "*.example.com" allowed.
+    attachment_storage_hosts: str = ""
+    voice_transcript_wait_s: float = Field(default=0.0, ge=0, le=120)  # wait for Chatwoot's own transcript
+    voicemail_transcripts: bool | None = None  # transcribe Aircall voicemails; default: when Azure Speech is set
+    voice_retention_days: int = Field(default=30, ge=1)  # `sidecar purge` drops voice data older than this
 
     # Aircall
     aircall_webhook_token: SecretStr | None = None
@@ -150,6 +164,8 @@ class Settings(BaseSettings):
     def _speech_backend(self) -> Settings:
         if self.speech_backend is None:
             self.speech_backend = "azure" if self.azure_speech_key else "local"
+        if self.voicemail_transcripts is None:
+            self.voicemail_transcripts = bool(self.azure_speech_key)
         if self.speech_backend == "azure" and not self.azure_speech_key:
             raise ValueError("AZURE_SPEECH_KEY: SPEECH_BACKEND=azure needs a key")
         if self.speech_backend == "azure" and not (self.azure_speech_region or self.azure_speech_endpoint):

@@ -164,7 +164,8 @@ async def gather_batch(ctx: JobContext, event: StoredEvent, msg: MessageEvent,
             other = parse_message(payload)
         except PermanentError:
             continue
-        if other.id == msg.id or classify(other, policy).action == "answer":
+        # Voice notes are answered on their own (bot.chatwoot.voice); a burst gathers typed messages only.
+        if other.id == msg.id or (classify(other, policy).action == "answer" and not other.audio_attachments):
             batch.messages.append(other)
     if not any(m.id == msg.id for m in batch.messages):
         batch.messages.append(msg)

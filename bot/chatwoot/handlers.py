@@ -13,6 +13,12 @@ async def message_created(ctx: JobContext, event: StoredEvent) -> str | None:
     return await on_message_created(ctx, event)
 
 
+async def message_updated(ctx: JobContext, event: StoredEvent) -> str | None:
+    from bot.chatwoot.voice import on_message_updated  # Chatwoot's own transcript of a voice note
+
+    return await on_message_updated(ctx, event)
+
+
 async def conversation_status(ctx: JobContext, event: StoredEvent) -> str | None:
     from bot.chatwoot.answering import on_conversation_status
 
@@ -21,7 +27,7 @@ async def conversation_status(ctx: JobContext, event: StoredEvent) -> str | None
 
 HANDLERS: dict[str, Handler] = {
     "message_created": message_created,
-    "message_updated": record_only,
+    "message_updated": message_updated,
     "conversation_opened": conversation_status,
     "conversation_resolved": conversation_status,
     "conversation_status_changed": conversation_status,

@@ -316,8 +316,15 @@ def _aircall(ctx: JobContext) -> AircallClient | None:
 
 
 def _transcriber(ctx: JobContext) -> Transcriber | None:
+    """A transcriber set on the context (tests, other backends), else the worker's speech backend."""
     hook = getattr(ctx, "transcribe_voicemail", None) or getattr(ctx, "extras", {}).get("transcribe_voicemail")
-    return hook if callable(hook) else None
+    if callable(hook):
+        return hook
+    if not getattr(ctx.settings, "voicemail_transcripts", False):
+        return None
+    from integrations.aircall.voicemail import transcriber_for
+
+    return transcriber_for(ctx)
 
 
 def _none(effect: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[int | None]]:

@@ -545,3 +545,40 @@ async def make_world(dsn: str, pool: AsyncConnectionPool) -> AsyncIterator[World
         ctx = JobContext(settings=settings_for(dsn), db=pool, http=http, redis=redis.Redis.from_url(REDIS_URL),
                          chatwoot=chatwoot)
         yield World(ctx=ctx, chatwoot=fake, router=router, dsn=dsn)
+
+
+async def test_voicemail_is_transcribed_by_the_configured_azure_speech(world: World, tmp_path: Any) -> None:
+    """No hook set: with Azure Speech configured, the worker downloads the fresh voicemail URL and sends it to
+    Azure fast transcription itself."""
+    import subprocess
+
+    from pydantic import SecretStr
+
+    from integrations.aircall.voicemail import transcriber_for
+
+    wav, mp3 = tmp_path / "vm.wav", tmp_path / "vm.mp3"
+    subprocess.run(["espeak-ng", "-w", str(wav), "Hello, we will arrive at ten tonight."], check=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), str(mp3)], check=True)
+    world.ctx.settings = world.ctx.settings.model_copy(update={
+        "azure_speech_key": SecretStr("azure-key"), "azure_speech_region": "westeurope", "speech_backend": "azure",
+        "voicemail_transcripts": True})
+
+    async def public(host: str, port: int) -> list[str]:
+        return ["52.218.0.10"]  # the presigned S3 host, resolved without DNS
+
+    world.ctx.extras["transcribe_voicemail"] = transcriber_for(world.ctx, resolver=public)
+    world.router.get(f"{AIRCALL_API}/v1/calls/2187411752").respond(
+        200, json={"call": {**payload("call.voicemail_left")["data"], "voicemail": FRESH_VM}})
+    world.router.get(FRESH_VM).respond(200, content=mp3.read_bytes(), headers={"content-type": "audio/mpeg"})
+    stt = world.router.post("https://westeurope.api.cognitive.microsoft.com/speechtotext/transcriptions:transcribe")
+    stt.respond(200, json={"durationMilliseconds": 2300,
+                           "combinedPhrases": [{"text": "Hello, we will arrive at ten tonight."}],
+                           "phrases": [{"offsetMilliseconds": 0, "durationMilliseconds": 2300, "locale": "en-US",
+                                        "confidence": 0.93, "text": "Hello, we will arrive at ten tonight."}]})
+    assert await run(world, payload("call.voicemail_left")) == "done"
+    request = stt.calls.last.request
+    assert request.headers["ocp-apim-subscription-key"] == "azure-key"
+    assert b'name="audio"' in request.content and b'name="definition"' in request.content
+    assert world.chatwoot.notes()[0].endswith("Transcript: “Hello, we will arrive at ten tonight.”")
+    assert call_row(world.dsn, 2187411752)["voicemail_transcript"] == "Hello, we will arrive at ten tonight."
+    assert request.url.params["api-version"] == "2025-10-15"
