@@ -50,11 +50,23 @@ INBOXES = '[inboxes.3]\nmode = "autopilot"\nproperty = "lis-alfama"\n'
 
 
 class Arrivals(Recorder):
-    """Records when each public reply arrives (before the stand-in's own delay is served)."""
+    """Records when each public reply arrives (before the stand-in's own delay is served) and wakes the
+    guest waiting for it (no polling, which would steal CPU from the stand-ins in this process)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.replies: dict[int, float] = {}
+        self.events: dict[int, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def event(self, conv: int) -> threading.Event:
+        with self.lock:
+            return self.events.setdefault(conv, threading.Event())
+
+    def arrived(self, conv: int) -> None:
+        if conv not in self.replies:
+            self.replies[conv] = time.monotonic()
+            self.event(conv).set()
 
 
 def serve(app: object, port: int) -> uvicorn.Server:
@@ -95,7 +107,7 @@ def main() -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and scope["method"] == "POST" and path.endswith("/messages"):
             conv = int(path.split("/conversations/")[1].split("/")[0])
-            recorder.replies.setdefault(conv, time.monotonic())
+            recorder.arrived(conv)
         await cw_app(scope, receive, send)
 
     cw_port, groq_port, app_port = free_port(), free_port(), free_port()
@@ -146,14 +158,16 @@ def main() -> None:
         )
         procs = [web, worker]
         wait_up(f"http://127.0.0.1:{app_port}/healthz", web)
-        # One warm-up conversation so the worker has loaded the model before the clock starts.
         sent: dict[int, float] = {}
+        # One client for every guest thread: a client per request would build an SSL context each time,
+        # CPU that this process's stand-ins need.
+        client = httpx.Client(limits=httpx.Limits(max_connections=args.conversations + 1))
 
         def post(conv: int, text: str) -> None:
             body = json.dumps(guest_message(conv, conv * 10, text, inbox_id=3, contact_id=conv)).encode()
             ts = int(time.time())
             sent[conv] = time.monotonic()
-            r = httpx.post(
+            r = client.post(
                 f"http://127.0.0.1:{app_port}/webhooks/chatwoot",
                 content=body,
                 timeout=10,
@@ -166,9 +180,7 @@ def main() -> None:
             r.raise_for_status()
 
         post(1, "What time is check-out?")  # warm-up: the worker loads the model before the clock starts
-        deadline = time.time() + 60
-        while 1 not in recorder.replies and time.time() < deadline:
-            time.sleep(0.05)
+        recorder.event(1).wait(timeout=60)
 
         latencies: list[float] = []
         rng = random.Random(7)
@@ -179,10 +191,7 @@ def main() -> None:
                 time.sleep(rng.uniform(0.5, args.think_s))
                 conv = base * 100 + round_no  # a new message id each round; replies are keyed by conversation
                 post(conv, "What time is check-out?")
-                until = time.time() + 30
-                while conv not in recorder.replies and time.time() < until:
-                    time.sleep(0.01)
-                if conv in recorder.replies:
+                if recorder.event(conv).wait(timeout=30):
                     latencies.append(recorder.replies[conv] - sent[conv])
 
         threads = [threading.Thread(target=conversation, args=(c,)) for c in range(10, 10 + args.conversations)]
