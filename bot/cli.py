@@ -101,7 +101,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bot import db
-    from bot.knowledge import Embedder, ingest, open_store
+    from bot.knowledge import Embedder, KnowledgeStoreError, ingest, open_store
 
     settings = _settings()
     root = Path(args.path)
@@ -110,7 +110,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return 2
     db.create_database(settings.database_dsn)
     db.upgrade(settings.database_dsn)
-    store = open_store(settings)
+    try:
+        store = open_store(settings)
+    except KnowledgeStoreError as exc:
+        if "another process" not in str(exc) or args.no_queue:
+            raise
+        # The embedded store belongs to a running worker: let that worker ingest the folder.
+        from bot import jobs
+
+        jobs.make_queue(settings).enqueue("bot.periodic.ingest_folder", str(root.resolve()),
+                                          job_timeout=jobs.JOB_TIMEOUT_S)
+        print(f"the embedded knowledge store is open in a running worker: queued the ingest of {root.resolve()} "
+              "for it (see the worker's log for the counts)")
+        return 0
     try:
         report = ingest(root, store=store, embedder=Embedder.from_settings(settings), dsn=settings.database_dsn,
                         progress=sys.stderr.isatty())
@@ -187,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_events_replay)
     p = sub.add_parser("ingest", help="index a folder of guides, house rules and FAQs (incremental)")
     p.add_argument("path")
+    p.add_argument("--no-queue", action="store_true",
+                   help="fail instead of handing the ingest to the worker that holds the embedded store")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", help="answer a question from the knowledge base, as the bot would")

@@ -20,3 +20,26 @@ def refresh_stay_stages() -> str:
     report = rt.run(refresh(rt.context()))
     log.info("stay stages refreshed", extra={"report": str(report)})
     return str(report)
+
+
+def ingest_folder(path: str) -> str:
+    """Ingest a knowledge folder with this worker's own store (the embedded store admits one process)."""
+    import asyncio
+    from pathlib import Path
+
+    from bot.chatwoot.answering import retriever
+    from bot.knowledge import ingest
+
+    rt = runtime()
+    ctx = rt.context()
+
+    async def run() -> str:
+        r = retriever(ctx)
+        report = await asyncio.to_thread(ingest, Path(path), store=r.store, embedder=r.embedder,
+                                         dsn=ctx.settings.database_dsn)
+        return (f"{report.files} files: {report.added} chunks added, {report.unchanged} unchanged, "
+                f"{report.deleted} deleted" + (f"; skipped: {', '.join(report.errors)}" if report.errors else ""))
+
+    summary = rt.run(run())
+    log.info("knowledge ingested", extra={"path": path, "summary": summary})
+    return summary

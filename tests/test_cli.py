@@ -1,0 +1,62 @@
+"""The operator commands that are not covered elsewhere: ingest, ask, and ingest handed to a worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from bot import jobs, periodic
+from bot.chatwoot.answering import retriever
+from bot.cli import main as cli
+from bot.jobs import JobContext, Runtime, make_queue
+from tests.conftest import make_settings
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "bot" / "knowledge" / "examples"
+
+
+@pytest.fixture
+def env(clean_db: str, queue_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {"DATABASE_URL": clean_db, "QUEUE_NAME": queue_name, "QDRANT_PATH": str(tmp_path / "qdrant"),
+              "SPEECH_BACKEND": "local"}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def test_ingest_then_ask_answers_from_the_guides(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["ingest", str(EXAMPLES)]) == 0
+    assert capsys.readouterr().out.startswith("9 files: 70 chunks added, 0 unchanged, 0 deleted")
+    assert cli(["ingest", str(EXAMPLES)]) == 0
+    assert capsys.readouterr().out.startswith("9 files: 0 chunks added, 70 unchanged, 0 deleted")
+    assert cli(["ask", "What time is check-out?", "--property", "lis-alfama"]) == 0
+    out = capsys.readouterr().out
+    assert "Check-out is by 11:00 (11 am)." in out and "lis-alfama/en/guide.md › Arrival and departure" in out
+
+
+def test_ingest_is_handed_to_the_worker_that_holds_the_embedded_store(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings: Any = make_settings(env["DATABASE_URL"], env["QUEUE_NAME"], QDRANT_PATH=env["QDRANT_PATH"])
+    rt = Runtime(settings)  # a running worker, holding the embedded store
+    try:
+        ctx = rt.run(JobContext.open(settings))
+        rt.ctx = ctx
+
+        async def load() -> None:
+            retriever(ctx)
+
+        rt.run(load())
+        assert cli(["ingest", str(EXAMPLES)]) == 0
+        assert "queued the ingest" in capsys.readouterr().out
+        [job] = make_queue(settings).jobs
+        assert job.func_name == "bot.periodic.ingest_folder"
+        jobs.install_runtime(rt)
+        assert periodic.ingest_folder(*job.args).startswith("9 files: 70 chunks added")
+    finally:
+        jobs.install_runtime(None)
+        rt.close()
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT count(*) FROM vector_references").fetchone() == (70,)
