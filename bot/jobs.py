@@ -25,6 +25,7 @@ from psycopg_pool import AsyncConnectionPool
 from rq import Queue
 
 from bot import ledger, metrics
+from bot.ledger import StoredEvent
 from bot.registry import handler_for
 from config.settings import Settings, load_settings
 
@@ -186,12 +187,31 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
 
 
 def run_event(event_id: int) -> str:
-    """RQ entry point: process one stored event exactly once in effect."""
+    """RQ entry point: process one stored event exactly once in effect.
+
+    Events about one subject take effect in the order they arrived: under the subject's lock, older
+    events of it that are due but whose jobs have not run yet are processed first (an agent's reply
+    must be seen before the guest message that followed it, whichever job got the lock first)."""
     rt = runtime()
     conn = rt.conn()
     event = ledger.claim(conn, event_id)
     if event is None:
         return "skipped"
+    try:
+        with subject_lock(conn, event.subject):
+            for older_id in ledger.older_due(conn, event):
+                older = ledger.claim(conn, older_id)
+                if older is not None:
+                    process(rt, conn, older)
+            return process(rt, conn, event)
+    except psycopg.errors.LockNotAvailable:  # another job held the subject for over a minute
+        ledger.fail(conn, event.id, "subject busy (lock timeout)", backoff_seconds(rt.settings, event.attempts))
+        _enqueue_or_leave(rt, conn, event.id, backoff_seconds(rt.settings, event.attempts))
+        return "failed"
+
+
+def process(rt: Runtime, conn: psycopg.Connection[Any], event: StoredEvent) -> str:
+    """Run a claimed event's handler and record the outcome: done, ignored, deferred or failed."""
     attempt_id = ledger.start_attempt(conn, event)
     started = time.perf_counter()
     outcome, error = "done", None
@@ -200,8 +220,7 @@ def run_event(event_id: int) -> str:
         if handler is None:
             outcome = "ignored"
         else:
-            with subject_lock(conn, event.subject):
-                result = rt.run(handler(rt.context(), event))
+            result = rt.run(handler(rt.context(), event))
             outcome = result if result in ("done", "ignored") else "done"
         ledger.finish(conn, event.id, outcome)
     except Defer as d:

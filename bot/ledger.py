@@ -101,6 +101,22 @@ def claim(conn: psycopg.Connection[Any], event_id: int) -> StoredEvent | None:
     return StoredEvent(*row)
 
 
+def older_due(conn: psycopg.Connection[Any], event: StoredEvent) -> list[int]:
+    """Events about the same subject that arrived earlier and are waiting to run now (not deferred)."""
+    if not event.subject:
+        return []
+    rows = conn.execute(
+        """
+        SELECT id FROM operational_events
+         WHERE subject = %s AND id < %s AND status = 'received'
+           AND (enqueued_at IS NULL OR enqueued_at <= now())
+         ORDER BY id
+        """,
+        (event.subject, event.id),
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
 def finish(conn: psycopg.Connection[Any], event_id: int, status: str) -> None:
     """Record success (done, or ignored when the handler decided the event needs nothing)."""
     conn.execute(

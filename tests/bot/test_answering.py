@@ -220,3 +220,20 @@ def test_burst_answered_once_whichever_job_runs_first(bot_settings: Any, chatwoo
     drain(bot_settings.model_copy(update={"worker_concurrency": 1}))
     assert len(messages_posted(chatwoot)) == 1
     assert qa_rows(bot_settings.database_dsn)[0][1] == [9090, 9091, 9092]
+
+
+def test_an_agent_reply_counts_even_when_the_next_guest_message_is_picked_first(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
+    from bot import jobs
+
+    agent = load_fixture("chatwoot/message_created.agent_reply.json")  # conversation 57, still pending
+    agent["conversation"]["status"] = "pending"
+    agent_event = deliver(agent)
+    guest_event = deliver(guest_message(57, 9200, "And what time is check-out?", inbox_id=3))
+    queue = jobs.make_queue(bot_settings)
+    queue.empty()
+    for event_id in (guest_event, agent_event):  # the guest's job happens to run first
+        jobs.enqueue(queue, event_id)
+    drain(bot_settings.model_copy(update={"worker_concurrency": 1}))
+    assert messages_posted(chatwoot) == []  # the older agent reply was applied first: the bot stays silent
