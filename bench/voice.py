@@ -46,7 +46,7 @@ from bench.intake import free_port  # noqa: E402
 from bench.reply import serve  # noqa: E402
 from bot import db, jobs, ledger  # noqa: E402
 from bot.chatwoot.samples import guest_message  # noqa: E402
-from bot.chatwoot.voice import segments  # noqa: E402
+from bot.chatwoot.speaking import segments  # noqa: E402
 from bot.jobs import JobContext, Runtime  # noqa: E402
 from bot.knowledge import Embedder, Retriever, ingest, open_store  # noqa: E402
 from bot.ledger import Delivery  # noqa: E402

@@ -153,7 +153,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_purge(args: argparse.Namespace) -> int:
     import psycopg
 
-    from bot.chatwoot.voice import purge_voice_data
+    from bot.chatwoot.voice_store import purge_voice_data
 
     settings = _settings()
     days = args.days or settings.voice_retention_days

@@ -5,6 +5,7 @@
 3. Runs the real service end to end: signed guest messages go to the webhook, are stored and queued, a
    worker answers them, and a local Chatwoot stand-in prints what it received. Autopilot replies in one
    inbox, copilot suggestions in another, and a request for a person is handed off.
+4. A guest's voice note goes the same way and is answered as text and as speech (offline Whisper, espeak-ng).
 Answers are offline (extractive) unless GROQ_API_KEY is set.
 """
 
@@ -32,6 +33,7 @@ from bot.knowledge import Embedder, Retriever, ingest, open_store
 from bot.standins import Recorder, chatwoot_app
 from bot.worker import run_worker
 from config.settings import Settings
+from speech.local import LocalSpeech
 
 EXAMPLES = Path(__file__).parent / "knowledge" / "examples"
 DEMO_INBOXES = """
@@ -57,6 +59,7 @@ CONVERSATIONS = [  # (conversation, inbox, text)
     (104, 3, "Can I talk to a person please?"),
 ]
 SECRET = "demo-secret"
+DEMO_QUESTION = "What time is check-out?"
 
 
 def _free_port() -> int:
@@ -141,8 +144,6 @@ def _end_to_end(settings: Settings, retriever: Retriever, out: Any) -> Recorder:
                     out(f"\n  {short}  [{kind}]\n    " + str(body.get("content", "")).replace("\n", "\n    "))
                 elif method == "POST" and not short.endswith("typing_status"):
                     out(f"\n  {short}  {body}")
-            from bot.chatwoot.voice import demo_voice
-
             demo_voice(demo, retriever, recorder, webhook=f"http://127.0.0.1:{app_port}/webhooks/chatwoot",
                        secret=SECRET, out=out)
     finally:
@@ -160,3 +161,45 @@ class _KeepRetriever(Runtime):
         if self.ctx is not None:
             self.ctx.extras.pop("retriever", None)
         super().close()
+
+
+def demo_voice(settings: Settings, retriever: Retriever, recorder: Recorder, *, webhook: str, secret: str,
+               out: Any = print, inbox_id: int = 3) -> None:
+    """The voice step: a guest's spoken question (espeak-ng), uploaded through the web widget of the running
+    Chatwoot stand-in (`recorder` serves the file), goes to the service's webhook and is answered offline, as
+    text and as speech, by a burst worker."""
+    settings = settings.model_copy(update={"speech_backend": "local"})
+    # espeak-ng's British voice is the one tiny.en hears best ("checkout"; the US one gives "Kercout").
+    clip = asyncio.run(LocalSpeech().synthesize(DEMO_QUESTION, locale="en-GB", fmt="ogg"))
+    message_id = 50_009 + int(time.time()) % 10_000 * 10  # new each run: the ledger keeps earlier demos
+    conversation_id = 105 + int(time.time()) % 10_000 * 10  # and a fresh conversation, not one handed off before
+    signed = f"demo-voice-{message_id}"
+    recorder.files[signed] = (clip, "audio/ogg")
+    attachment = {"id": message_id, "message_id": message_id, "file_type": "audio", "account_id": 1,
+                  "extension": "ogg", "content_type": "audio/ogg", "file_size": len(clip), "thumb_url": "",
+                  "data_url": f"{settings.chatwoot_url}/rails/active_storage/blobs/redirect/{signed}/voice-note.ogg"
+                              "?disposition=inline", "width": None, "height": None, "transcribed_text": ""}
+    body = json.dumps(guest_message(conversation_id, message_id, None, inbox_id=inbox_id,
+                                    contact_id=900 + conversation_id, attachments=[attachment])).encode()
+    ts = int(time.time())
+    response = httpx.post(webhook, content=body, headers={"content-type": "application/json",
+                                                          "x-chatwoot-timestamp": str(ts),
+                                                          "x-chatwoot-signature": sign(body, secret, ts)})
+    out(f"\n== 4. a voice note\nguest in conversation {conversation_id} (inbox {inbox_id}) uploads a voice note "
+        f"saying {DEMO_QUESTION!r} ({len(clip):,} bytes of OGG/Opus) -> webhook {response.status_code} "
+        f"{response.json()}")
+    seen = len(recorder.calls)
+    rt = Runtime(settings)
+    rt.ctx = rt.run(JobContext.open(settings))
+    rt.ctx.extras["retriever"] = retriever
+    run_worker(settings, burst=True, runtime=_KeepRetriever(rt))
+    out("\nwhat Chatwoot received (transcribed by offline Whisper, spoken by espeak-ng):")
+    for _, method, path, sent in recorder.calls[seen:]:
+        short = path.split("/accounts/1")[-1]
+        if method != "POST" or not short.endswith("/messages") or not isinstance(sent, dict):
+            continue
+        for file in sent.get("attachments") or []:
+            out(f"\n  {short}  [audio reply] {file['filename']}, {file['content_type']}, {file['size']:,} bytes")
+        if sent.get("content"):
+            kind = "private note" if sent.get("private") in (True, "true") else "public reply"
+            out(f"\n  {short}  [{kind}]\n    " + str(sent["content"]).replace("\n", "\n    "))

@@ -1,4 +1,5 @@
-"""Audio helpers over ffmpeg/ffprobe (and pydub for in-memory PCM): probe, convert, join.
+"""Audio helpers over ffmpeg/ffprobe (and pydub for in-memory PCM): probe, convert, encode (also PCM that
+is still arriving), join.
 
 Guests' voice notes are personal data, so nothing stays on disk: ffmpeg needs a seekable file for
 MP4/M4A input, and for MP3/WAV output, and those files live only inside `private_workdir()` (a 0700
@@ -25,7 +26,7 @@ import os
 import shutil
 import tempfile
 import wave
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -60,7 +61,7 @@ AZURE_PASSTHROUGH: dict[tuple[str, str], tuple[str, str]] = {
 }
 
 # How we encode each output format (mono speech; Opus at 48 kHz is what WhatsApp voice notes use).
-_ENCODERS: dict[str, list[str]] = {
+ENCODERS: dict[str, list[str]] = {
     "ogg": ["-c:a", "libopus", "-b:a", "32k", "-application", "voip", "-ar", "48000", "-f", "ogg"],
     "mp3": ["-c:a", "libmp3lame", "-b:a", "48k", "-ar", "24000", "-f", "mp3"],
 }
@@ -145,7 +146,8 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
     await proc.wait()
 
 
-def _ffmpeg(*args: str) -> list[str]:
+def ffmpeg_argv(*args: str) -> list[str]:
+    """An ffmpeg command line: quiet, never interactive, overwriting its (private) output file."""
     return [FFMPEG, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
 
 
@@ -157,8 +159,9 @@ async def _probe_file(path: Path) -> dict[str, Any]:
 
 
 async def _decode_file(path: Path, sample_rate: int, channels: int) -> bytes:
-    return await run_tool(_ffmpeg(*_INPUT_GUARD, "-i", str(path), "-vn", "-map_metadata", "-1", "-ac", str(channels),
-                                  "-ar", str(sample_rate), "-f", "s16le", "-c:a", "pcm_s16le", "pipe:1"))
+    return await run_tool(ffmpeg_argv(*_INPUT_GUARD, "-i", str(path), "-vn", "-map_metadata", "-1",
+                                      "-ac", str(channels), "-ar", str(sample_rate), "-f", "s16le", "-c:a", "pcm_s16le",
+                                      "pipe:1"))
 
 
 async def probe(audio: bytes) -> AudioInfo:
@@ -221,6 +224,17 @@ def pcm_to_wav(pcm: bytes, *, sample_rate: int, channels: int = 1) -> bytes:
     return buf.getvalue()
 
 
+def wav_to_pcm(data: bytes) -> tuple[int, bytes] | None:
+    """(sample rate, frames) of a mono 16-bit PCM WAV; None for anything else."""
+    try:
+        with wave.open(io.BytesIO(data)) as wav:
+            if (wav.getnchannels(), wav.getsampwidth(), wav.getcomptype()) != (1, 2, "NONE"):
+                return None
+            return wav.getframerate(), wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError):
+        return None
+
+
 async def to_wav(audio: bytes, *, sample_rate: int = SPEECH_RATE, channels: int = 1) -> bytes:
     """Any supported audio as 16-bit PCM WAV (16 kHz mono by default: what speech models want)."""
     return pcm_to_wav(await decode_pcm(audio, sample_rate=sample_rate, channels=channels),
@@ -231,12 +245,48 @@ async def encode_pcm(pcm: bytes, *, sample_rate: int, fmt: AudioFormat, channels
     """Encode raw 16-bit PCM as OGG/Opus, MP3 or WAV."""
     if fmt == "wav":
         return pcm_to_wav(pcm, sample_rate=sample_rate, channels=channels)
-    if fmt not in _ENCODERS:
+    if fmt not in ENCODERS:
         raise ValueError(f"unsupported output format {fmt!r}")
     with private_workdir() as work:
         out = create_private(work, f"output{EXTENSIONS[fmt]}")  # a file, so MP3 gets its Xing header
-        await run_tool(_ffmpeg("-f", "s16le", "-ar", str(sample_rate), "-ac", str(channels), "-i", "pipe:0",
-                               "-map_metadata", "-1", "-ac", "1", *_ENCODERS[fmt], str(out)), stdin=pcm)
+        await run_tool(ffmpeg_argv("-f", "s16le", "-ar", str(sample_rate), "-ac", str(channels), "-i", "pipe:0",
+                                   "-map_metadata", "-1", "-ac", "1", *ENCODERS[fmt], str(out)), stdin=pcm)
+        return out.read_bytes()
+
+
+async def encode_pcm_stream(pcm: AsyncIterator[bytes], *, sample_rate: int, fmt: AudioFormat) -> bytes:
+    """Encode mono 16-bit PCM to `fmt` while it is still arriving: ffmpeg encodes the first pieces of a
+    reply while the last are being synthesized, so little encoding is left once they are all in.
+
+    The streaming twin of `encode_pcm` (same encoder settings, same private work folder).
+    """
+    with private_workdir() as work:
+        out = create_private(work, f"output{EXTENSIONS[fmt]}")  # a file, so MP3 gets its Xing header
+        argv = ffmpeg_argv("-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0", "-map_metadata", "-1",
+                           "-ac", "1", *ENCODERS[fmt], str(out))
+        try:
+            proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE,
+                                                        stdout=asyncio.subprocess.DEVNULL,
+                                                        stderr=asyncio.subprocess.PIPE)
+        except FileNotFoundError:
+            raise AudioFormatError("ffmpeg is not installed; install it (apt-get install ffmpeg)") from None
+        assert proc.stdin is not None and proc.stderr is not None
+        try:
+            try:
+                async for chunk in pcm:
+                    proc.stdin.write(chunk)
+                    await proc.stdin.drain()
+                proc.stdin.close()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # ffmpeg stopped reading: its exit status and message below say why
+            err = await asyncio.wait_for(proc.stderr.read(), TOOL_TIMEOUT_S)
+            await asyncio.wait_for(proc.wait(), TOOL_TIMEOUT_S)
+        except BaseException:
+            await _kill(proc)
+            raise
+        if proc.returncode != 0:
+            lines = err.decode(errors="replace").strip().splitlines()
+            raise AudioFormatError(f"ffmpeg failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
         return out.read_bytes()
 
 

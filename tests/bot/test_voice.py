@@ -21,7 +21,8 @@ import respx
 from pydantic import SecretStr
 
 from bot.chatwoot.samples import guest_message
-from bot.chatwoot.voice import PURGED_QUESTION, Speaker, pieces, reply_voice, segments, speakable
+from bot.chatwoot.speaking import Speaker, pieces, reply_voice, segments, speakable
+from bot.chatwoot.voice_store import PURGED_QUESTION
 from config.inboxes import InboxPolicy
 from speech import audio
 from speech.tests.helpers import multipart_fields, speak_to_wav
