@@ -21,9 +21,11 @@ class AskResult:
 
 async def ask_async(retriever: Retriever, settings: Settings, question: str, property_code: str | None,
                     *, access: bool = False) -> AskResult:
-    """Retrieve and answer one question as the bot would (access details only when `access`)."""
-    access_properties = frozenset({property_code}) if access and property_code else frozenset()
-    chunks = retriever.search(question, property_code=property_code, access_properties=access_properties)
+    """Retrieve and answer one question as the bot would (access details and the exact address only
+    when `access`)."""
+    unlocked = frozenset({property_code}) if access and property_code else frozenset()
+    chunks = retriever.search(question, property_code=property_code, access_properties=unlocked,
+                              private_properties=unlocked)
     async with httpx.AsyncClient(timeout=30) as http:
         outcome = await answer_question(question, chunks=chunks, llm=llm_from_settings(settings, http))
     return AskResult(outcome, chunks)

@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--property", default=None, help="the guest's property code (else shared knowledge only)")
     p.add_argument("--access", action="store_true",
-                   help="answer as for a guest whose stay unlocks the property's access details")
+                   help="answer as for a guest whose stay unlocks the property's access details and address")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("purge", help="forget what was heard in voice notes older than VOICE_RETENTION_DAYS")

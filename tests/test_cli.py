@@ -28,9 +28,9 @@ def env(clean_db: str, queue_name: str, tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_ingest_then_ask_answers_from_the_guides(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["ingest", str(EXAMPLES)]) == 0
-    assert capsys.readouterr().out.startswith("9 files: 70 chunks added, 0 unchanged, 0 deleted")
+    assert capsys.readouterr().out.startswith("9 files: 74 chunks added, 0 unchanged, 0 deleted")
     assert cli(["ingest", str(EXAMPLES)]) == 0
-    assert capsys.readouterr().out.startswith("9 files: 0 chunks added, 70 unchanged, 0 deleted")
+    assert capsys.readouterr().out.startswith("9 files: 0 chunks added, 74 unchanged, 0 deleted")
     assert cli(["ask", "What time is check-out?", "--property", "lis-alfama"]) == 0
     out = capsys.readouterr().out
     assert "Check-out is by 11:00 (11 am)." in out and "lis-alfama/en/guide.md › Arrival and departure" in out
@@ -54,9 +54,9 @@ def test_ingest_is_handed_to_the_worker_that_holds_the_embedded_store(
         [job] = make_queue(settings).jobs
         assert job.func_name == "bot.periodic.ingest_folder"
         jobs.install_runtime(rt)
-        assert periodic.ingest_folder(*job.args).startswith("9 files: 70 chunks added")
+        assert periodic.ingest_folder(*job.args).startswith("9 files: 74 chunks added")
     finally:
         jobs.install_runtime(None)
         rt.close()
     with psycopg.connect(env["DATABASE_URL"]) as conn:
-        assert conn.execute("SELECT count(*) FROM vector_references").fetchone() == (70,)
+        assert conn.execute("SELECT count(*) FROM vector_references").fetchone() == (74,)

@@ -51,6 +51,7 @@ class GuestContext:
     property_code: str | None = None
     facts: GuestFacts | None = None
     access_properties: frozenset[str] = frozenset()
+    private_properties: frozenset[str] = frozenset()  # exact addresses: a live booking of the property
 
 
 @dataclass
@@ -247,7 +248,8 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
         # and read the history meanwhile.
         found, turns = await asyncio.gather(
             asyncio.to_thread(retriever(ctx).search, text, property_code=guest.property_code,
-                              access_properties=guest.access_properties),
+                              access_properties=guest.access_properties,
+                              private_properties=guest.private_properties),
             history(ctx, newest, set(batch.ids)),
         )
         chunks: list[Any] = found

@@ -6,6 +6,11 @@ anyone who asks. The patterns therefore look for a credential *value* next to a 
 English, Portuguese, German and Spanish. Authors can also mark text explicitly: front matter
 `access: true` for a whole file, or a heading marker (`## Door code [access]`, or a 🔒 in the heading)
 for a section and its subsections.
+
+A second, lower gate covers exact street addresses (`looks_like_private_address`): a street named with
+its house number is only shown to guests with a live booking of that property (see `Scope`). Authors
+mark such text with `private: true` in front matter or a `[private]` heading marker. A street named
+without a number ("the bins at the corner of Rua dos Remédios") stays open.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import re
 
 HEADING_MARKERS = ("[access]", "🔒")
+PRIVATE_MARKERS = ("[private]",)
 
 # Postal codes look like "code 1100-148"; drop them before looking for credential codes.
 _POSTAL = re.compile(
@@ -54,9 +60,15 @@ def has_heading_marker(heading: str) -> bool:
     return any(marker in lowered for marker in HEADING_MARKERS)
 
 
+def has_private_marker(heading: str) -> bool:
+    """True when the author marked a heading as private (an exact address, a neighbour's name)."""
+    lowered = heading.lower()
+    return any(marker in lowered for marker in PRIVATE_MARKERS)
+
+
 def strip_heading_marker(heading: str) -> str:
-    """The heading without its access marker, as guests and agents should see it."""
-    for marker in HEADING_MARKERS:
+    """The heading without its access or private marker, as guests and agents should see it."""
+    for marker in (*HEADING_MARKERS, *PRIVATE_MARKERS):
         heading = re.sub(re.escape(marker), "", heading, flags=re.IGNORECASE)
     return " ".join(heading.split())
 
@@ -66,3 +78,42 @@ def looks_like_access_detail(text: str) -> bool:
     cleaned = _POSTAL.sub(" ", text)
     patterns = (_CODE_WITH_NUMBER, _KEY_IN_NUMBER, _PASSWORD_WITH_VALUE)
     return any(pattern.search(cleaned) for pattern in patterns)
+
+
+# ---------------------------------------------------------------------------------------- addresses
+
+# Lower-case words that join the parts of a street name ("Rua dos Remédios", "Via della Scala").
+_JOIN = r"(?:de|da|do|das|dos|del|della|delle|dei|degli|di|des|du|la|le|les|el|los|las|d'|l'|e|y|et)"
+_NAME_WORD = r"[A-ZÀ-ÖØ-Þ][\w'’.-]*"
+_NAME = rf"(?:{_JOIN}\s+)*{_NAME_WORD}(?:\s+(?:{_JOIN}\s+)*{_NAME_WORD}){{0,5}}"
+# A house number: not a time ("8:00"), a range of hours, a distance or a duration ("3 minutes away").
+_HOUSE_NUMBER = (
+    r"\d{1,4}[a-zA-Z]?\b(?![:.,]?\d)(?i:(?!\s*[-–]\s*\d{1,2}(?::|\s*(?:uhr|h|am|pm)\b)))"
+    r"(?i:(?!\s*(?:min\w*|mins?\b|km\b|m\b|h\b|hours?\b|horas?\b|stunden?\b|uhr\b|heures?\b|ore\b|"
+    r"€|eur\b|%|am\b|pm\b|metres|meters|metros|meter|metri|st\b|nd\b|rd\b|th\b|floor|andar|piso|stock)))"
+)
+_NUMBER_PREFIX = r"(?:n\.?\s*[º°o]\.?\s*|nr\.?\s*|no\.\s*|num\.?\s*)?"
+# Street word, name, house number: PT, ES, IT, FR and English spellings of the Romance ones.
+_STREET_FIRST = re.compile(
+    r"\b(?i:rua|avenida|av\.|avda\.?|travessa|largo|pra[çc]a|beco|cal[çc]ada|estrada|alameda|rampa|escadinhas|"
+    r"calle|c/|paseo|plaza|carrer|camino|ronda|via|viale|piazza|piazzale|corso|vicolo|lungarno|borgo)"
+    rf"\s+{_NAME}\s*,?\s*{_NUMBER_PREFIX}{_HOUSE_NUMBER}",
+)
+# German: "Linienstraße 140", "Rosenthaler Platz 3", "Kastanienallee 12a".
+_GERMAN = re.compile(
+    r"\b[A-ZÄÖÜ][\wäöüß-]*(?:(?i:stra(?:ß|ss)e|str\.|weg|platz|allee|gasse|damm|ufer|ring|chaussee|steig|zeile)"
+    r"|\s+(?:Straße|Strasse|Platz|Allee|Weg|Damm|Ufer|Ring|Chaussee))"
+    rf"\s+{_HOUSE_NUMBER}",
+)
+# House number first: "12 Main Street", "221b Baker St.", "12 rue de Rivoli", "5, avenue des Ternes".
+_NUMBER_FIRST = re.compile(
+    r"\b\d{1,4}[a-zA-Z]?(?:\s*(?:bis|ter))?,?\s+"
+    rf"(?:(?:{_NAME_WORD}\s+){{1,4}}(?:(?:Street|Road|Avenue|Lane|Boulevard|Drive|Place|Square|Terrace|Way|"
+    r"Court|Crescent|Row|Close|Mews)\b|(?:St|Rd|Ave|Blvd)\b\.?)"
+    rf"|(?i:rue|avenue|boulevard|bd|place|quai|impasse|all[ée]e|chemin|cours)\s+(?:{_JOIN}\s+)?{_NAME_WORD})",
+)
+
+
+def looks_like_private_address(text: str) -> bool:
+    """Whether the text states an exact street address: a street together with its house number."""
+    return any(pattern.search(text) for pattern in (_STREET_FIRST, _GERMAN, _NUMBER_FIRST))

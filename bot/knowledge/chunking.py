@@ -15,8 +15,14 @@ import re
 import uuid
 from collections.abc import Iterable
 
-from bot.knowledge.access import has_heading_marker, looks_like_access_detail, strip_heading_marker
-from bot.knowledge.models import Chunk, Document, Section
+from bot.knowledge.access import (
+    has_heading_marker,
+    has_private_marker,
+    looks_like_access_detail,
+    looks_like_private_address,
+    strip_heading_marker,
+)
+from bot.knowledge.models import GATE_ACCESS, GATE_PRIVATE, Chunk, Document, Section, gate_of
 
 MAX_CHARS = 1000
 OVERLAP = 150
@@ -30,14 +36,17 @@ PARAGRAPH, SPACE = "\n\n", " "
 Unit = tuple[str, str]  # (separator before it, text): a paragraph, a sentence, or a run of words
 
 
-def split_markdown(body: str, *, title: str | None = None, access: bool = False) -> list[Section]:
+def split_markdown(
+    body: str, *, title: str | None = None, access: bool = False, private: bool = False
+) -> list[Section]:
     """Sections of a Markdown body, each headed by its heading path ("Guide > Arrival > Parking").
 
     Text before the first heading goes under `title`. A heading marked `[access]` makes its section and
     all its subsections access details; `access` (front matter) applies to every section of the file.
+    `[private]` and `private` do the same for the private gate.
     """
     sections: list[Section] = []
-    path: list[tuple[int, str, bool]] = []  # (level, heading, marked)
+    path: list[tuple[int, str, bool, bool]] = []  # (level, heading, marked access, marked private)
     lines: list[str] = []
     in_fence = False
 
@@ -46,9 +55,10 @@ def split_markdown(body: str, *, title: str | None = None, access: bool = False)
         lines.clear()
         if not text:
             return
-        heading = HEADING_SEPARATOR.join(h for _, h, _ in path) if path else title
-        marked = any(m for _, _, m in path)
-        sections.append(Section(heading=heading or None, text=text, is_access=access or marked))
+        heading = HEADING_SEPARATOR.join(h for _, h, _, _ in path) if path else title
+        marked = access or any(m for _, _, m, _ in path)
+        marked_private = private or any(m for _, _, _, m in path)
+        sections.append(Section(heading=heading or None, text=text, is_access=marked, is_private=marked_private))
 
     for line in body.splitlines():
         if _FENCE.match(line):
@@ -61,7 +71,7 @@ def split_markdown(body: str, *, title: str | None = None, access: bool = False)
         level, raw = len(match.group(1)), match.group(2)
         while path and path[-1][0] >= level:
             path.pop()
-        path.append((level, strip_heading_marker(raw), has_heading_marker(raw)))
+        path.append((level, strip_heading_marker(raw), has_heading_marker(raw), has_private_marker(raw)))
     flush()
     return sections
 
@@ -154,11 +164,14 @@ def content_hash(
     property_code: str | None,
     language: str | None,
     heading: str | None,
-    is_access: bool,
+    gate: str,
     text: str,
 ) -> str:
-    """Hash of everything a stored chunk depends on, so a change of text, metadata or model re-embeds it."""
-    blob = json.dumps([model_id, property_code, language, heading, is_access, text], ensure_ascii=False)
+    """Hash of everything a stored chunk depends on, so a change of text, metadata (the gate too) or model
+    re-embeds it. Open and access chunks hash the gate as the boolean they always did (their points stay
+    put on upgrade); private chunks hash "private"."""
+    marker: str | bool = gate if gate == GATE_PRIVATE else gate == GATE_ACCESS
+    blob = json.dumps([model_id, property_code, language, heading, marker, text], ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -170,16 +183,18 @@ def point_id(collection: str, source: str, chunk_index: int, digest: str) -> str
 def chunk_document(
     document: Document, *, collection: str, model_id: str, max_chars: int = MAX_CHARS, overlap: int = OVERLAP
 ) -> list[Chunk]:
-    """The chunks of a document, numbered in order, with their access flag, hash and point id."""
+    """The chunks of a document, numbered in order, with their gate, hash and point id."""
     chunks: list[Chunk] = []
     for section in document.sections:
         # Decided per section, not per piece: the piece after a cut may hold the code without its label.
         # The heading counts too: "## Key box code" over a body of just "4 8 2 1".
         labelled = f"{section.heading}: {section.text}" if section.heading else section.text
         is_access = section.is_access or looks_like_access_detail(labelled)
+        is_private = not is_access and (section.is_private or looks_like_private_address(labelled))
+        gate = gate_of(is_access, is_private)
         for text in split_text(section.text, max_chars=max_chars, overlap=overlap):
             index = len(chunks)
-            digest = content_hash(model_id, document.property_code, document.language, section.heading, is_access, text)
+            digest = content_hash(model_id, document.property_code, document.language, section.heading, gate, text)
             chunks.append(
                 Chunk(
                     source=document.source,
@@ -191,6 +206,7 @@ def chunk_document(
                     is_access=is_access,
                     content_hash=digest,
                     point_id=point_id(collection, document.source, index, digest),
+                    is_private=is_private,
                 )
             )
     return chunks

@@ -8,8 +8,9 @@ Layout (front matter wins over folders):
     <root>/<lang>/*.md                      shared knowledge too (a two-letter first folder is a language)
 
 Front matter (Markdown/text) or top-level keys (YAML): `property` (null means shared), `language`,
-`title`, `access` (true: every section is an access detail). YAML files hold `faq: [{q, a}, ...]`
-and/or `sections: [{heading, text, access}, ...]`. Hidden files, names starting with "_" and
+`title`, `access` (true: every section is an access detail), `private` (true: every section is private,
+e.g. an exact address). YAML files hold `faq: [{q, a}, ...]` and/or `sections: [{heading, text, access,
+private}, ...]`. Hidden files, names starting with "_" and
 README files are skipped, so a knowledge folder can document itself.
 """
 
@@ -93,13 +94,17 @@ def load_document(path: Path, root: Path, *, default_language: str | None = "en"
     access = meta.get("access", False)
     if not isinstance(access, bool):
         raise DocumentError(f"{source}: 'access' must be true or false")
+    private = meta.get("private", False)
+    if not isinstance(private, bool):
+        raise DocumentError(f"{source}: 'private' must be true or false")
 
     if body is None:
-        sections = _yaml_sections(meta, source, title=title, access=access)
+        sections = _yaml_sections(meta, source, title=title, access=access, private=private)
     elif path.suffix.lower() == ".txt":
-        sections = [Section(heading=title, text=body.strip(), is_access=access)] if body.strip() else []
+        text = body.strip()
+        sections = [Section(heading=title, text=text, is_access=access, is_private=private)] if text else []
     else:
-        sections = split_markdown(body, title=title, access=access)
+        sections = split_markdown(body, title=title, access=access, private=private)
     return Document(
         source=source,
         property_code=prop,
@@ -109,7 +114,9 @@ def load_document(path: Path, root: Path, *, default_language: str | None = "en"
     )
 
 
-def _yaml_sections(meta: dict[str, Any], source: str, *, title: str | None, access: bool) -> list[Section]:
+def _yaml_sections(
+    meta: dict[str, Any], source: str, *, title: str | None, access: bool, private: bool
+) -> list[Section]:
     if "faq" not in meta and "sections" not in meta:
         raise DocumentError(f"{source}: a YAML knowledge file needs a 'faq' or a 'sections' list")
     sections: list[Section] = []
@@ -119,7 +126,8 @@ def _yaml_sections(meta: dict[str, Any], source: str, *, title: str | None, acce
         if not question or not answer:
             raise DocumentError(f"{source}: every faq entry needs 'q' and 'a'")
         faq_heading = f"{title} > {question}" if title else question
-        sections.append(Section(heading=faq_heading, text=answer, is_access=access or item.get("access") is True))
+        sections.append(Section(heading=faq_heading, text=answer, is_access=access or item.get("access") is True,
+                                is_private=private or item.get("private") is True))
     for item in _list_of_mappings(meta.get("sections"), source, "sections"):
         heading = _optional_str(item.get("heading", item.get("title")))
         text = _optional_str(item.get("text", item.get("body")))
@@ -127,7 +135,8 @@ def _yaml_sections(meta: dict[str, Any], source: str, *, title: str | None, acce
             raise DocumentError(f"{source}: every section needs a 'text'")
         if title and heading:
             heading = f"{title} > {heading}"
-        sections.append(Section(heading=heading or title, text=text, is_access=access or item.get("access") is True))
+        sections.append(Section(heading=heading or title, text=text, is_access=access or item.get("access") is True,
+                                is_private=private or item.get("private") is True))
     return sections
 
 

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import qdrant_edge as qe
 
-from bot.knowledge.models import Embedding, RetrievedChunk
+from bot.knowledge.models import GATE_OPEN, GATE_PRIVATE, Embedding, RetrievedChunk
 from bot.knowledge.store import (
     DENSE,
     GATE,
-    GATE_OPEN,
     KEYWORD_INDEXES,
     OWN_PROPERTY_PREFETCH,
     PROPERTY,
@@ -32,7 +31,8 @@ _SCROLL_PAGE = 1000
 
 
 def scope_filter(scope: Scope, *, own_only: bool = False) -> qe.Filter:
-    """The Scope as an Edge filter: (this property or shared) and (open or an allowed property).
+    """The Scope as an Edge filter: (this property or shared) and (open, or any gate of an access
+    property, or private of a private property).
 
     own_only drops the shared part, for the prefetch that favours the guest's own property.
     """
@@ -44,6 +44,10 @@ def scope_filter(scope: Scope, *, own_only: bool = False) -> qe.Filter:
     gate: list[qe.ConditionType] = [qe.FieldCondition(GATE, match=qe.MatchValue(GATE_OPEN))]
     if scope.access_properties:
         gate.append(qe.FieldCondition(PROPERTY, match=qe.MatchAny(sorted(scope.access_properties))))
+    if scope.private_properties:
+        private = qe.FieldCondition(GATE, match=qe.MatchValue(GATE_PRIVATE))
+        mine = qe.FieldCondition(PROPERTY, match=qe.MatchAny(sorted(scope.private_properties)))
+        gate.append(qe.Filter(must=[private, mine]))
     return qe.Filter(must=[qe.Filter(should=in_scope), qe.Filter(should=gate)])
 
 

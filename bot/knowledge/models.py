@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The gate of a chunk, from least to most guarded: open to everyone in scope; private (an exact street
+# address) for guests with a live booking of the property; access (door codes, Wi-Fi passwords) for
+# guests inside their stay's access window. Access outranks private.
+GATE_OPEN, GATE_PRIVATE, GATE_ACCESS = "open", "private", "access"
+
+
+def gate_of(is_access: bool, is_private: bool) -> str:
+    return GATE_ACCESS if is_access else GATE_PRIVATE if is_private else GATE_OPEN
+
 
 @dataclass(frozen=True)
 class Section:
@@ -11,12 +20,15 @@ class Section:
 
     `is_access=True` is an explicit marking (front matter `access: true`, a heading marker, or a caller
     such as the Guesty listing mirror). Unmarked sections are still checked by `looks_like_access_detail`:
-    a marking can add the gate, never remove it.
+    a marking can add the gate, never remove it. `is_private=True` is the same for the lower gate
+    (front matter `private: true`, a `[private]` heading marker, the Guesty listing's address); unmarked
+    sections are checked by `looks_like_private_address`.
     """
 
     heading: str | None
     text: str
     is_access: bool = False
+    is_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,11 @@ class Chunk:
     is_access: bool
     content_hash: str
     point_id: str
+    is_private: bool = False  # an exact address; see GATE_PRIVATE (False whenever is_access)
+
+    @property
+    def gate(self) -> str:
+        return gate_of(self.is_access, self.is_private)
 
     @property
     def embed_text(self) -> str:
@@ -76,6 +93,7 @@ class RetrievedChunk:
     is_access: bool
     score: float
     point_id: str
+    is_private: bool = False
 
 
 @dataclass(frozen=True)

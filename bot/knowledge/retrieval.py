@@ -2,7 +2,8 @@
 
 `Retriever.search()` embeds the question (dense + BM25), asks the store for an RRF fusion of both,
 restricted to the guest's property plus shared knowledge, and lets access chunks (door codes, Wi-Fi
-passwords) through only for properties in `access_properties`. The restriction is a Qdrant filter
+passwords) through only for properties in `access_properties`, and private chunks (exact addresses) only
+for properties in `private_properties` or `access_properties`. The restriction is a Qdrant filter
 inside the query, so gated text is never read out of the store; there is no unfiltered variant.
 """
 
@@ -28,6 +29,7 @@ class Retriever:
         *,
         property_code: str | None,
         access_properties: frozenset[str] = frozenset(),
+        private_properties: frozenset[str] = frozenset(),
         limit: int = 5,
     ) -> list[RetrievedChunk]:
         """The best chunks for a guest's question, best first.
@@ -36,9 +38,15 @@ class Retriever:
         booking is unknown never gets another property's details.
         access_properties: properties whose access details this guest may see now (e.g. a confirmed stay
         starting within the access window); empty means none.
+        private_properties: properties whose exact address this guest may see (a live booking); access
+        properties are included implicitly.
         """
         if not query.strip() or limit <= 0:
             return []
         embedding = self.embedder.embed_query(query)
-        scope = Scope(property_code=property_code, access_properties=frozenset(access_properties))
+        scope = Scope(
+            property_code=property_code,
+            access_properties=frozenset(access_properties),
+            private_properties=frozenset(private_properties),
+        )
         return self.store.query(embedding, scope=scope, limit=limit, prefetch=max(MIN_PREFETCH, 4 * limit))

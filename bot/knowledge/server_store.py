@@ -6,11 +6,10 @@ from collections.abc import Sequence
 
 from qdrant_client import QdrantClient, models
 
-from bot.knowledge.models import Embedding, RetrievedChunk
+from bot.knowledge.models import GATE_OPEN, GATE_PRIVATE, Embedding, RetrievedChunk
 from bot.knowledge.store import (
     DENSE,
     GATE,
-    GATE_OPEN,
     KEYWORD_INDEXES,
     OWN_PROPERTY_PREFETCH,
     PROPERTY,
@@ -41,6 +40,12 @@ def scope_filter(scope: Scope, *, own_only: bool = False) -> models.Filter:
     if scope.access_properties:
         allowed = sorted(scope.access_properties)
         gate.append(models.FieldCondition(key=PROPERTY, match=models.MatchAny(any=allowed)))
+    if scope.private_properties:
+        mine = sorted(scope.private_properties)
+        gate.append(models.Filter(must=[
+            models.FieldCondition(key=GATE, match=models.MatchValue(value=GATE_PRIVATE)),
+            models.FieldCondition(key=PROPERTY, match=models.MatchAny(any=mine)),
+        ]))
     return models.Filter(must=[models.Filter(should=[*own, *shared]), models.Filter(should=gate)])
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.knowledge.models import Chunk, Embedding, RetrievedChunk
+from bot.knowledge.models import GATE_ACCESS, GATE_OPEN, GATE_PRIVATE, Chunk, Embedding, RetrievedChunk
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -29,10 +29,10 @@ RRF_K = 60  # the classic constant; both adapters pass it explicitly so their ra
 # shared FAQ and the guest's own guide saying much the same, the guide wins ("check-out is at 11:00"
 # beats "ask us about late check-out"). It only reorders chunks the scope already allows.
 OWN_PROPERTY_PREFETCH = 5
-# Payload keys. `gate` duplicates `is_access` as a keyword because Qdrant Edge 0.9 does not match
-# boolean payloads (MatchValue(True) matches nothing), and keyword matching works in every adapter.
+# Payload keys. `gate` is "open", "private" or "access" (see bot.knowledge.models); it is a keyword
+# rather than booleans because Qdrant Edge 0.9 does not match boolean payloads (MatchValue(True) matches
+# nothing), and keyword matching works in every adapter. `is_access` stays beside it for readers.
 PROPERTY, GATE, SOURCE = "property", "gate", "source"
-GATE_OPEN, GATE_ACCESS = "open", "access"
 KEYWORD_INDEXES = (PROPERTY, GATE, SOURCE)
 
 
@@ -45,19 +45,33 @@ class Scope:
     """What one search may see.
 
     Chunks of `property_code` plus shared chunks (no property); only shared chunks when the property is
-    unknown. Access chunks (door codes, Wi-Fi passwords) only for properties in `access_properties`,
-    and never shared access chunks: a code always belongs to a property.
+    unknown. Access chunks (door codes, Wi-Fi passwords) only for properties in `access_properties`;
+    private chunks (exact addresses) for properties in `private_properties` or `access_properties`
+    (whoever may have the door code may have the address). Never shared gated chunks: a code or an
+    address always belongs to a property.
     """
 
     property_code: str | None
     access_properties: frozenset[str] = field(default_factory=frozenset)
+    private_properties: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def private_allowed(self) -> frozenset[str]:
+        return self.private_properties | self.access_properties
 
     def allows(self, payload: dict[str, Any]) -> bool:
         """The same rule in Python, checked again on every hit (defence in depth)."""
         prop = payload.get(PROPERTY)
         if prop is not None and prop != self.property_code:
             return False
-        return payload.get(GATE) == GATE_OPEN or (prop is not None and prop in self.access_properties)
+        gate = payload.get(GATE)
+        if gate == GATE_OPEN:
+            return True
+        if prop is None:
+            return False
+        if gate == GATE_PRIVATE:
+            return prop in self.private_allowed
+        return prop in self.access_properties  # "access", or anything unknown: the strictest rule
 
 
 @dataclass(frozen=True)
@@ -104,7 +118,7 @@ def chunk_payload(chunk: Chunk) -> dict[str, Any]:
         "language": chunk.language,
         "content_hash": chunk.content_hash,
         "is_access": chunk.is_access,
-        GATE: GATE_ACCESS if chunk.is_access else GATE_OPEN,
+        GATE: chunk.gate,
     }
 
 
@@ -116,9 +130,10 @@ def to_chunk(point_id: Any, score: float, payload: dict[str, Any]) -> RetrievedC
         heading=payload.get("heading"),
         property_code=payload.get(PROPERTY),
         language=payload.get("language"),
-        is_access=bool(payload.get("is_access", payload.get(GATE) != GATE_OPEN)),
+        is_access=bool(payload.get("is_access", payload.get(GATE) == GATE_ACCESS)),
         score=float(score),
         point_id=str(point_id),
+        is_private=payload.get(GATE) == GATE_PRIVATE,
     )
 
 

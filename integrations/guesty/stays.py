@@ -3,7 +3,10 @@
 `guest_context()` is what the answering pipeline reads for a conversation's contact: the facts of the
 current-or-next reservation (to filter knowledge to that property and to answer "when is my check-in?")
 and `access_properties`, the properties whose door codes and Wi-Fi passwords this guest may be told:
-only CONFIRMED stays whose window [check-in − N days, check-out] contains now.
+only CONFIRMED stays whose window [check-in − N days, check-out] contains now. It also gives
+`private_properties`, the properties whose exact street address this guest may be told: any live booking
+(not canceled, declined, expired or a mere inquiry) whose check-out is at most PRIVATE_DAYS_AFTER days ago,
+however far ahead its check-in (a guest booking weeks ahead plans the trip from the address).
 `refresh_stay_stages()` is the periodic job that moves reservations through inquiry → pre-stay →
 during-stay → post-stay and keeps the matching label on the contact's latest conversation.
 """
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 STAGE_LABELS = ("inquiry", "pre-stay", "during-stay", "post-stay")
 INQUIRY_STATUSES = frozenset({"inquiry"})
 ACCESS_STATUSES = frozenset({"confirmed"})
+# A week after check-out a guest may still ask where they stayed (lost property, an invoice); after that
+# the address is no longer theirs to be told.
+PRIVATE_DAYS_AFTER = 7
 
 
 def instant(at: datetime | None, local: date | None) -> datetime | None:
@@ -61,6 +67,15 @@ def access_window_open(status: str | None, check_in: datetime | None, check_out:
     if (status or "").lower() not in ACCESS_STATUSES or check_in is None or check_out is None:
         return False
     return check_in - timedelta(days=days_before) <= now <= check_out
+
+
+def private_window_open(status: str | None, check_out: datetime | None, now: datetime,
+                        days_after: int = PRIVATE_DAYS_AFTER) -> bool:
+    """Whether a guest may be told this property's exact address now: a live booking, not long over."""
+    status = (status or "").lower()
+    if not status or status in CANCELED_STATUSES or status in INQUIRY_STATUSES or check_out is None:
+        return False
+    return now <= check_out + timedelta(days=days_after)
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,7 @@ class GuestContext:
 
     reservation: StayFacts | None
     access_properties: frozenset[str]
+    private_properties: frozenset[str] = frozenset()
 
     @property
     def property_code(self) -> str | None:
@@ -181,7 +197,8 @@ async def contact_stays(db: AsyncConnectionPool, contact_id: int) -> list[StayFa
 
 async def guest_context(db: AsyncConnectionPool, contact_id: int | None, *, now: datetime,
                         window_days_before: int) -> GuestContext:
-    """The contact's current-or-next booking and the properties whose access details they may get."""
+    """The contact's current-or-next booking and the properties whose access details and exact address
+    they may get."""
     if contact_id is None:
         return EMPTY_CONTEXT
     stays = await contact_stays(db, contact_id)
@@ -189,7 +206,11 @@ async def guest_context(db: AsyncConnectionPool, contact_id: int | None, *, now:
         s.property_code for s in stays
         if s.property_code and access_window_open(s.status, s.starts, s.ends, now, window_days_before)
     )
-    return GuestContext(reservation=pick_reservation(stays, now), access_properties=access)
+    private = frozenset(
+        s.property_code for s in stays if s.property_code and private_window_open(s.status, s.ends, now)
+    )
+    return GuestContext(reservation=pick_reservation(stays, now), access_properties=access,
+                        private_properties=private)
 
 
 def local_today(now: datetime, timezone: str | None) -> date:
@@ -218,7 +239,8 @@ async def answering_context(ctx: JobContext, contact_id: int | None, *, now: dat
                        check_in_date=stay.check_in_date, check_in_time=stay.check_in_time,
                        check_out_date=stay.check_out_date, check_out_time=stay.check_out_time,
                        status=stay.status, guests_count=stay.guests_count, today=local_today(now, stay.timezone))
-    return AnsweringContext(property_code=stay.property_code, facts=facts, access_properties=found.access_properties)
+    return AnsweringContext(property_code=stay.property_code, facts=facts, access_properties=found.access_properties,
+                            private_properties=found.private_properties)
 
 
 # --------------------------------------------------------------------------- Chatwoot labels

@@ -273,7 +273,8 @@ def _paragraphs(*texts: str | None) -> str:
 
 
 def listing_sections(listing: Listing) -> tuple[Section, ...]:
-    """Listing facts as knowledge sections; Wi-Fi passwords and door/key-box codes are marked access.
+    """Listing facts as knowledge sections; Wi-Fi passwords and door/key-box codes are marked access, the
+    exact address private (its own section, so the neighbourhood and transit stay open).
 
     Other sections are unmarked; the knowledge layer still flags a code an operator typed into a public
     description by hand (a marking can add the gate, never remove it).
@@ -281,9 +282,9 @@ def listing_sections(listing: Listing) -> tuple[Section, ...]:
     desc = listing.public_description
     sections: list[Section] = []
 
-    def add(heading: str, text: str, access: bool = False) -> None:
+    def add(heading: str, text: str, access: bool = False, private: bool = False) -> None:
         if text.strip():
-            sections.append(Section(heading=heading, text=text.strip(), is_access=access))
+            sections.append(Section(heading=heading, text=text.strip(), is_access=access, is_private=private))
 
     size = ", ".join(p for p in (
         f"up to {listing.accommodates} guests" if listing.accommodates else None,
@@ -294,8 +295,8 @@ def listing_sections(listing: Listing) -> tuple[Section, ...]:
     headline = (f"{listing.display_name}: {kind}" + (f", {size}" if size else "") + ".") if listing.display_name else ""
     add("Overview", _paragraphs(headline, desc.summary if desc else None, desc.space if desc else None))
     address = listing.address.one_line() if listing.address else None
-    add("Address and neighbourhood", _paragraphs(
-        f"Address: {address}" if address else None,
+    add("Address", f"Address: {address}" if address else "", private=True)
+    add("Neighbourhood", _paragraphs(
         desc.neighborhood if desc else None,
         f"Getting around: {desc.transit}" if desc and desc.transit else None))
     times = [f"Check-in from {listing.default_check_in_time}." if listing.default_check_in_time else "",

@@ -52,6 +52,37 @@ def test_markdown_sections_follow_the_heading_path() -> None:
     ]
 
 
+def test_private_heading_marker_and_front_matter() -> None:
+    body = "Intro.\n\n## Address [private]\n\nBehind the blue door.\n\n### Floor\n\nThird.\n\n## Bins\n\nYard."
+    sections = split_markdown(body, title="Guide")
+
+    assert [(s.heading, s.is_private, s.is_access) for s in sections] == [
+        ("Guide", False, False), ("Address", True, False), ("Address > Floor", True, False), ("Bins", False, False)]
+    assert all(s.is_private for s in split_markdown("## Bins\n\nYard.", private=True))
+
+
+def test_gate_of_a_chunk_access_outranks_private(tmp_path: Path) -> None:
+    def gate(section: Section) -> str:
+        document = Document(source="p/en/x.md", property_code="p", language="en", sections=(section,))
+        return chunk_document(document, collection="kb", model_id="m")[0].gate
+
+    assert gate(Section("Address", "Rua dos Remédios 42, 1100-448 Lisboa")) == "private"  # detected
+    assert gate(Section("Where", "Behind the blue door.", is_private=True)) == "private"  # marked
+    assert gate(Section("Arrival", "Rua dos Remédios 42. Key box code: 4 8 2 1.")) == "access"
+    assert gate(Section("Arrival", "Rua dos Remédios 42.", is_access=True, is_private=True)) == "access"
+    assert gate(Section("Bins", "At the corner of Rua dos Remédios.")) == "open"
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a.md").write_text("---\nprivate: true\n---\nBehind the blue door.\n", encoding="utf-8")
+    (tmp_path / "p" / "b.yaml").write_text(
+        "sections:\n  - {heading: Where, text: Behind the blue door., private: true}\n", encoding="utf-8")
+    for name in ("a.md", "b.yaml"):
+        document = load_document(tmp_path / "p" / name, tmp_path)
+        assert [c.gate for c in chunk_document(document, collection="kb", model_id="m")] == ["private"]
+    (tmp_path / "p" / "c.md").write_text("---\nprivate: yes please\n---\nText.\n", encoding="utf-8")
+    with pytest.raises(DocumentError, match="'private' must be true or false"):
+        load_document(tmp_path / "p" / "c.md", tmp_path)
+
+
 def test_front_matter_access_marks_every_section() -> None:
     sections = split_markdown("## Parking\n\nStreet.\n\n## Bins\n\nYard.", access=True)
 
@@ -130,11 +161,18 @@ def test_point_ids_are_deterministic_and_change_with_content() -> None:
         model_id="m",
     )
     other_model = chunk_document(document, collection="kb", model_id="other")
+    private = chunk_document(
+        Document(source="p/en/x.md", property_code="p", language="en",
+                 sections=(Section("Check-out", "By 11:00.", is_private=True),)),
+        collection="kb",
+        model_id="m",
+    )
 
     assert first == again
     assert first[0].point_id == point_id("kb", "p/en/x.md", 0, first[0].content_hash)
     assert edited[0].point_id != first[0].point_id
     assert other_model[0].point_id != first[0].point_id
+    assert private[0].point_id != first[0].point_id  # a new gate re-embeds the chunk and updates its payload
     assert first[0].embed_text == "Check-out\nBy 11:00."
 
 
@@ -276,4 +314,14 @@ def test_example_knowledge_base_reads_cleanly() -> None:
         ("por-ribeira/en/guide.md", "Door code and smart lock"),
         ("por-ribeira/en/guide.md", "Wi-Fi"),
     ]
+    # Each guide's exact address is in one private chunk; the intros and local tips around it stay open.
+    private = sorted((c.source, c.heading) for c in chunks if c.is_private)
+    assert private == [
+        ("ber-mitte/en/guide.md", "Address"),
+        ("lis-alfama/en/guide.md", "Address"),
+        ("lis-alfama/pt/guia.md", "Morada"),
+        ("por-ribeira/en/guide.md", "Address"),
+    ]
+    addresses = ("Remédios 42", "Fonte Taurina 18", "Linienstraße 140")
+    assert not any(a in c.text for c in chunks if c.gate == "open" for a in addresses)
     assert "shared/en/faq.md" in by_source and by_source["shared/en/faq.md"].property_code is None

@@ -164,6 +164,65 @@ def test_scope_rule_in_python() -> None:
     assert not Scope("a").allows({"property": "a"})  # no gate field: closed
 
 
+ADDRESS_QUESTION = "What is the address of the apartment?"
+ADDRESSES = {"lis-alfama": "Rua dos Remédios 42", "por-ribeira": "Rua da Fonte Taurina 18",
+             "ber-mitte": "Linienstraße 140"}
+
+
+@pytest.mark.parametrize("prop", PROPERTIES)
+def test_the_address_stays_hidden_without_rights(kb: Retriever, prop: str) -> None:
+    others = frozenset(PROPERTIES) - {prop}  # rights to the *other* properties must not open this one
+
+    for private, access in ((frozenset(), frozenset()), (others, frozenset()), (frozenset(), others)):
+        hits = kb.search(ADDRESS_QUESTION, property_code=prop, private_properties=private,
+                         access_properties=access, limit=20)
+        assert hits
+        assert not any(h.is_private or h.is_access for h in hits)
+        assert not any(address in h.text for h in hits for address in ADDRESSES.values())
+
+
+@pytest.mark.parametrize("prop", PROPERTIES)
+def test_the_address_appears_for_a_booked_property(kb: Retriever, prop: str) -> None:
+    hits = kb.search(ADDRESS_QUESTION, property_code=prop, private_properties=frozenset({prop}), limit=5)
+
+    private = [h for h in hits if h.is_private]
+    assert private and {h.property_code for h in private} == {prop}
+    assert any(ADDRESSES[prop] in h.text for h in private)
+    assert not any(h.is_access for h in hits)  # the address unlocks no door code
+    assert not any(ADDRESSES[other] in h.text for h in hits for other in ADDRESSES if other != prop)
+
+
+def test_access_rights_include_the_address(kb: Retriever) -> None:
+    hits = kb.search(ADDRESS_QUESTION, property_code="ber-mitte", access_properties=frozenset({"ber-mitte"}))
+
+    assert any(h.is_private and "Linienstraße 140" in h.text for h in hits)
+
+
+@pytest.mark.parametrize("prop", [*PROPERTIES, None])
+@pytest.mark.parametrize("private", [frozenset(), frozenset({"lis-alfama"}), frozenset(PROPERTIES)])
+def test_qdrant_filter_itself_enforces_the_private_gate(
+    kb: Retriever, prop: str | None, private: frozenset[str]
+) -> None:
+    scope = Scope(property_code=prop, private_properties=private)
+    expected = [p for p in all_payloads(kb.store) if scope.allows(p)]
+
+    assert count_in_qdrant(kb.store, scope) == len(expected)
+    assert all(p["gate"] == "open" or (p["gate"] == "private" and p["property"] in private) for p in expected)
+    gates = {p["gate"] for p in all_payloads(kb.store)}
+    assert gates == {"open", "private", "access"}
+
+
+def test_private_scope_rule_in_python() -> None:
+    booked = Scope("a", private_properties=frozenset({"a"}))
+
+    assert booked.allows({"property": "a", "gate": "private"})
+    assert not booked.allows({"property": "a", "gate": "access"})  # an address does not open the door
+    assert not booked.allows({"property": None, "gate": "private"})  # shared private text is never shown
+    assert not Scope("a").allows({"property": "a", "gate": "private"})
+    assert Scope("a", access_properties=frozenset({"a"})).allows({"property": "a", "gate": "private"})
+    assert not Scope("b", private_properties=frozenset({"a"})).allows({"property": "a", "gate": "private"})
+
+
 def test_empty_query_and_stop_words(kb: Retriever) -> None:
     assert kb.search("   ", property_code="lis-alfama") == []
     assert kb.search("what is it", property_code="lis-alfama", limit=0) == []

@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bot.chatwoot.client import ChatwootRetryable
 from bot.jobs import Defer, JobContext, PermanentError
+from bot.knowledge.store import Scope
 from bot.ledger import StoredEvent
 from integrations.guesty.handlers import (
     HANDLERS,
@@ -268,10 +269,22 @@ async def test_listing_is_mirrored_and_indexed_with_access_sections_gated(ctx: J
          "Cais da Ribeira 22, 4050-510 Porto, Portugal", "16:00", "11:00")]
     refs = await query(ctx.db, "SELECT heading, is_access, property_code FROM vector_references ORDER BY chunk_index")
     assert {(h, a) for h, a, _ in refs} == {
-        ("Overview", False), ("Address and neighbourhood", False), ("Check-in and check-out", False),
+        ("Overview", False), ("Address", False), ("Neighbourhood", False), ("Check-in and check-out", False),
         ("Amenities", False), ("House rules", False), ("Parking", False), ("Wi-Fi", False),
         ("Wi-Fi network and password", True), ("Door and key-box codes", True)}
     assert {p for _, _, p in refs} == {"65a1c0de4b7f2a0041d9e311"}
+    # The exact address is stored behind the private gate: only a guest with a booking there reads it.
+    code = "65a1c0de4b7f2a0041d9e311"
+    retriever = ctx.extras["retriever"]
+    query_vector = retriever.embedder.embed_query("address")
+
+    def headings(scope: Scope) -> set[str | None]:
+        return {c.heading for c in retriever.store.query(query_vector, scope=scope, limit=20, prefetch=20)}
+
+    public = headings(Scope(property_code=code))
+    booked = headings(Scope(property_code=code, private_properties=frozenset({code})))
+    assert "Address" not in public and "Neighbourhood" in public
+    assert booked - public == {"Address"}
 
 
 async def test_listing_update_reindexes_and_older_update_is_ignored(ctx: JobContext) -> None:

@@ -11,12 +11,14 @@ from psycopg_pool import AsyncConnectionPool
 from bot.jobs import JobContext
 from integrations.guesty.stays import (
     EMPTY_CONTEXT,
+    PRIVATE_DAYS_AFTER,
     StayFacts,
     access_window_open,
     answering_context,
     guest_context,
     latest_conversation,
     pick_reservation,
+    private_window_open,
     refresh_stay_stages,
     relabel,
     stay_stage,
@@ -170,6 +172,44 @@ async def test_access_is_only_for_the_property_of_the_stay(pool: AsyncConnection
     assert context.property_code == "lis-alfama"
 
 
+@pytest.mark.parametrize(("status", "now", "expected"), [
+    ("confirmed", CHECK_IN - timedelta(days=60), True),      # booked months ahead: may plan the trip
+    ("reserved", CHECK_IN - timedelta(days=21), True),       # a live booking, not confirmed yet
+    ("Confirmed", CHECK_OUT + timedelta(days=PRIVATE_DAYS_AFTER), True),   # the last moment after check-out
+    ("confirmed", CHECK_OUT + timedelta(days=PRIVATE_DAYS_AFTER, seconds=1), False),
+    ("canceled", CHECK_IN, False),
+    ("declined", CHECK_IN, False),
+    ("expired", CHECK_IN - timedelta(days=3), False),
+    ("inquiry", CHECK_IN - timedelta(days=3), False),
+    ("", CHECK_IN, False),
+])
+def test_private_window(status: str, now: datetime, expected: bool) -> None:
+    assert private_window_open(status, CHECK_OUT, now) is expected
+
+
+def test_private_window_needs_a_check_out() -> None:
+    assert private_window_open("confirmed", None, CHECK_IN) is False
+
+
+async def test_confirmed_guest_weeks_ahead_gets_the_address_but_no_access(pool: AsyncConnectionPool) -> None:
+    await add_reservation(pool, "r1", contact=501)
+    await add_reservation(pool, "r2", contact=501, property_code="por-ribeira", status="canceled")
+    await add_reservation(pool, "r3", contact=501, property_code="ber-mitte",
+                          check_in=CHECK_IN - timedelta(days=40))  # out 15 days before now
+    await add_reservation(pool, "r4", contact=777, property_code="lis-graca")  # someone else's booking
+    context = await guest_context(pool, 501, now=CHECK_IN - timedelta(days=21), window_days_before=2)
+    assert context.private_properties == frozenset({"lis-alfama"})  # not canceled, not long past, not 777's
+    assert context.access_properties == frozenset()
+    other = await guest_context(pool, 777, now=CHECK_IN - timedelta(days=21), window_days_before=2)
+    assert other.private_properties == frozenset({"lis-graca"})
+
+
+async def test_unknown_contact_gets_no_address(pool: AsyncConnectionPool) -> None:
+    await add_reservation(pool, "r1", contact=501)
+    context = await guest_context(pool, 999, now=CHECK_IN - timedelta(days=21), window_days_before=2)
+    assert context.private_properties == frozenset()
+
+
 async def test_bookings_are_found_through_the_contacts_cached_email_and_phone(pool: AsyncConnectionPool) -> None:
     await add_reservation(pool, "r1", contact=None, email="oliver.bennett@example.co.uk")
     await add_reservation(pool, "r2", contact=None, phone="+447700900123", property_code="por-ribeira",
@@ -226,5 +266,5 @@ async def test_answering_pipeline_gets_its_own_context_type(ctx: JobContext) -> 
         facts=GuestFacts(guest_name="Oliver Bennett", property_name="Sunny 2BR in Alfama",
                          check_in_date=date(2026, 2, 13), check_in_time="15:00", check_out_date=date(2026, 2, 17),
                          check_out_time="10:00", status="confirmed", guests_count=2, today=date(2026, 2, 13)),
-        access_properties=frozenset({"lis-alfama"}))
+        access_properties=frozenset({"lis-alfama"}), private_properties=frozenset({"lis-alfama"}))
     assert await answering_context(ctx, 999, now=late_evening) is None

@@ -175,8 +175,8 @@ def test_listing_sections_without_access_details() -> None:
         Section("Overview", "Sunny 2BR in Alfama with river view: Apartment (Entire home/apartment), up to 4 guests, "
                             "2 bedrooms, 1 bathroom.\n\nBright two-bedroom flat on a quiet Alfama lane, five minutes "
                             "from the tram 28 stop.\n\nTwo double bedrooms, open kitchen, balcony facing the Tagus."),
-        Section("Address and neighbourhood", "Address: Rua de São Miguel 12, 1100-544 Lisboa, Portugal\n\n"
-                                             "Historic Alfama, close to Miradouro de Santa Luzia."),
+        Section("Address", "Address: Rua de São Miguel 12, 1100-544 Lisboa, Portugal", is_private=True),
+        Section("Neighbourhood", "Historic Alfama, close to Miradouro de Santa Luzia."),
         Section("Check-in and check-out", "Check-in from 15:00. Check-out by 10:00."),
         Section("Arrival and access", "Self check-in with a keypad on the street door; the code is sent 48 hours "
                                       "before arrival."),
@@ -200,6 +200,10 @@ def test_listing_sections_mark_wifi_password_and_codes_as_access() -> None:
                                                 "up to 2 guests, 0 bedrooms, 1 bathroom.")
     assert [s.heading for s in listing_sections(listing) if s.is_access] == [
         "Wi-Fi network and password", "Door and key-box codes"]
+    # The exact address is alone in the one private section; neighbourhood and transit stay open.
+    assert [(s.heading, s.text) for s in listing_sections(listing) if s.is_private] == [
+        ("Address", "Address: Cais da Ribeira 22, 4050-510 Porto, Portugal")]
+    assert not any("Cais da Ribeira 22" in s.text for s in listing_sections(listing) if not s.is_private)
     # No secret leaks into an unmarked section.
     for section in listing_sections(listing):
         if not section.is_access:
@@ -211,4 +215,4 @@ def test_listing_document_is_the_property_knowledge() -> None:
     doc = listing_document(listing, "lis-alfama-2b")
     assert (doc.source, doc.property_code, doc.title) == ("guesty:listing:64f0b21c9d3e7a0035c1e982", "lis-alfama-2b",
                                                           PROPERTY)
-    assert len(doc.sections) == 7
+    assert len(doc.sections) == 8
