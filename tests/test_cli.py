@@ -60,3 +60,5 @@ def test_ingest_is_handed_to_the_worker_that_holds_the_embedded_store(
         rt.close()
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         assert conn.execute("SELECT count(*) FROM vector_references").fetchone() == (74,)
+        gates = dict(conn.execute("SELECT gate, count(*) FROM vector_references GROUP BY gate").fetchall())
+    assert gates["private"] == 4 and gates["access"] > 0  # the four guides' addresses; codes and passwords

@@ -201,12 +201,12 @@ def _reference(conn: psycopg.Connection, collection: str, chunks: Sequence[Chunk
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO vector_references (point_id, collection, source, chunk_index, property_code,"
-            " language, heading, content_hash, is_access) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " language, heading, content_hash, is_access, gate) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (point_id) DO UPDATE SET collection = EXCLUDED.collection,"
             " source = EXCLUDED.source, chunk_index = EXCLUDED.chunk_index,"
             " property_code = EXCLUDED.property_code,"
             " language = EXCLUDED.language, heading = EXCLUDED.heading, content_hash = EXCLUDED.content_hash,"
-            " is_access = EXCLUDED.is_access",
+            " is_access = EXCLUDED.is_access, gate = EXCLUDED.gate",
             [
                 (
                     c.point_id,
@@ -218,6 +218,7 @@ def _reference(conn: psycopg.Connection, collection: str, chunks: Sequence[Chunk
                     c.heading,
                     c.content_hash,
                     c.is_access,
+                    c.gate,
                 )
                 for c in chunks
             ],
