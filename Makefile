@@ -37,6 +37,7 @@ bench: setup services
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/reply.py
+	$(BIN)/python bench/voice.py
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache
