@@ -22,34 +22,12 @@ async def record_only(ctx: JobContext, event: StoredEvent) -> str | None:
     return "done"
 
 
-# Until an integration's handlers land, its known events are stored and recorded only.
-_RECORD_ONLY = {
-    "aircall": ["call.created", "call.answered", "call.hungup", "call.ended", "call.voicemail_left",
-                "call.comm_assets_generated", "call.tagged", "call.commented", "call.transferred"],
-    "guesty": ["reservation.new", "reservation.updated", "reservation.created.v2", "reservation.updated.v2",
-               "listing.new", "listing.updated", "listing.removed"],
-}
-
-
-def _integration(module: str, source: str) -> dict[str, Handler]:
-    import importlib
-
-    try:
-        return dict(importlib.import_module(module).HANDLERS)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return dict.fromkeys(_RECORD_ONLY[source], record_only)
-
-
 def _load() -> dict[str, dict[str, Handler]]:
     from bot.chatwoot.handlers import HANDLERS as chatwoot
+    from integrations.aircall.handlers import HANDLERS as aircall
+    from integrations.guesty.handlers import HANDLERS as guesty
 
-    return {
-        "chatwoot": dict(chatwoot),
-        "aircall": _integration("integrations.aircall.handlers", "aircall"),
-        "guesty": _integration("integrations.guesty.handlers", "guesty"),
-    }
+    return {"chatwoot": dict(chatwoot), "aircall": dict(aircall), "guesty": dict(guesty)}
 
 
 _HANDLERS: dict[str, dict[str, Handler]] | None = None
