@@ -45,14 +45,6 @@ def upgrade(dsn: str) -> list[str]:
     return applied_now
 
 
-def pending(dsn: str) -> list[str]:
-    """Names of migrations not yet applied (all of them on an empty database)."""
-    with psycopg.connect(dsn) as conn:
-        exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
-        done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")} if exists and exists[0] else set()
-    return [name for name, _ in migration_files() if name not in done]
-
-
 def with_database(dsn: str, dbname: str) -> str:
     """The same server URL pointing at another database (used to create and drop test databases)."""
     parts = urlsplit(dsn)

@@ -253,10 +253,3 @@ def list_events(
             (*params, limit),
         )
         return list(cur.fetchall())
-
-
-def counts_by_status(conn: psycopg.Connection[Any]) -> list[tuple[str, str, int]]:
-    return [
-        (r[0], r[1], int(r[2]))
-        for r in conn.execute("SELECT source, status, count(*) FROM operational_events GROUP BY 1, 2")
-    ]

@@ -15,11 +15,12 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 
-async def already_posted(db: AsyncConnectionPool, reply_key: str) -> bool:
+async def any_posted(db: AsyncConnectionPool, reply_keys: list[str]) -> bool:
+    """Whether any of these replies was posted already."""
     async with db.connection() as conn:
-        cur = await conn.execute("SELECT status FROM bot_replies WHERE reply_key = %s", (reply_key,))
-        row = await cur.fetchone()
-    return bool(row and row[0] == "posted")
+        cur = await conn.execute("SELECT 1 FROM bot_replies WHERE reply_key = ANY(%s) AND status = 'posted'",
+                                 (reply_keys,))
+        return await cur.fetchone() is not None
 
 
 async def post_once(

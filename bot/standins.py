@@ -32,15 +32,6 @@ class Recorder:
     calls: list[tuple[float, str, str, Any]] = field(default_factory=list)
     files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
-    def messages(self, conversation_id: int | None = None) -> list[dict[str, Any]]:
-        out = []
-        for _, method, path, body in self.calls:
-            if method == "POST" and path.endswith("/messages") and isinstance(body, dict):
-                conv = int(path.split("/conversations/")[1].split("/")[0])
-                if conversation_id is None or conv == conversation_id:
-                    out.append(dict(body, conversation_id=conv))
-        return out
-
 
 def chatwoot_app(recorder: Recorder, *, delay_s: float = 0.0, status: str = "pending") -> Starlette:
     """A Chatwoot that accepts the bot's calls and records them."""

@@ -23,7 +23,7 @@ from bot.chatwoot.models import MalformedPayload, MessageEvent, UnknownEvent, pa
 from bot.chatwoot.policy import classify
 from bot.jobs import Defer, JobContext, PermanentError
 from bot.ledger import StoredEvent
-from bot.replies import post_once
+from bot.replies import any_posted, post_once
 from config.inboxes import InboxPolicy, InboxTable, load_inboxes
 
 log = logging.getLogger("sidecar.bot")
@@ -175,10 +175,7 @@ async def gather_batch(ctx: JobContext, event: StoredEvent, msg: MessageEvent,
 
 
 async def _answered(ctx: JobContext, message_id: int) -> bool:
-    keys = [f"{kind}:{message_id}" for kind in ("answer", "suggestion", "handoff-note")]
-    async with ctx.db.connection() as conn:
-        cur = await conn.execute("SELECT 1 FROM bot_replies WHERE reply_key = ANY(%s) AND status = 'posted'", (keys,))
-        return await cur.fetchone() is not None
+    return await any_posted(ctx.db, [f"{kind}:{message_id}" for kind in ("answer", "suggestion", "handoff-note")])
 
 
 async def history(ctx: JobContext, msg: MessageEvent, exclude: set[int]) -> list[Turn]:
@@ -238,7 +235,7 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
     started = time.perf_counter()
     autopilot = policy.mode == "autopilot"
     # The typing indicator is cosmetic: switch it on alongside the work instead of waiting for it.
-    typing = asyncio.create_task(_typing(cw, conv, True)) if autopilot else None
+    typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
     marks: dict[str, Any] = {}
     try:
         guest = await guest_context(ctx, newest, policy)
@@ -267,7 +264,7 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
     finally:
         if typing is not None:
             await typing
-            await _typing(cw, conv, False)
+            await set_typing(cw, conv, False)
     await state.set_last_answered(ctx.db, conv, newest.id, newest.inbox_id, newest.contact_id)
     await record_qa(ctx, batch, text, outcome, policy, guest, result, started, retrieval_ms, marks)
     return outcome
@@ -312,7 +309,7 @@ async def hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, polic
     await state.mark_human(ctx.db, conv, reason)
 
 
-async def _typing(cw: ChatwootClient, conversation_id: int, on: bool) -> None:
+async def set_typing(cw: ChatwootClient, conversation_id: int, on: bool) -> None:
     try:
         await cw.toggle_typing(conversation_id, on)
     except ChatwootError as exc:  # cosmetic: never fail a reply over the typing indicator

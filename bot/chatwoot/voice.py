@@ -42,6 +42,7 @@ from bot.chatwoot.answering import (
     quote,
     record_qa,
     retriever,
+    set_typing,
     still_ours,
 )
 from bot.chatwoot.client import ChatwootClient, ChatwootError, ChatwootRetryable
@@ -51,7 +52,7 @@ from bot.chatwoot.speaking import SpeakingLLM, make_speaker, post_audio
 from bot.chatwoot.voice_store import Heard, load_record, mark_handled, save_failure, save_heard
 from bot.jobs import Defer, JobContext, PermanentError
 from bot.ledger import StoredEvent
-from bot.replies import post_once
+from bot.replies import any_posted, post_once
 from config.inboxes import InboxPolicy
 from speech import (
     AudioDownloadError,
@@ -296,7 +297,7 @@ async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, 
     batch = Batch([msg])
     autopilot = policy.mode == "autopilot"
     speaker = make_speaker(speech_backend(ctx), msg, policy, heard) if autopilot and policy.voice_replies else None
-    typing = asyncio.create_task(_typing(cw, conv, True)) if autopilot else None
+    typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
     audio_error: Exception | None = None
     try:
         t0 = time.perf_counter()
@@ -345,7 +346,7 @@ async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, 
             await speaker.discard()  # whatever is still being synthesized after a failure
         if typing is not None:
             await typing
-            await _typing(cw, conv, False)
+            await set_typing(cw, conv, False)
     await state.set_last_answered(ctx.db, conv, msg.id, msg.inbox_id, msg.contact_id)
     await record_qa(ctx, batch, question, outcome, policy, guest, result, started, retrieval_ms, timings)
     if audio_error is not None:
@@ -383,17 +384,8 @@ async def _resume(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, msg: 
 
 async def _replied(ctx: JobContext, message_id: int) -> bool:
     """Anything posted about this message (still known after its transcript was purged)."""
-    async with ctx.db.connection() as conn:
-        keys = [f"{kind}:{message_id}" for kind in ("transcript", "answer", "suggestion", "handoff-note")]
-        cur = await conn.execute("SELECT 1 FROM bot_replies WHERE reply_key = ANY(%s) AND status = 'posted'", (keys,))
-        return await cur.fetchone() is not None
-
-
-async def _typing(cw: ChatwootClient, conversation_id: int, on: bool) -> None:
-    try:
-        await cw.toggle_typing(conversation_id, on)
-    except ChatwootError as exc:  # cosmetic
-        log.info("typing indicator failed", extra={"conversation_id": conversation_id, "error": str(exc)[:200]})
+    kinds = ("transcript", "answer", "suggestion", "handoff-note")
+    return await any_posted(ctx.db, [f"{kind}:{message_id}" for kind in kinds])
 
 
 def _since(started: float) -> int:
