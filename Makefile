@@ -23,6 +23,7 @@ services:
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 	bash scripts/validate-stack.sh
 
@@ -30,7 +31,7 @@ test: setup services lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 demo: setup services
-	$(BIN)/sidecar demo
+	$(BIN)/python -m demo
 
 bench: setup services
 	$(BIN)/python bench/intake.py

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import redis
 
-from bot import db
+from bot.core import db
 from tests.conftest import REDIS_URL, SERVER_URL
 
 

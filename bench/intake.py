@@ -27,8 +27,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot import db  # noqa: E402
-from bot.chatwoot.verify import sign  # noqa: E402
+from bot.core import db
+from integrations.chatwoot.verify import sign
 
 SECRET = "bench-secret"
 SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -168,7 +168,7 @@ def main() -> None:
         log_path = Path(os.environ.get("BENCH_LOG", "/tmp/sidecar-bench.log"))
         log_file = log_path.open("wb")
         sidecar = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(sp)],
+            [sys.executable, "-m", "bot.service.cli", "serve", "--port", str(sp)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

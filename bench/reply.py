@@ -34,11 +34,11 @@ import uvicorn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.intake import free_port, wait_up  # noqa: E402
-from bot import db  # noqa: E402
-from bot.chatwoot.samples import guest_message  # noqa: E402
-from bot.chatwoot.verify import sign  # noqa: E402
-from bot.standins import Recorder, chatwoot_app, groq_app  # noqa: E402
+from bench.intake import free_port, wait_up
+from bot.core import db
+from demo.samples import guest_message
+from demo.standins import Recorder, chatwoot_app, groq_app
+from integrations.chatwoot.verify import sign
 
 SECRET = "bench-secret"
 SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -140,21 +140,21 @@ def main() -> None:
     log = (workdir / "service.log").open("wb")
     try:
         subprocess.run(
-            [sys.executable, "-m", "bot.cli", "ingest", str(ROOT / "bot/knowledge/examples")],
+            [sys.executable, "-m", "bot.service.cli", "ingest", str(ROOT / "bot/knowledge/examples")],
             cwd=ROOT,
             env=env,
             check=True,
             stdout=subprocess.DEVNULL,
         )
         web = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(app_port)],
+            [sys.executable, "-m", "bot.service.cli", "serve", "--port", str(app_port)],
             cwd=ROOT,
             env=env,
             stdout=log,
             stderr=log,
         )
         worker = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "bot.service.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log
         )
         procs = [web, worker]
         wait_up(f"http://127.0.0.1:{app_port}/healthz", web)

@@ -1,10 +1,10 @@
 """Voice-note-to-audio-reply benchmark: the real voice job against local stand-ins of Azure, Groq and Chatwoot.
 
-In this process: a Chatwoot stand-in (bot.standins) that serves the guest's voice note and records the
+In this process: a Chatwoot stand-in (demo.standins) that serves the guest's voice note and records the
 bot's posts, a Groq stand-in that streams its answer (--groq-first-ms to the first token, then --groq-tps
 tokens per second), and Azure stand-ins for fast transcription (--stt-ms) and text to speech
 (--tts-first-ms plus --tts-ms-per-char for every character asked for). The job runs as the worker runs it
-(bot.jobs.run_event) on a scratch database and an embedded store holding the bundled examples; each
+(bot.service.jobs.run_event) on a scratch database and an embedded store holding the bundled examples; each
 voice note starts with an empty synthesis cache.
 
 A serial implementation waits for the three upstream services one after the other: transcription, the
@@ -42,18 +42,23 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.intake import free_port  # noqa: E402
-from bench.reply import serve  # noqa: E402
-from bot import db, jobs, ledger  # noqa: E402
-from bot.chatwoot.samples import guest_message  # noqa: E402
-from bot.chatwoot.speaking import segments  # noqa: E402
-from bot.jobs import JobContext, Runtime  # noqa: E402
-from bot.knowledge import Embedder, Retriever, ingest, open_store  # noqa: E402
-from bot.ledger import Delivery  # noqa: E402
-from bot.standins import Recorder, chatwoot_app, groq_app  # noqa: E402
-from config.settings import load_settings  # noqa: E402
-from speech.audio import pcm_to_wav  # noqa: E402
-from speech.local import LocalSpeech  # noqa: E402
+from bench.intake import free_port
+from bench.reply import serve
+from bot.agent.speaking import segments
+from bot.context import JobContext
+from bot.core import (
+    db,
+    ledger,
+)
+from bot.core.ledger import Delivery
+from bot.knowledge import Embedder, Retriever, ingest, open_store
+from bot.service import jobs
+from bot.service.jobs import Runtime
+from config.settings import load_settings
+from demo.samples import guest_message
+from demo.standins import Recorder, chatwoot_app, groq_app
+from speech.audio import pcm_to_wav
+from speech.local import LocalSpeech
 
 SERVER = os.environ.get("BENCH_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 QUESTION = "What time is check-out?"

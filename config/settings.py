@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.errors import ConfigurationError
+
 SECRET_NAMES = (
     "CHATWOOT_BOT_TOKEN",
     "CHATWOOT_API_TOKEN",
@@ -41,7 +43,7 @@ HOW_TO_FIX = {
 }
 
 
-class ConfigError(Exception):
+class ConfigError(ConfigurationError):
     """A setting is missing or malformed; the message names the variable and the fix."""
 
 

@@ -18,8 +18,10 @@ retry those and hand the conversation off (with a note) for the rest.
 
 from __future__ import annotations
 
+from bot.errors import SidecarError, UpstreamPermanent, UpstreamTransient
 
-class SpeechError(Exception):
+
+class SpeechError(SidecarError):
     """Base class for everything the speech package raises on purpose."""
 
     transient: bool = False
@@ -72,7 +74,7 @@ class UnintelligibleAudio(SpeechError):
         self.confidence = confidence
 
 
-class SpeechAuthError(SpeechError):
+class SpeechAuthError(SpeechError, UpstreamPermanent):
     """The speech service refused the key or the region/endpoint does not match it."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
@@ -80,7 +82,7 @@ class SpeechAuthError(SpeechError):
         self.status = status
 
 
-class SpeechRequestError(SpeechError):
+class SpeechRequestError(SpeechError, UpstreamPermanent):
     """The speech service rejected the request as malformed; retrying will not help."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
@@ -88,7 +90,7 @@ class SpeechRequestError(SpeechError):
         self.status = status
 
 
-class SpeechUnavailable(SpeechError):
+class SpeechUnavailable(SpeechError, UpstreamTransient):
     """Rate limited or a server/transport failure that outlasted our retries."""
 
     transient = True

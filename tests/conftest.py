@@ -12,13 +12,14 @@ from typing import Any
 
 SERVER_URL = os.environ.get("TEST_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-SHARED = Path(os.environ.get("SIDECAR_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-FIXTURES = SHARED / "fixtures"
+INTEGRATIONS = Path(__file__).resolve().parents[1] / "integrations"
 
 
 def load_fixture(relative: str) -> Any:
-    """A JSON payload from the shared fixtures folder, e.g. load_fixture('aircall/call.ended.json')."""
-    return json.loads((FIXTURES / relative).read_text())
+    """A JSON payload from an integration's fixtures, e.g. load_fixture('aircall/call.ended.json') reads
+    integrations/aircall/tests/fixtures/call.ended.json."""
+    source, _, name = relative.partition("/")
+    return json.loads((INTEGRATIONS / source / "tests" / "fixtures" / name).read_text())
 
 
 def make_settings(database_url: str, queue_name: str, **overrides: str) -> Any:

@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from bot import jobs, periodic
-from bot.chatwoot.answering import retriever
-from bot.cli import main as cli
-from bot.jobs import JobContext, Runtime, make_queue
+from bot.context import JobContext
+from bot.service import jobs, periodic
+from bot.service.cli import main as cli
+from bot.service.jobs import Runtime, make_queue
 from tests.conftest import make_settings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "bot" / "knowledge" / "examples"
@@ -45,14 +45,11 @@ def test_ingest_is_handed_to_the_worker_that_holds_the_embedded_store(
         ctx = rt.run(JobContext.open(settings))
         rt.ctx = ctx
 
-        async def load() -> None:
-            retriever(ctx)
-
-        rt.run(load())
+        rt.run(ctx.warm_up())
         assert cli(["ingest", str(EXAMPLES)]) == 0
         assert "queued the ingest" in capsys.readouterr().out
         [job] = make_queue(settings).jobs
-        assert job.func_name == "bot.periodic.ingest_folder"
+        assert job.func_name == "bot.service.periodic.ingest_folder"
         jobs.install_runtime(rt)
         assert periodic.ingest_folder(*job.args).startswith("9 files: 74 chunks added")
     finally:

@@ -9,12 +9,12 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from bot import jobs, registry
-from bot.app import create_app
-from bot.cli import main as cli
-from bot.jobs import JobContext
-from bot.ledger import StoredEvent
-from bot.worker import Sweeper, run_worker
+from bot.context import JobContext
+from bot.core.ledger import StoredEvent
+from bot.service import jobs, registry
+from bot.service.app import create_app
+from bot.service.cli import main as cli
+from bot.service.worker import Sweeper, run_worker
 from tests.conftest import load_fixture, make_settings
 from tests.webhooks import chatwoot_request
 

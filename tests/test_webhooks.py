@@ -13,7 +13,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from bot.app import create_app
+from bot.service.app import create_app
 from tests.conftest import REDIS_URL, load_fixture, make_settings
 from tests.webhooks import chatwoot_request, guesty_request
 
@@ -96,7 +96,7 @@ def test_malformed_json_gets_400(client: TestClient, settings: Any) -> None:
     body = b'{"event": "message_created", '
     _, headers = chatwoot_request({}, SECRET)
     ts = int(headers["x-chatwoot-timestamp"])
-    from bot.chatwoot.verify import sign
+    from integrations.chatwoot.verify import sign
 
     headers["x-chatwoot-signature"] = sign(body, SECRET, ts)
     resp = client.post("/webhooks/chatwoot", content=body, headers=headers)

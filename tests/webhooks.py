@@ -10,7 +10,7 @@ from typing import Any
 
 from svix.webhooks import Webhook
 
-from bot.chatwoot.verify import sign
+from integrations.chatwoot.verify import sign
 
 
 def chatwoot_request(payload: dict[str, Any], secret: str, *, timestamp: int | None = None,

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from bot.errors import SidecarError, UpstreamTransient
+
 UnavailableKind = Literal["rate_limit", "server", "timeout", "connection", "auth", "rejected", "stream"]
 
 HINTS: dict[str, str] = {
@@ -27,11 +29,11 @@ HINTS: dict[str, str] = {
 }
 
 
-class AnswerError(Exception):
+class AnswerError(SidecarError):
     """Base class for failures in bot.answer."""
 
 
-class LLMUnavailable(AnswerError):
+class LLMUnavailable(AnswerError, UpstreamTransient):
     """The language model gave no usable answer; hand the conversation to a person."""
 
     def __init__(self, kind: UnavailableKind, message: str, *, status: int | None = None) -> None:

@@ -78,3 +78,16 @@ class Handoff:
     """No reply: a person should take over. `reason` is short and in English, for the agents' note."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class GuestContext:
+    """What we know about the guest beyond the message: their booking and what it unlocks.
+
+    Built by the booking mirror (integrations.guesty.stays) and read by the agent; an empty one (no
+    property, nothing unlocked) searches shared knowledge only."""
+
+    property_code: str | None = None
+    facts: GuestFacts | None = None
+    access_properties: frozenset[str] = frozenset()
+    private_properties: frozenset[str] = frozenset()  # exact addresses: a live booking of the property

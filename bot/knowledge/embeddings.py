@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.errors import ConfigurationError
 from bot.knowledge.models import Embedding, SparseVec
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ BM25_DIR = Path(__file__).parent / "bm25"
 BM25_MODEL = "Qdrant/bm25"
 
 
-class EmbeddingConfigError(RuntimeError):
+class EmbeddingConfigError(ConfigurationError):
     """The embedding model folder is missing or incomplete; the message names the setting to fix."""
 
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.errors import ConfigurationError
 from bot.knowledge.models import GATE_ACCESS, GATE_OPEN, GATE_PRIVATE, Chunk, Embedding, RetrievedChunk
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ PROPERTY, GATE, SOURCE = "property", "gate", "source"
 KEYWORD_INDEXES = (PROPERTY, GATE, SOURCE)
 
 
-class KnowledgeStoreError(RuntimeError):
+class KnowledgeStoreError(ConfigurationError):
     """The store cannot be opened or used; the message says what to change."""
 
 

@@ -26,8 +26,9 @@ from typing import Any, Literal
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from bot.chatwoot.client import parse_retry_after
+from bot.errors import ConfigurationError, UpstreamError, UpstreamPermanent, UpstreamTransient
 from integrations.aircall.models import AircallCall, AircallSummary, AircallTranscription
+from integrations.chatwoot.client import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +36,25 @@ Sleep = Callable[[float], Awaitable[None]]
 ERROR_BODY_CHARS = 300
 
 
-class AircallError(Exception):
+class AircallError(UpstreamError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
 
 
-class AircallConfigError(AircallError):
+class AircallConfigError(AircallError, ConfigurationError):
     """AIRCALL_API_ID / AIRCALL_API_TOKEN missing."""
 
 
-class AircallAuthError(AircallError):
+class AircallAuthError(AircallError, UpstreamPermanent):
     """401/403."""
 
 
-class AircallNotFound(AircallError):
+class AircallNotFound(AircallError, UpstreamPermanent):
     """404."""
 
 
-class AircallRetryable(AircallError):
+class AircallRetryable(AircallError, UpstreamTransient):
     """429, 5xx or transport failure; `retry_after` is the wait Aircall asked for, if any."""
 
     def __init__(self, message: str, status: int | None = None, *, retry_after: float | None = None) -> None:

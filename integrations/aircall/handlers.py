@@ -18,12 +18,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
-from bot.chatwoot.client import ChatwootClient, ChatwootNotFound
-from bot.chatwoot.contacts import display_phone, find_or_create_contact, find_or_create_conversation, forget_contact
+from bot.context import JobContext
+from bot.core import replies
+from bot.core.ledger import StoredEvent
+from bot.errors import Defer, PermanentError
 from integrations.aircall import store, transforms
 from integrations.aircall.client import AircallClient, AircallError
 from integrations.aircall.models import (
@@ -34,10 +36,13 @@ from integrations.aircall.models import (
     AircallWebhook,
 )
 from integrations.aircall.transforms import CallState, ContactStep, FollowUpStep, NoteStep, Step
-
-if TYPE_CHECKING:
-    from bot.jobs import JobContext
-    from bot.ledger import StoredEvent
+from integrations.chatwoot.client import ChatwootClient, ChatwootNotFound
+from integrations.chatwoot.contacts import (
+    display_phone,
+    find_or_create_contact,
+    find_or_create_conversation,
+    forget_contact,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +123,7 @@ async def carry_out(ctx: JobContext, state: CallState, steps: list[Step], call: 
                  state.aircall_call_id)
         return "done"
     keys = [key for step in steps for key in step.keys]
-    if not set(keys) - await store.posted(ctx.db, keys):
+    if not set(keys) - await replies.posted(ctx.db, keys):
         return "done"
     chatwoot, inbox_id = ctx.chatwoot, ctx.settings.chatwoot_calls_inbox_id
     if chatwoot is None or inbox_id is None:
@@ -159,7 +164,7 @@ async def _land(ctx: JobContext, chatwoot: ChatwootClient, inbox_id: int, state:
 async def _run(ctx: JobContext, chatwoot: ChatwootClient, state: CallState, step: Step) -> None:
     conversation_id, contact_id = state.chatwoot_conversation_id, state.chatwoot_contact_id
     assert conversation_id is not None and contact_id is not None
-    open_keys = set(step.keys) - await store.posted(ctx.db, step.keys)
+    open_keys = set(step.keys) - await replies.posted(ctx.db, step.keys)
     try:
         if isinstance(step, NoteStep):
             note = step.render(open_keys)
@@ -170,8 +175,8 @@ async def _run(ctx: JobContext, chatwoot: ChatwootClient, state: CallState, step
                     message = await chatwoot.post_message(conversation_id, content, private=True)
                     return _int(message.get("id"))
 
-                await store.once(ctx.db, covered, conversation_id=conversation_id, kind="note", content=content,
-                                 effect=post)
+                await replies.post_once(ctx.db, covered, conversation_id=conversation_id, kind="note",
+                                        content=content, post=post)
         elif isinstance(step, FollowUpStep):
             todo = step.render(open_keys)
             if todo is not None:
@@ -186,8 +191,8 @@ async def _run(ctx: JobContext, chatwoot: ChatwootClient, state: CallState, step
                 description = f"status open; labels {', '.join(labels)}"
                 if priority:
                     description += f"; priority {priority}"
-                await store.once(ctx.db, covered, conversation_id=conversation_id, kind="action",
-                                 content=description, effect=_none(follow_up))
+                await replies.post_once(ctx.db, covered, conversation_id=conversation_id, kind="action",
+                                        content=description, post=follow_up)
         elif step.key in open_keys:
             await _update_contact(ctx, chatwoot, state, step, contact_id)
     except ChatwootNotFound:
@@ -210,9 +215,10 @@ async def _update_contact(ctx: JobContext, chatwoot: ChatwootClient, state: Call
     async def nothing() -> None:
         return None
 
-    await store.once(ctx.db, step.keys, conversation_id=state.chatwoot_conversation_id, kind="action",
-                     content=description if latest else f"not applied, a later call is on the contact: {description}",
-                     effect=_none(update if latest else nothing))
+    await replies.post_once(
+        ctx.db, step.keys, conversation_id=state.chatwoot_conversation_id, kind="action",
+        content=description if latest else f"not applied, a later call is on the contact: {description}",
+        post=update if latest else nothing)
 
 
 async def _forget_contact(ctx: JobContext, state: CallState, contact_id: int) -> None:
@@ -232,7 +238,7 @@ async def _voicemail_untold(ctx: JobContext, state: CallState, steps: list[Step]
     key = transforms.reply_key(state.aircall_call_id, "voicemail")
     if not any(key in step.keys for step in steps):
         return False
-    return key not in await store.posted(ctx.db, [key])
+    return key not in await replies.posted(ctx.db, [key])
 
 
 async def _transcribe(ctx: JobContext, transcriber: Transcriber, state: CallState, call: AircallCall) -> str | None:
@@ -264,7 +270,6 @@ async def _call_for_ai(ctx: JobContext, call_id: int, timestamp: int, event: Sto
         call = await client.get_call(call_id)
         snap = transforms.snapshot(call, transforms.API_SNAPSHOT, timestamp)
         return await store.merge_call(ctx.db, snap)
-    from bot.jobs import Defer
 
     received = event.received_at if event.received_at.tzinfo else event.received_at.replace(tzinfo=UTC)
     if datetime.now(UTC) - received < AI_WAIT_FOR_CALL:
@@ -327,14 +332,6 @@ def _transcriber(ctx: JobContext) -> Transcriber | None:
     return transcriber_for(ctx)
 
 
-def _none(effect: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[int | None]]:
-    async def run() -> int | None:
-        await effect()
-        return None
-
-    return run
-
-
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -343,6 +340,5 @@ def _int(value: Any) -> int | None:
 
 
 def _permanent(message: str) -> Exception:
-    from bot.jobs import PermanentError  # the job layer's; imported late to keep this module light
 
     return PermanentError(message)

@@ -1,4 +1,4 @@
-"""Postgres side of the Aircall mirror: the call_records row of each call, and the bot_replies ledger.
+"""Postgres side of the Aircall mirror: the call_records row of each call (posts go through bot.core.replies).
 
 Merging is the pure transforms.merge run under a row lock (INSERT ... ON CONFLICT DO NOTHING, then
 SELECT ... FOR UPDATE), so concurrent events of one call cannot lose each other's updates even outside
@@ -13,7 +13,6 @@ event subject "call:<id>") keeps two workers from posting the same key concurren
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -123,53 +122,3 @@ async def is_latest_call(db: AsyncConnectionPool, contact_id: int, call_id: int,
         )
         row = await cur.fetchone()
     return bool(row and row[0])
-
-
-# ------------------------------------------------------------------------------------------ ledger
-
-
-async def posted(db: AsyncConnectionPool, keys: Iterable[str]) -> set[str]:
-    """The keys among `keys` already posted."""
-    wanted = list(dict.fromkeys(keys))
-    if not wanted:
-        return set()
-    async with db.connection() as conn:
-        cur = await conn.execute(
-            "SELECT reply_key FROM bot_replies WHERE reply_key = ANY(%s) AND status = 'posted'", (wanted,))
-        return {row[0] for row in await cur.fetchall()}
-
-
-async def once(db: AsyncConnectionPool, keys: tuple[str, ...], *, conversation_id: int | None, kind: str,
-               content: str, effect: Callable[[], Awaitable[int | None]]) -> None:
-    """Record `keys` as pending, run the side effect, then mark them posted with its message id.
-
-    On failure the keys are marked 'failed' (a later run retries them) and the error propagates.
-    """
-    async with db.connection() as conn:
-        for key in keys:
-            await conn.execute(
-                """
-                INSERT INTO bot_replies (reply_key, conversation_id, kind, content, status)
-                VALUES (%s, %s, %s, %s, 'pending')
-                ON CONFLICT (reply_key) DO UPDATE
-                   SET conversation_id = EXCLUDED.conversation_id, kind = EXCLUDED.kind,
-                       content = EXCLUDED.content, status = 'pending'
-                 WHERE bot_replies.status <> 'posted'
-                """,
-                (key, conversation_id, kind, content),
-            )
-    try:
-        message_id = await effect()
-    except Exception:
-        async with db.connection() as conn:
-            await conn.execute(
-                "UPDATE bot_replies SET status = 'failed' WHERE reply_key = ANY(%s) AND status <> 'posted'",
-                (list(keys),),
-            )
-        raise
-    async with db.connection() as conn:
-        await conn.execute(
-            "UPDATE bot_replies SET status = 'posted', chatwoot_message_id = %s, posted_at = now()"
-            " WHERE reply_key = ANY(%s) AND status <> 'posted'",
-            (message_id, list(keys)),
-        )

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bot.chatwoot.contacts import display_phone, normalize_phone
 from integrations.aircall import templates as tpl
 from integrations.aircall.models import (
     AircallCall,
@@ -37,6 +36,7 @@ from integrations.aircall.models import (
     AircallTransferTarget,
     AircallUser,
 )
+from integrations.chatwoot.contacts import display_phone, normalize_phone
 
 # ------------------------------------------------------------------------------------------ events
 

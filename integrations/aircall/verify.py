@@ -15,7 +15,9 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["REPEATABLE_EVENTS", "VerificationError", "call_id", "dedupe_key", "subject", "verify_token"]
+from bot.errors import VerificationRefused
+
+__all__ = ["REPEATABLE_EVENTS", "AircallVerificationError", "call_id", "dedupe_key", "subject", "verify_token"]
 
 # Events that may fire more than once for the same call.
 REPEATABLE_EVENTS = frozenset({
@@ -26,22 +28,22 @@ REPEATABLE_EVENTS = frozenset({
 AI_RESOURCES_EVENTS = frozenset({"transcription.created", "summary.created"})
 
 
-class VerificationError(Exception):
+class AircallVerificationError(VerificationRefused):
     """The delivery does not carry our Aircall webhook token; the message says why (safe to return)."""
 
 
 def verify_token(payload: Mapping[str, Any], expected: str) -> None:
-    """Raise VerificationError unless payload["token"] equals the webhook token (constant time)."""
+    """Raise AircallVerificationError unless payload["token"] equals the webhook token (constant time)."""
     if not expected:
-        raise VerificationError("AIRCALL_WEBHOOK_TOKEN is not set: copy the token Aircall shows for this "
+        raise AircallVerificationError("AIRCALL_WEBHOOK_TOKEN is not set: copy the token Aircall shows for this "
                                 "webhook (Dashboard, or GET /v1/webhooks/{id})")
     if not isinstance(payload, Mapping):
-        raise VerificationError("the body is not a JSON object")
+        raise AircallVerificationError("the body is not a JSON object")
     token = payload.get("token")
     if not isinstance(token, str) or not token:
-        raise VerificationError("missing 'token' in the body")
+        raise AircallVerificationError("missing 'token' in the body")
     if not secrets.compare_digest(token.encode(), expected.encode()):
-        raise VerificationError("wrong token: it does not match AIRCALL_WEBHOOK_TOKEN")
+        raise AircallVerificationError("wrong token: it does not match AIRCALL_WEBHOOK_TOKEN")
 
 
 def call_id(payload: Mapping[str, Any]) -> int | None:

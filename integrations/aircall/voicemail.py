@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.jobs import JobContext
+from bot.context import JobContext
 from speech.download import Resolver
 
 log = logging.getLogger("sidecar.aircall")
@@ -18,7 +18,6 @@ def transcriber_for(ctx: JobContext, *, resolver: Resolver | None = None) -> Cal
     `resolver` replaces DNS for the download's address check (tests run without DNS)."""
 
     async def transcribe(url: str) -> str | None:
-        from bot.chatwoot.voice import speech_backend
         from speech import DownloadPolicy, download_attachment
         from speech.download import resolve_host
 
@@ -26,7 +25,7 @@ def transcriber_for(ctx: JobContext, *, resolver: Resolver | None = None) -> Cal
         policy = DownloadPolicy(max_bytes=ctx.settings.speech_max_audio_bytes)
         audio = await download_attachment(ctx.http, url, policy, resolver=resolver or resolve_host)
         locales = [loc.strip() for loc in ctx.settings.voice_locales.split(",") if loc.strip()]
-        heard = await speech_backend(ctx).transcribe(audio.data, audio.filename or "voicemail.mp3",
+        heard = await ctx.speech.transcribe(audio.data, audio.filename or "voicemail.mp3",
                                                      audio.content_type or "audio/mpeg", locales)
         return heard.text.strip() or None
 

@@ -35,7 +35,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from tenacity import AsyncRetrying, RetryCallState, retry_base, retry_if_exception_type, stop_after_attempt
 
-from bot.chatwoot.client import parse_retry_after
+from bot.errors import ConfigurationError, UpstreamError, UpstreamPermanent, UpstreamTransient
+from integrations.chatwoot.client import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ BUDGET_WINDOW = timedelta(hours=24)
 ERROR_BODY_CHARS = 300
 
 
-class GuestyError(Exception):
+class GuestyError(UpstreamError):
     """Any failure talking to Guesty; `status` is the HTTP status when there was a response."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -58,15 +59,15 @@ class GuestyError(Exception):
         self.status = status
 
 
-class GuestyConfigError(GuestyError):
+class GuestyConfigError(GuestyError, ConfigurationError):
     """Credentials are not configured; the message names the variable."""
 
 
-class GuestyAuthError(GuestyError):
+class GuestyAuthError(GuestyError, UpstreamPermanent):
     """Guesty refused our credentials or token (after one refresh)."""
 
 
-class GuestyTokenBudgetExceeded(GuestyError):
+class GuestyTokenBudgetExceeded(GuestyError, UpstreamTransient):
     """We already asked Guesty for DAILY_TOKEN_BUDGET tokens in 24 h; another request would be refused."""
 
     def __init__(self, message: str, retry_at: datetime) -> None:
@@ -74,15 +75,15 @@ class GuestyTokenBudgetExceeded(GuestyError):
         self.retry_at = retry_at
 
 
-class GuestyNotFound(GuestyError):
+class GuestyNotFound(GuestyError, UpstreamPermanent):
     """404: no such reservation/listing/guest (or it was deleted)."""
 
 
-class GuestyBadRequest(GuestyError):
+class GuestyBadRequest(GuestyError, UpstreamPermanent):
     """Another 4xx: retrying will not help."""
 
 
-class GuestyRetryable(GuestyError):
+class GuestyRetryable(GuestyError, UpstreamTransient):
     """429, 5xx or a transport failure; `retry_after` is Guesty's Retry-After in seconds, if any."""
 
     def __init__(self, message: str, status: int | None = None, *, retry_after: float | None = None,

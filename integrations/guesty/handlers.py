@@ -16,13 +16,16 @@ import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ValidationError
 
-from bot.chatwoot.contacts import find_or_create_contact, normalize_phone
-from bot.replies import post_once
+from bot.context import Handler, JobContext
+from bot.core import replies
+from bot.core.ledger import StoredEvent
+from bot.errors import Defer, PermanentError
+from integrations.chatwoot.contacts import find_or_create_contact, normalize_email, normalize_phone
 from integrations.guesty.client import (
     GuestyAuthError,
     GuestyBadRequest,
@@ -51,17 +54,11 @@ from integrations.guesty.transforms import (
     is_stale,
     listing_document,
     listing_source,
-    normalize_email,
     plan_notes,
     property_row,
     reservation_row,
     status_change,
 )
-
-if TYPE_CHECKING:
-    from bot.jobs import JobContext
-    from bot.ledger import StoredEvent
-    from bot.registry import Handler
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +89,6 @@ def guesty_client(ctx: JobContext) -> GuestyClient | None:
 def _require_client(ctx: JobContext, why: str) -> GuestyClient:
     client = guesty_client(ctx)
     if client is None:
-        from bot.jobs import PermanentError
 
         raise PermanentError(f"{why}, and GUESTY_CLIENT_ID / GUESTY_CLIENT_SECRET are not set to fetch it "
                              "from the Guesty Open API")
@@ -102,7 +98,6 @@ def _require_client(ctx: JobContext, why: str) -> GuestyClient:
 @contextlib.contextmanager
 def _guesty_failures() -> Iterator[None]:
     """Map Guesty failures to what the job layer does with them: wait, give up, or retry."""
-    from bot.jobs import Defer, PermanentError
 
     try:
         yield
@@ -118,7 +113,6 @@ def _guesty_failures() -> Iterator[None]:
 
 
 def _parse(model: type[M], data: Any) -> M:
-    from bot.jobs import PermanentError
 
     try:
         return model.model_validate(data)
@@ -163,7 +157,6 @@ HANDLERS: dict[str, Handler] = {
 
 async def process_reservation(ctx: JobContext, payload: dict[str, Any], *, now: datetime) -> str | None:
     """Mirror one reservation event; returns "ignored" when it is older than what we hold."""
-    from bot.jobs import PermanentError
 
     parsed = _parse(ReservationEvent, payload)
     rid = parsed.reservation_id()
@@ -327,9 +320,7 @@ async def _store_reservation(ctx: JobContext, row: ReservationRow, prop: Propert
                        "source_updated_at": row.source_updated_at.isoformat() if row.source_updated_at else None}),
             ))
         for note in plan_notes(previous, row, prop.name if prop else None) if plan else []:
-            await conn.execute(
-                "INSERT INTO bot_replies (reply_key, kind, content) VALUES (%s, 'note', %s)"
-                " ON CONFLICT (reply_key) DO NOTHING", (note.reply_key, note.text))
+            await replies.plan(conn, note.reply_key, kind="note", content=note.text)
     return True
 
 
@@ -353,32 +344,25 @@ async def _tell_chatwoot(ctx: JobContext, row: ReservationRow, *, now: datetime)
 async def _post_pending_notes(ctx: JobContext, reservation_id: str, conversation_id: int | None) -> int:
     """Post this reservation's planned notes on the conversation; without one they are skipped for good.
 
-    Skipped notes end as status 'failed' with no conversation; a note whose posting failed keeps its
+    Skipped notes end as status 'skipped'; a note whose posting failed keeps its
     conversation id and is tried again by the next run (the job retry), through replies.post_once.
     """
     assert ctx.chatwoot is not None
     chatwoot = ctx.chatwoot
-    async with ctx.db.connection() as conn:
-        cur = await conn.execute(
-            "SELECT reply_key, content FROM bot_replies WHERE starts_with(reply_key, %s)"
-            " AND (status = 'pending' OR (status = 'failed' AND conversation_id IS NOT NULL)) ORDER BY id",
-            (f"guesty:{reservation_id}:",))
-        pending = await cur.fetchall()
-        if conversation_id is None:
-            if pending:
-                log.info("no Chatwoot conversation for reservation %s: %d note(s) skipped", reservation_id,
-                         len(pending))
-            await conn.execute("UPDATE bot_replies SET status = 'failed' WHERE reply_key = ANY(%s)",
-                               ([key for key, _ in pending],))
-            return 0
-        await conn.execute("UPDATE bot_replies SET conversation_id = %s WHERE reply_key = ANY(%s)",
-                           (conversation_id, [key for key, _ in pending]))
+    pending = await replies.planned(ctx.db, f"guesty:{reservation_id}:")
+    if conversation_id is None:
+        if pending:
+            log.info("no Chatwoot conversation for reservation %s: %d note(s) skipped", reservation_id, len(pending))
+            await replies.skip(ctx.db, [key for key, _ in pending])
+        return 0
+    await replies.attach(ctx.db, [key for key, _ in pending], conversation_id)
     posted = 0
     for key, content in pending:
         async def post(key: str = key, content: str = content) -> dict[str, Any]:
             return await chatwoot.post_message(conversation_id, content, private=True, echo_id=key)
 
-        if await post_once(ctx.db, key, conversation_id=conversation_id, kind="note", content=content, post=post):
+        if await replies.post_once(ctx.db, key, conversation_id=conversation_id, kind="note", content=content,
+                                   post=post):
             posted += 1
     return posted
 
@@ -388,7 +372,6 @@ async def _post_pending_notes(ctx: JobContext, reservation_id: str, conversation
 
 async def process_listing(ctx: JobContext, payload: dict[str, Any]) -> str | None:
     """Mirror a listing and (re)index its facts as that property's knowledge."""
-    from bot.jobs import PermanentError
 
     parsed = _parse(ListingEvent, payload)
     lid = parsed.listing_id()
@@ -432,7 +415,6 @@ async def process_listing_removed(ctx: JobContext, payload: dict[str, Any]) -> s
     """Deactivate the property and drop its listing knowledge (folder knowledge is left alone)."""
     import asyncio
 
-    from bot.jobs import PermanentError
     from bot.knowledge import remove_document
 
     parsed = _parse(ListingEvent, payload)
@@ -451,9 +433,8 @@ async def process_listing_removed(ctx: JobContext, payload: dict[str, Any]) -> s
 
 def _knowledge(ctx: JobContext) -> tuple[Any, Any]:
     """The worker's warm store and embedder: the same ones the answering pipeline searches with."""
-    from bot.chatwoot.answering import retriever
 
-    found = retriever(ctx)
+    found = ctx.retriever
     return found.store, found.embedder
 
 
@@ -527,7 +508,6 @@ async def process_guest(ctx: JobContext, payload: dict[str, Any], *, now: dateti
     parsed = _parse(GuestEvent, payload)
     guest = parsed.guest
     if guest is None or not guest.id:
-        from bot.jobs import PermanentError
 
         raise PermanentError(f"{parsed.event} without a guest id")
     email = normalize_email(guest.best_email)

@@ -17,17 +17,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg_pool import AsyncConnectionPool
 
-from bot.chatwoot.client import ChatwootClient, ChatwootError
+from bot.answer.types import GuestContext, GuestFacts
+from bot.context import JobContext
+from integrations.chatwoot.client import ChatwootClient, ChatwootError
 from integrations.guesty.models import CANCELED_STATUSES
 from integrations.guesty.transforms import contact_attributes
-
-if TYPE_CHECKING:
-    from bot.jobs import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +125,7 @@ class StayFacts:
 
 
 @dataclass(frozen=True)
-class GuestContext:
+class StayContext:
     """What the bot knows about the person it is talking to."""
 
     reservation: StayFacts | None
@@ -138,7 +137,7 @@ class GuestContext:
         return self.reservation.property_code if self.reservation else None
 
 
-EMPTY_CONTEXT = GuestContext(reservation=None, access_properties=frozenset())
+EMPTY_CONTEXT = StayContext(reservation=None, access_properties=frozenset())
 
 
 def pick_reservation(stays: Sequence[StayFacts], now: datetime) -> StayFacts | None:
@@ -196,7 +195,7 @@ async def contact_stays(db: AsyncConnectionPool, contact_id: int) -> list[StayFa
 
 
 async def guest_context(db: AsyncConnectionPool, contact_id: int | None, *, now: datetime,
-                        window_days_before: int) -> GuestContext:
+                        window_days_before: int) -> StayContext:
     """The contact's current-or-next booking and the properties whose access details and exact address
     they may get."""
     if contact_id is None:
@@ -209,7 +208,7 @@ async def guest_context(db: AsyncConnectionPool, contact_id: int | None, *, now:
     private = frozenset(
         s.property_code for s in stays if s.property_code and private_window_open(s.status, s.ends, now)
     )
-    return GuestContext(reservation=pick_reservation(stays, now), access_properties=access,
+    return StayContext(reservation=pick_reservation(stays, now), access_properties=access,
                         private_properties=private)
 
 
@@ -220,15 +219,12 @@ def local_today(now: datetime, timezone: str | None) -> date:
         return now.date()
 
 
-async def answering_context(ctx: JobContext, contact_id: int | None, *, now: datetime | None = None) -> Any:
-    """`guest_context` in the answering pipeline's own types, for `ctx.extras["guest_context"]`.
+async def answering_context(ctx: JobContext, contact_id: int | None, *,
+                            now: datetime | None = None) -> GuestContext | None:
+    """`guest_context` in the answering pipeline's own types.
 
-    Returns bot.chatwoot.answering.GuestContext, or None when the contact has no booking we know of (the
-    pipeline then falls back to the inbox's property).
+    None when the contact has no booking we know of (the agent then falls back to the inbox's property).
     """
-    from bot.answer.types import GuestFacts
-    from bot.chatwoot.answering import GuestContext as AnsweringContext
-
     now = now or datetime.now(UTC)
     found = await guest_context(ctx.db, contact_id, now=now,
                                 window_days_before=ctx.settings.access_window_days_before)
@@ -239,7 +235,7 @@ async def answering_context(ctx: JobContext, contact_id: int | None, *, now: dat
                        check_in_date=stay.check_in_date, check_in_time=stay.check_in_time,
                        check_out_date=stay.check_out_date, check_out_time=stay.check_out_time,
                        status=stay.status, guests_count=stay.guests_count, today=local_today(now, stay.timezone))
-    return AnsweringContext(property_code=stay.property_code, facts=facts, access_properties=found.access_properties,
+    return GuestContext(property_code=stay.property_code, facts=facts, access_properties=found.access_properties,
                             private_properties=found.private_properties)
 
 

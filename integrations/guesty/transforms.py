@@ -14,8 +14,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.chatwoot.contacts import normalize_phone
 from bot.knowledge.models import Document, Section
+from integrations.chatwoot.contacts import normalize_email, normalize_phone
 from integrations.guesty.models import CANCELED_STATUSES, Listing, ListingRef, Reservation
 
 # --------------------------------------------------------------------------- note templates
@@ -87,11 +87,6 @@ class PlannedNote:
 
 def is_canceled(status: str | None) -> bool:
     return (status or "").lower() in CANCELED_STATUSES
-
-
-def normalize_email(raw: str | None) -> str | None:
-    email = (raw or "").strip().lower()
-    return email if "@" in email else None
 
 
 def local_date(moment: datetime | None, timezone: str | None) -> date | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from svix.webhooks import Webhook, WebhookVerificationError
 
+from bot.errors import VerificationRefused
 from integrations.guesty.models import (
     GUEST_EVENTS,
     LISTING_EVENTS,
@@ -23,10 +24,10 @@ from integrations.guesty.models import (
     ReservationEvent,
 )
 
-__all__ = ["SUPPORTED_EVENTS", "VerificationError", "subject", "verify"]
+__all__ = ["SUPPORTED_EVENTS", "GuestyVerificationError", "subject", "verify"]
 
 
-class VerificationError(Exception):
+class GuestyVerificationError(VerificationRefused):
     """The delivery is not a genuine, fresh Guesty webhook; the message says why (safe to return)."""
 
 
@@ -40,24 +41,24 @@ def verify(raw_body: bytes, headers: Mapping[str, str], secret: str) -> str:
     msg_id, timestamp, signature = (_header(headers, n) for n in ("id", "timestamp", "signature"))
     missing = [n for n, v in (("id", msg_id), ("timestamp", timestamp), ("signature", signature)) if not v]
     if missing:
-        raise VerificationError(f"missing Svix headers: {', '.join('svix-' + n for n in missing)}")
+        raise GuestyVerificationError(f"missing Svix headers: {', '.join('svix-' + n for n in missing)}")
     try:
         webhook = Webhook(secret)
     except (ValueError, binascii.Error) as exc:
-        raise VerificationError("GUESTY_WEBHOOK_SECRET is not a valid whsec_ secret") from exc
+        raise GuestyVerificationError("GUESTY_WEBHOOK_SECRET is not a valid whsec_ secret") from exc
     try:
         webhook.verify(raw_body, {"svix-id": msg_id or "", "svix-timestamp": timestamp or "",
                                   "svix-signature": signature or ""})
     except WebhookVerificationError as exc:
         reason = str(exc)
         if "too old" in reason or "too new" in reason:
-            raise VerificationError(f"stale timestamp: {reason.lower()} (more than 5 minutes off)") from None
+            raise GuestyVerificationError(f"stale timestamp: {reason.lower()} (more than 5 minutes off)") from None
         if "Invalid Signature Headers" in reason:
-            raise VerificationError("malformed svix-timestamp header") from None
-        raise VerificationError("bad signature: no matching v1 signature for this secret") from None
+            raise GuestyVerificationError("malformed svix-timestamp header") from None
+        raise GuestyVerificationError("bad signature: no matching v1 signature for this secret") from None
     except (ValueError, binascii.Error, UnicodeDecodeError):
         # A malformed signature list ("v1" without a comma, bad base64) or a non-UTF-8 body.
-        raise VerificationError("bad signature: malformed svix-signature header or body") from None
+        raise GuestyVerificationError("bad signature: malformed svix-signature header or body") from None
     return f"guesty:{msg_id}"
 
 

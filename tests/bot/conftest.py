@@ -14,12 +14,13 @@ import pytest
 import respx
 from starlette.testclient import TestClient
 
-from bot.app import create_app
-from bot.jobs import JobContext, Runtime
+from bot.context import JobContext
 from bot.knowledge import Embedder, Retriever, ingest
 from bot.knowledge.edge_store import EdgeStore
 from bot.knowledge.embeddings import packaged_model_dir
-from bot.worker import run_worker
+from bot.service.app import create_app
+from bot.service.jobs import Runtime
+from bot.service.worker import run_worker
 from tests.conftest import make_settings
 from tests.webhooks import chatwoot_request
 

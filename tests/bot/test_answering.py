@@ -11,9 +11,9 @@ import psycopg
 import respx
 
 from bot.answer.offline import OFFLINE_PREFIX
-from bot.chatwoot.samples import guest_message
+from demo.samples import guest_message
+from integrations.chatwoot.tests.spec import assert_all_valid
 from tests.bot.conftest import BOT_TOKEN, calls, messages_posted, qa_rows
-from tests.chatwoot_spec import assert_all_valid
 from tests.conftest import load_fixture, make_settings
 
 GROQ = "https://api.groq.com/openai/v1/chat/completions"
@@ -96,7 +96,7 @@ def test_duplicate_delivery_and_retried_job_post_once(bot_settings: Any, chatwoo
     drain()
     with psycopg.connect(bot_settings.database_dsn, autocommit=True) as conn:  # as if the job ran again
         conn.execute("UPDATE operational_events SET status = 'received' WHERE id = %s", (event_id,))
-    from bot import jobs
+    from bot.service import jobs
 
     jobs.enqueue(jobs.make_queue(bot_settings), event_id)
     drain()
@@ -209,7 +209,7 @@ def test_unknown_property_never_gets_another_propertys_guide(clean_db: str, queu
 
 def test_burst_answered_once_whichever_job_runs_first(bot_settings: Any, chatwoot: respx.MockRouter,
                                                       deliver: Any, drain: Any) -> None:
-    from bot import jobs
+    from bot.service import jobs
 
     ids = [deliver(guest_message(69, 9090 + n, text, inbox_id=3))
            for n, text in enumerate(["hi", "one question", "where can we park the car?"])]
@@ -225,7 +225,7 @@ def test_burst_answered_once_whichever_job_runs_first(bot_settings: Any, chatwoo
 def test_an_agent_reply_counts_even_when_the_next_guest_message_is_picked_first(
     bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
 ) -> None:
-    from bot import jobs
+    from bot.service import jobs
 
     agent = load_fixture("chatwoot/message_created.agent_reply.json")  # conversation 57, still pending
     agent["conversation"]["status"] = "pending"

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import respx
 
-from bot.chatwoot.samples import guest_message
+from demo.samples import guest_message
 from tests.bot.conftest import messages_posted
 
 DOOR_CODE = "4 8 2 1"     # lis-alfama's key box, flagged as an access detail in the example guide

@@ -20,14 +20,14 @@ import redis
 import respx
 from pydantic import SecretStr
 
-from bot.chatwoot.samples import guest_message
-from bot.chatwoot.speaking import Speaker, pieces, reply_voice, segments, speakable
-from bot.chatwoot.voice_store import PURGED_QUESTION
+from bot.agent.speaking import Speaker, pieces, reply_voice, segments, speakable
+from bot.agent.voice_store import PURGED_QUESTION
 from config.inboxes import InboxPolicy
+from demo.samples import guest_message
+from integrations.chatwoot.tests.spec import validate_request
 from speech import audio
 from speech.tests.helpers import multipart_fields, speak_to_wav
 from tests.bot.conftest import API, BOT_TOKEN, CHATWOOT
-from tests.chatwoot_spec import validate_request
 from tests.conftest import load_fixture
 
 STT = "https://westeurope.api.cognitive.microsoft.com/speechtotext/transcriptions:transcribe"
@@ -326,7 +326,7 @@ def test_a_waiting_voice_note_is_answered_from_chatwoots_message_updated_once(
     with psycopg.connect(settings.database_dsn, autocommit=True) as conn:
         conn.execute("UPDATE operational_events SET received_at = now() - interval '1 minute' WHERE id = %s",
                      (created,))
-    from bot import jobs
+    from bot.service import jobs
 
     jobs.enqueue(jobs.make_queue(settings), created)
     drain(settings)
@@ -429,7 +429,7 @@ def test_duplicate_deliveries_and_retries_send_nothing_twice(
     first = posted(chatwoot)
     with psycopg.connect(azure.database_dsn, autocommit=True) as conn:  # as if the job ran again
         conn.execute("UPDATE operational_events SET status = 'received' WHERE id = %s", (event_id,))
-    from bot import jobs
+    from bot.service import jobs
 
     jobs.enqueue(jobs.make_queue(azure), event_id)
     deliver(voice_note(81, 9111, channel="Channel::Whatsapp", transcribed=QUESTION, event="message_updated"))
@@ -528,7 +528,7 @@ def test_purge_forgets_what_was_heard_after_the_retention_period(
                              (timings, age))
     monkeypatch.setenv("DATABASE_URL", clean_db)
     monkeypatch.setenv("QUEUE_NAME", queue_name)
-    from bot.cli import main
+    from bot.service.cli import main
 
     assert main(["purge"]) == 0
     assert capsys.readouterr().out == (
@@ -689,7 +689,7 @@ def test_when_chatwoot_does_not_transcribe_in_time_the_bot_does(
     with psycopg.connect(settings.database_dsn, autocommit=True) as conn:  # the 30 s are over
         conn.execute("UPDATE operational_events SET received_at = now() - interval '31 seconds' WHERE id = %s",
                      (created,))
-    from bot import jobs
+    from bot.service import jobs
 
     jobs.enqueue(jobs.make_queue(settings), created)
     drain(settings)

@@ -17,12 +17,12 @@ import redis
 import respx
 from psycopg_pool import AsyncConnectionPool
 
-from bot.chatwoot.client import ChatwootClient
-from bot.jobs import JobContext
-from bot.ledger import StoredEvent
+from bot.context import JobContext
+from bot.core.ledger import StoredEvent
 from config.settings import Settings, load_settings
 from integrations.aircall import verify
 from integrations.aircall.tests.chatwoot_fake import FakeChatwoot
+from integrations.chatwoot.client import ChatwootClient
 from tests.conftest import REDIS_URL
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -1,7 +1,7 @@
 """Aircall events end to end: Postgres (call_records, ledger, contact cache) and exact Chatwoot requests.
 
 Chatwoot is the in-memory fake of chatwoot_fake.py; every request it receives is also checked against
-Chatwoot's OpenAPI spec with tests/chatwoot_spec.validate_request.
+Chatwoot's OpenAPI spec with integrations/chatwoot/tests/spec.validate_request.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import respx
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from bot.chatwoot.client import ChatwootClient, ChatwootNotFound
-from bot.jobs import Defer, JobContext, PermanentError
+from bot.context import JobContext
+from bot.errors import Defer, PermanentError
 from integrations.aircall.handlers import HANDLERS, SUPPORTED_EVENTS
 from integrations.aircall.tests.chatwoot_fake import FakeChatwoot
 from integrations.aircall.tests.conftest import (
@@ -41,7 +41,8 @@ from integrations.aircall.tests.conftest import (
     settings_for,
     stored,
 )
-from tests.chatwoot_spec import validate_request
+from integrations.chatwoot.client import ChatwootClient, ChatwootNotFound
+from integrations.chatwoot.tests.spec import validate_request
 
 OLIVER = "+447700900123"
 REC = "https://assets.aircall.io/recording/2187340091"

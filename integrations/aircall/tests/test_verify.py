@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from integrations.aircall.tests.conftest import payload
-from integrations.aircall.verify import VerificationError, call_id, dedupe_key, subject, verify_token
+from integrations.aircall.verify import AircallVerificationError, call_id, dedupe_key, subject, verify_token
 
 TOKEN = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
 
@@ -24,12 +24,12 @@ def test_matching_token_is_accepted() -> None:
     ({"token": "jeton-é"}, "wrong token"),  # non-ASCII must not crash compare_digest
 ])
 def test_bad_tokens_are_refused_with_a_reason(body: dict[str, Any], reason: str) -> None:
-    with pytest.raises(VerificationError, match=reason):
+    with pytest.raises(AircallVerificationError, match=reason):
         verify_token(body, TOKEN)
 
 
 def test_unset_expected_token_names_the_variable() -> None:
-    with pytest.raises(VerificationError, match="AIRCALL_WEBHOOK_TOKEN"):
+    with pytest.raises(AircallVerificationError, match="AIRCALL_WEBHOOK_TOKEN"):
         verify_token({"token": TOKEN}, "")
 
 

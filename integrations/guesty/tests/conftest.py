@@ -16,12 +16,12 @@ import redis
 import respx
 from psycopg_pool import AsyncConnectionPool
 
-from bot.chatwoot.client import ChatwootClient
-from bot.jobs import JobContext
+from bot.context import JobContext
 from bot.knowledge.models import Embedding, SparseVec
 from config.settings import Settings, load_settings
+from integrations.chatwoot.client import ChatwootClient
+from integrations.chatwoot.tests.spec import validate_request
 from integrations.guesty.client import GuestyClient, RateLimiter, TokenStore
-from tests.chatwoot_spec import validate_request
 from tests.conftest import REDIS_URL
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -118,7 +118,7 @@ class LazyRetriever:
 class FakeChatwoot:
     """A small stateful Chatwoot behind respx: contacts, conversations, labels and posted messages.
 
-    Every request it receives is checked against Chatwoot's OpenAPI spec (tests/chatwoot_spec.py)."""
+    Every request it receives is checked against Chatwoot's OpenAPI spec (integrations/chatwoot/tests/spec.py)."""
 
     contacts: list[dict[str, Any]] = field(default_factory=list)
     conversations: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # contact id -> conversations

@@ -13,10 +13,11 @@ import redis
 import respx
 from psycopg_pool import AsyncConnectionPool
 
-from bot.chatwoot.client import ChatwootRetryable
-from bot.jobs import Defer, JobContext, PermanentError
+from bot.context import JobContext
+from bot.core.ledger import StoredEvent
+from bot.errors import Defer, PermanentError
 from bot.knowledge.store import Scope
-from bot.ledger import StoredEvent
+from integrations.chatwoot.client import ChatwootRetryable
 from integrations.guesty.handlers import (
     HANDLERS,
     process_guest,
@@ -203,7 +204,7 @@ async def test_without_a_conversation_attributes_are_set_and_the_note_skipped(
     assert await process_reservation(ctx, load("reservation.new"), now=BEFORE_STAY) is None
     assert chatwoot.updates == [{"contact_id": 501, "custom_attributes": ATTRIBUTES}]
     assert chatwoot.messages == [] and chatwoot.label_posts == []
-    assert await query(ctx.db, "SELECT status, conversation_id FROM bot_replies") == [("failed", None)]
+    assert await query(ctx.db, "SELECT status, conversation_id FROM bot_replies") == [("skipped", None)]
     # A later conversation does not bring the old note back on redelivery.
     chatwoot.conversations[501] = [{"id": 80, "inbox_id": 1, "status": "open", "last_activity_at": 1767100000}]
     await process_reservation(ctx, load("reservation.new"), now=BEFORE_STAY)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from bot.jobs import JobContext
+from bot.context import JobContext
 from integrations.guesty.stays import (
     EMPTY_CONTEXT,
     PRIVATE_DAYS_AFTER,
@@ -252,8 +252,8 @@ async def test_refresh_keeps_the_old_stage_when_chatwoot_fails(ctx: JobContext, 
 
 
 async def test_answering_pipeline_gets_its_own_context_type(ctx: JobContext) -> None:
+    from bot.answer.types import GuestContext as AnsweringContext
     from bot.answer.types import GuestFacts
-    from bot.chatwoot.answering import GuestContext as AnsweringContext
 
     await add_property(ctx.db, "lis-alfama", "Sunny 2BR in Alfama")
     async with ctx.db.connection() as conn:

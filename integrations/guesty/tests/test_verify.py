@@ -11,7 +11,7 @@ from svix.webhooks import Webhook
 from integrations.guesty import verify as guesty_verify
 from integrations.guesty.handlers import HANDLERS
 from integrations.guesty.tests.conftest import load
-from integrations.guesty.verify import SUPPORTED_EVENTS, VerificationError, subject, verify
+from integrations.guesty.verify import SUPPORTED_EVENTS, GuestyVerificationError, subject, verify
 
 # The worked example of /work/shared/reference/signing.md.
 SECRET = "whsec_c2lkZWNhci1leGFtcGxlLXNpZ25pbmcta2V5LTAwMDE="
@@ -47,47 +47,47 @@ def test_rotated_secret_list_verifies_when_one_entry_matches() -> None:
 
 def test_the_reference_timestamp_is_stale_now() -> None:
     headers = signed(BODY, at=datetime(2026, 1, 1, 10, 0, tzinfo=UTC))
-    with pytest.raises(VerificationError, match=r"^stale timestamp: message timestamp too old"):
+    with pytest.raises(GuestyVerificationError, match=r"^stale timestamp: message timestamp too old"):
         verify(BODY, headers, SECRET)
 
 
 def test_future_timestamp_is_stale_too() -> None:
     headers = signed(BODY, at=datetime.now(UTC) + timedelta(hours=1))
-    with pytest.raises(VerificationError, match=r"^stale timestamp: message timestamp too new"):
+    with pytest.raises(GuestyVerificationError, match=r"^stale timestamp: message timestamp too new"):
         verify(BODY, headers, SECRET)
 
 
 def test_changed_body_is_a_bad_signature() -> None:
     headers = signed(BODY)
-    with pytest.raises(VerificationError, match=r"^bad signature: no matching v1 signature"):
+    with pytest.raises(GuestyVerificationError, match=r"^bad signature: no matching v1 signature"):
         verify(BODY + b" ", headers, SECRET)
 
 
 def test_other_secret_is_a_bad_signature() -> None:
     headers = signed(BODY, secret="whsec_" + "b3RoZXItc2VjcmV0LWZvci10ZXN0cy0wMDAwMDAwMDA=")
-    with pytest.raises(VerificationError, match=r"^bad signature"):
+    with pytest.raises(GuestyVerificationError, match=r"^bad signature"):
         verify(BODY, headers, SECRET)
 
 
 @pytest.mark.parametrize("garbage", ["v1", "v1,not base64!!", "nonsense"])
 def test_malformed_signature_header_is_refused(garbage: str) -> None:
     headers = {**signed(BODY), "svix-signature": garbage}
-    with pytest.raises(VerificationError, match=r"^bad signature"):
+    with pytest.raises(GuestyVerificationError, match=r"^bad signature"):
         verify(BODY, headers, SECRET)
 
 
 def test_missing_headers_are_named() -> None:
     headers = signed(BODY)
     del headers["svix-signature"]
-    with pytest.raises(VerificationError, match=r"^missing Svix headers: svix-signature$"):
+    with pytest.raises(GuestyVerificationError, match=r"^missing Svix headers: svix-signature$"):
         verify(BODY, headers, SECRET)
-    with pytest.raises(VerificationError, match=r"svix-id, svix-timestamp, svix-signature"):
+    with pytest.raises(GuestyVerificationError, match=r"svix-id, svix-timestamp, svix-signature"):
         verify(BODY, {}, SECRET)
 
 
 def test_garbled_timestamp_is_refused() -> None:
     headers = {**signed(BODY), "svix-timestamp": "yesterday"}
-    with pytest.raises(VerificationError, match=r"^malformed svix-timestamp header"):
+    with pytest.raises(GuestyVerificationError, match=r"^malformed svix-timestamp header"):
         verify(BODY, headers, SECRET)
 
 

@@ -1,0 +1,303 @@
+"""Answering a guest in Chatwoot: gather the burst, retrieve, answer, then reply, suggest or hand off.
+
+Runs in a worker under the conversation's lock (bot.service.jobs), so one conversation is never answered by two
+jobs at once. Every post goes through bot.core.replies.post_once, so a retried job never posts twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from bot.agent import state
+from bot.agent.policy import classify
+from bot.answer.pipeline import HUMAN_REQUESTED, AnswerOutcome, answer_question
+from bot.answer.types import GuestContext, Source, Turn
+from bot.context import JobContext
+from bot.core.ledger import StoredEvent
+from bot.core.replies import any_posted, post_once
+from bot.errors import Defer, PermanentError
+from config.inboxes import InboxPolicy
+from integrations.chatwoot.client import ChatwootAuthError, ChatwootClient, ChatwootError, ChatwootNotFound
+from integrations.chatwoot.models import MalformedPayload, MessageEvent, UnknownEvent, parse_event
+from integrations.guesty.stays import answering_context
+
+log = logging.getLogger("sidecar.bot")
+
+HISTORY_TURNS = 10
+
+# What the guest reads when the bot hands over, in the inbox's language.
+HANDOFF_REPLY = {
+    "en": "I'm passing your message to a colleague, who will reply here shortly.",
+    "pt": "Vou passar a sua mensagem a um colega, que lhe responderá aqui em breve.",
+    "es": "Paso tu mensaje a un compañero, que te responderá aquí en breve.",
+    "de": "Ich gebe Ihre Nachricht an eine Kollegin oder einen Kollegen weiter, die Ihnen hier gleich antworten.",
+    "fr": "Je transmets votre message à un collègue, qui vous répondra ici sous peu.",
+}
+HANDOFF_NOTE = "🤖 Handed off to a person.\n{reason}\n\nGuest wrote:\n{quote}"
+SUGGESTION_NOTE = "💡 Suggested reply (not sent to the guest):\n\n{answer}"
+SOURCES_LINE = "\n\nSources: {sources}"
+NO_SUGGESTION_NOTE = "💡 No suggestion for this message. {reason}\n\nGuest wrote:\n{quote}"
+
+
+@dataclass
+class Batch:
+    """The guest messages one answer covers (a burst typed in quick succession)."""
+
+    messages: list[MessageEvent] = field(default_factory=list)
+
+    @property
+    def newest(self) -> MessageEvent:
+        return self.messages[-1]
+
+    @property
+    def question(self) -> str:
+        return "\n".join(m.text.strip() for m in self.messages if m.text.strip())
+
+    @property
+    def ids(self) -> list[int]:
+        return [m.id for m in self.messages]
+
+
+async def guest_context(ctx: JobContext, msg: MessageEvent, policy: InboxPolicy) -> GuestContext:
+    """The guest's booking (from the Guesty mirror) or, failing that, the inbox's own property.
+
+    Access details (door codes, Wi-Fi) are unlocked only through a confirmed booking around now; an
+    inbox's property alone never unlocks them."""
+    found = await answering_context(ctx, msg.contact_id)
+    if found is not None and found.property_code:
+        return found
+    return GuestContext(property_code=policy.property)
+
+
+def parse_message(payload: dict[str, Any]) -> MessageEvent:
+    try:
+        event = parse_event(payload)
+    except (MalformedPayload, UnknownEvent) as exc:
+        raise PermanentError(f"unreadable Chatwoot payload: {exc}") from None
+    if not isinstance(event, MessageEvent):
+        raise PermanentError("expected a message event")
+    return event
+
+
+async def on_text_message(ctx: JobContext, event: StoredEvent, msg: MessageEvent, policy: InboxPolicy) -> str:
+    """Answer (autopilot) or suggest (copilot) for one typed guest message, or a burst of them."""
+    waited = (datetime.now(UTC) - event.received_at).total_seconds()
+    if waited < ctx.settings.debounce_seconds:
+        raise Defer(ctx.settings.debounce_seconds - waited)  # let the guest finish typing
+    batch = await gather_batch(ctx, event, msg, policy)
+    if batch is None or batch.newest.id != msg.id:
+        return "done"  # a later message of the same burst answers this one too
+    if await _answered(ctx, batch.newest.id):
+        return "done"
+    await answer_batch(ctx, batch, policy)
+    return "done"
+
+
+async def gather_batch(ctx: JobContext, event: StoredEvent, msg: MessageEvent,
+                       policy: InboxPolicy) -> Batch | None:
+    """This message plus the not-yet-answered guest messages before and after it; None when an earlier
+    answer already covered it (a later message of its burst got the lock first)."""
+    after = await state.last_answered(ctx.db, msg.conversation_id)
+    if msg.id <= after:
+        return None
+    batch = Batch()
+    for payload in await state.message_payloads(ctx.db, event.subject or f"conversation:{msg.conversation_id}",
+                                                after_message_id=after):
+        try:
+            other = parse_message(payload)
+        except PermanentError:
+            continue
+        # Voice notes are answered on their own (bot.agent.voice); a burst gathers typed messages only.
+        if other.id == msg.id or (classify(other, policy).action == "answer" and not other.audio_attachments):
+            batch.messages.append(other)
+    if not any(m.id == msg.id for m in batch.messages):
+        batch.messages.append(msg)
+    batch.messages.sort(key=lambda m: m.id)
+    return batch
+
+
+async def _answered(ctx: JobContext, message_id: int) -> bool:
+    return await any_posted(ctx.db, [f"{kind}:{message_id}" for kind in ("answer", "suggestion", "handoff-note")])
+
+
+async def history(ctx: JobContext, msg: MessageEvent, exclude: set[int]) -> list[Turn]:
+    """Recent turns: from Chatwoot when we have a user token, else from our own ledger."""
+    turns: list[Turn] = []
+    cw = ctx.chatwoot
+    if cw is not None and ctx.settings.secret("chatwoot_api_token"):
+        try:
+            for m in await cw.list_messages(msg.conversation_id):
+                if m.get("id") in exclude or m.get("private") or m.get("message_type") not in (0, 1):
+                    continue
+                text = str(m.get("content") or "").strip()
+                if text:
+                    turns.append(Turn("guest" if m.get("message_type") == 0 else "host", text))
+            return turns[-HISTORY_TURNS:]
+        except ChatwootError as exc:
+            log.info("history from Chatwoot unavailable, using the ledger", extra={"error": str(exc)[:200]})
+    for payload in await state.message_payloads(ctx.db, f"conversation:{msg.conversation_id}", limit=50):
+        if payload.get("id") in exclude or payload.get("private"):
+            continue
+        kind = payload.get("message_type")
+        text = str(payload.get("content") or "").strip()
+        if text and kind in ("incoming", "outgoing"):
+            turns.append(Turn("guest" if kind == "incoming" else "host", text))
+    return turns[-HISTORY_TURNS:]
+
+
+def format_sources(sources: list[Source]) -> str:
+    return "; ".join(f"{name} › {heading}" if heading else name for name, heading in sources) or "none"
+
+
+def quote(text: str) -> str:
+    return "\n".join("> " + line for line in text.splitlines() or [""])
+
+
+async def still_ours(cw: ChatwootClient, conversation_id: int) -> bool:
+    """Re-check just before posting that the conversation is still pending and unassigned.
+
+    Chatwoot < 4.15 refuses this read to bot tokens; then the webhook's view has to do."""
+    try:
+        conv = await cw.get_conversation(conversation_id)
+    except (ChatwootAuthError, ChatwootNotFound):
+        return True
+    meta = conv.get("meta") or {}
+    return conv.get("status") == "pending" and meta.get("assignee_type") != "User"
+
+
+async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
+                       question: str | None = None) -> AnswerOutcome:
+    """Retrieve, answer and act in Chatwoot for one batch; `question` overrides the text (voice)."""
+    cw = ctx.chatwoot
+    if cw is None:
+        raise PermanentError("Chatwoot is not configured: set CHATWOOT_URL, CHATWOOT_ACCOUNT_ID and CHATWOOT_BOT_TOKEN")
+    newest = batch.newest
+    conv = newest.conversation_id
+    text = question if question is not None else batch.question
+    started = time.perf_counter()
+    autopilot = policy.mode == "autopilot"
+    # The typing indicator is cosmetic: switch it on alongside the work instead of waiting for it.
+    typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
+    marks: dict[str, Any] = {}
+    try:
+        guest = await guest_context(ctx, newest, policy)
+        marks["context_ms"] = round((time.perf_counter() - started) * 1000)
+        t0 = time.perf_counter()
+        # Embedding is CPU work: run it off the event loop so other conversations' I/O keeps moving,
+        # and read the history meanwhile.
+        found, turns = await asyncio.gather(
+            asyncio.to_thread(ctx.retriever.search, text, property_code=guest.property_code,
+                              access_properties=guest.access_properties,
+                              private_properties=guest.private_properties),
+            history(ctx, newest, set(batch.ids)),
+        )
+        chunks: list[Any] = found
+        retrieval_ms = round((time.perf_counter() - t0) * 1000)
+        outcome = await answer_question(text, chunks=chunks, turns=turns, facts=guest.facts, llm=ctx.llm)
+        t0 = time.perf_counter()
+        if autopilot and not await still_ours(cw, conv):
+            await state.mark_human(ctx.db, conv, "taken over while the bot was answering")
+            await record_qa(ctx, batch, text, outcome, policy, guest, "stood_down", started, retrieval_ms)
+            return outcome
+        marks["recheck_ms"] = round((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        result = await act(ctx, cw, batch, text, outcome, policy)
+        marks["post_ms"] = round((time.perf_counter() - t0) * 1000)
+    finally:
+        if typing is not None:
+            await typing
+            await set_typing(cw, conv, False)
+    await state.set_last_answered(ctx.db, conv, newest.id, newest.inbox_id, newest.contact_id)
+    await record_qa(ctx, batch, text, outcome, policy, guest, result, started, retrieval_ms, marks)
+    return outcome
+
+
+async def act(ctx: JobContext, cw: ChatwootClient, batch: Batch, question: str, outcome: AnswerOutcome,
+              policy: InboxPolicy) -> str:
+    """Post what the outcome calls for; return the Q&A outcome word."""
+    newest = batch.newest
+    conv, key = newest.conversation_id, newest.id
+    if policy.mode == "copilot":
+        if outcome.kind == "answer":
+            note = SUGGESTION_NOTE.format(answer=outcome.text)
+            if "Sources:" not in outcome.text:  # offline answers cite their sources themselves
+                note += SOURCES_LINE.format(sources=format_sources(outcome.sources))
+        else:
+            note = NO_SUGGESTION_NOTE.format(reason=outcome.text, quote=quote(question))
+        await post_once(ctx.db, f"suggestion:{key}", conversation_id=conv, kind="suggestion", content=note,
+                        post=lambda: cw.post_message(conv, note, private=True))
+        return "suggested"
+    if outcome.kind == "answer":
+        await post_once(ctx.db, f"answer:{key}", conversation_id=conv, kind="reply", content=outcome.text,
+                        post=lambda: cw.post_message(conv, outcome.text))
+        return "answered"
+    await hand_off(ctx, cw, newest, policy, outcome.text, question, tell_guest=True)
+    return "handed_off"
+
+
+async def hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, policy: InboxPolicy, reason: str,
+                   question: str, *, tell_guest: bool) -> None:
+    """Open the conversation for people: a note saying why, the guest told, a label, status open."""
+    conv, key = msg.conversation_id, msg.id
+    note = HANDOFF_NOTE.format(reason=reason, quote=quote(question))
+    await post_once(ctx.db, f"handoff-note:{key}", conversation_id=conv, kind="handoff", content=note,
+                    post=lambda: cw.post_message(conv, note, private=True))
+    if tell_guest:
+        reply = HANDOFF_REPLY.get(policy.language, HANDOFF_REPLY["en"])
+        await post_once(ctx.db, f"handoff-reply:{key}", conversation_id=conv, kind="reply", content=reply,
+                        post=lambda: cw.post_message(conv, reply))
+    await cw.add_labels(conv, [policy.handoff_label])
+    await cw.toggle_status(conv, "open")
+    await state.mark_human(ctx.db, conv, reason)
+
+
+async def set_typing(cw: ChatwootClient, conversation_id: int, on: bool) -> None:
+    try:
+        await cw.toggle_typing(conversation_id, on)
+    except ChatwootError as exc:  # cosmetic: never fail a reply over the typing indicator
+        log.info("typing indicator failed", extra={"conversation_id": conversation_id, "error": str(exc)[:200]})
+
+
+async def record_qa(ctx: JobContext, batch: Batch, question: str, outcome: AnswerOutcome, policy: InboxPolicy,
+                    guest: GuestContext, result: str, started: float, retrieval_ms: int,
+                    extra_timings: dict[str, Any] | None = None) -> None:
+    """Keep the question, the answer and how it went, for review and for learning later."""
+    newest = batch.newest
+    timings = {"retrieval_ms": retrieval_ms, "answer_ms": outcome.latency_ms, **(extra_timings or {})}
+    async with ctx.db.connection() as conn:
+        await conn.execute(
+            """
+            INSERT INTO qa_records (conversation_id, message_ids, inbox_id, contact_id, property_code, question,
+                                    answer, sources, mode, model, outcome, handoff_reason, latency_ms, timings)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            """,
+            (newest.conversation_id, batch.ids, newest.inbox_id, newest.contact_id, guest.property_code, question,
+             outcome.text if outcome.kind == "answer" else None,
+             Jsonb([{"source": s, "heading": h} for s, h in outcome.sources]), policy.mode, outcome.model, result,
+             outcome.reason, round((time.perf_counter() - started) * 1000), Jsonb(timings)),
+        )
+
+
+async def on_conversation_status(ctx: JobContext, event: StoredEvent) -> str:
+    """Opened by a person: stand down. Pending again, or resolved: the bot may answer the next message."""
+    status = event.payload.get("status")
+    conv = event.payload.get("id")
+    if not isinstance(conv, int):
+        return "ignored"
+    if status == "open":
+        await state.mark_human(ctx.db, conv, "conversation opened")
+    elif status in ("pending", "resolved"):
+        await state.clear_human(ctx.db, conv)
+    else:
+        return "ignored"
+    return "done"
+
+
+__all__ = ["HUMAN_REQUESTED", "GuestContext", "on_conversation_status", "on_text_message"]

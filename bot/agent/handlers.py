@@ -1,0 +1,43 @@
+"""Chatwoot agent-bot events and what the bot does with each: the event -> handler map for "chatwoot".
+
+The map lives with the agent rather than in integrations/chatwoot because every handler here is the bot's
+behaviour; the Chatwoot folder below knows the API and the payloads, not what to say.
+"""
+
+from __future__ import annotations
+
+from bot.agent import state
+from bot.agent.answering import on_conversation_status, on_text_message, parse_message
+from bot.agent.policy import classify
+from bot.agent.voice import on_message_updated, on_voice_message
+from bot.context import Handler, JobContext, record_only
+from bot.core.ledger import StoredEvent
+
+
+async def message_created(ctx: JobContext, event: StoredEvent) -> str:
+    """A guest wrote or spoke: answer, suggest or stand down (bot.agent.policy decides which)."""
+    msg = parse_message(event.payload)
+    policy = ctx.inboxes.for_inbox(msg.inbox_id)
+    decision = classify(msg, policy)
+    conv = msg.conversation_id
+    if decision.action == "human_took_over":
+        await state.mark_human(ctx.db, conv, decision.reason)
+        return "done"
+    if decision.action == "ignore":
+        return "ignored"
+    if policy.mode == "autopilot" and await state.human_since(ctx.db, conv) is not None:
+        return "ignored"  # a person took over; silent until the conversation is pending again
+    if msg.audio_attachments:
+        return await on_voice_message(ctx, event, msg, policy)
+    return await on_text_message(ctx, event, msg, policy)
+
+
+HANDLERS: dict[str, Handler] = {
+    "message_created": message_created,
+    "message_updated": on_message_updated,  # Chatwoot's own transcript of a voice note
+    "conversation_opened": on_conversation_status,
+    "conversation_resolved": on_conversation_status,
+    "conversation_status_changed": on_conversation_status,
+    "conversation_updated": record_only,
+    "webwidget_triggered": record_only,
+}

@@ -1,0 +1,44 @@
+"""Periodic work, queued by the worker's sweeper thread and run as ordinary jobs (so it shares the warm
+context and shows up in the queue like everything else)."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.service.jobs import runtime
+
+log = logging.getLogger("sidecar.periodic")
+
+STAY_STAGES_EVERY_S = 3600.0
+
+
+def refresh_stay_stages() -> str:
+    """Move each guest's stay-stage label (inquiry, pre-stay, during-stay, post-stay) along with the dates."""
+    from integrations.guesty.stays import refresh_stay_stages as refresh
+
+    rt = runtime()
+    report = rt.run(refresh(rt.context()))
+    log.info("stay stages refreshed", extra={"report": str(report)})
+    return str(report)
+
+
+def ingest_folder(path: str) -> str:
+    """Ingest a knowledge folder with this worker's own store (the embedded store admits one process)."""
+    import asyncio
+    from pathlib import Path
+
+    from bot.knowledge import ingest
+
+    rt = runtime()
+    ctx = rt.context()
+
+    async def run() -> str:
+        r = ctx.retriever
+        report = await asyncio.to_thread(ingest, Path(path), store=r.store, embedder=r.embedder,
+                                         dsn=ctx.settings.database_dsn)
+        return (f"{report.files} files: {report.added} chunks added, {report.unchanged} unchanged, "
+                f"{report.deleted} deleted" + (f"; skipped: {', '.join(report.errors)}" if report.errors else ""))
+
+    summary = rt.run(run())
+    log.info("knowledge ingested", extra={"path": path, "summary": summary})
+    return summary
