@@ -87,7 +87,7 @@ _PASSWORD_WORD = (
     r"(?:password|passwort|kennwort|senha|palavra[\s-]passe|contrase[ñn]a|mot\s+de\s+passe|mdp|passphrase"
     r"|wpa2?[\s-]?key|network\s+key|security\s+key|(?:wlan|wifi|wi-fi|netzwerk)-?schl[üu]ssel|chiave\s+(?:di\s+rete|"
     r"wi-?fi|wpa)|chave\s+(?:de\s+rede|wi-?fi)|cl[ée]\s+(?:wi-?fi|wpa|r[ée]seau|de\s+s[ée]curit[ée])|clave\s+"
-    r"(?:wi-?fi|de\s+red))"
+    r"(?:wi-?fi|de\s+red)|\b(?:wi-?fi|wlan)[\s-]+(?:pass|pw|pwd|key|code)\b|\bpwd\b)"
 )
 _NETWORK_WORD = r"(?:wi-?fi|wlan|wireless|internet)"
 # Link verbs: "is", "é", "ist", "lautet", "es", "est", "è", "are".
@@ -129,6 +129,12 @@ _FILLER_WORDS = (
     " la le il lo el o a das der die dem den na no en dans sur auf im sul nel wi-fi wifi wlan internet"
 )
 _NOT_A_SECRET = frozenset(_FILLER_WORDS.split())
+# Words that start a pointer to where a password is, not the password: "Password: see page 2".
+_POINTER_WORDS = (
+    "see ask check look find printed written sent on in at from ver veja consulte pergunte siehe steht fragen voir"
+    " demandez vedi chiedi consultate mira pregunta consulta"
+)
+_POINTERS = frozenset(_POINTER_WORDS.split())
 
 
 def _is_code(value: str) -> bool:
@@ -188,13 +194,26 @@ _CODE_THEN_WORD = re.compile(
 _KEY_IN = re.compile(
     r"\b(?:type|enter|key\s+in|punch\s+in|tap\s+in|digite|digitar|introduza|insira|teclee|teclea|introduzca|"
     r"introduce|ingrese|eingeben|eintippen|tippen|tippe|gib|geben|tapez|taper|saisissez|saisir|entrez|digita|"
-    r"digitare|digitate|inserisci|inserire|inserite)\b"
+    r"digitare|digitate|inserisci|inserire|inserite|press|pulse|pulsa|presione|pressione|carregue|prima|premi"
+    r"|premere|dr[üu]cken|dr[üu]cke|appuyez\s+sur|appuyer\s+sur)\b"
     rf"(?:\s+(?:sie|the|code|o|el|le|il|den|der|código|codice|c[óo]digo|pin|combination|numbers?|digits?))*"
     rf"[^\n\d.!?]{{0,12}}?{_CODE_VALUE}",
     re.IGNORECASE,
 )
 # A password word and its value: "Password: azulejo-1755", 'the password is "X"', "the password for the guest
 # network is Ribeira2024", "Das WLAN-Passwort lautet Spree!Blick", "Le mot de passe du Wi-Fi est : Soleil2024".
+# A quoted value right after a password word: 'Wi-Fi network "Loft", password "gatito"'.
+_PASSWORD_QUOTED = re.compile(
+    rf"{_PASSWORD_WORD}\s*,?\s*[\"“„«‘'`](?P<token>[^\s\"“”„«»‘’'`]{{3,64}})[\"”“»’'`]", re.IGNORECASE
+)
+# A passphrase of a few words after a password label: "Contraseña: sol y mar 2024".
+_PASSPHRASE = re.compile(rf"{_PASSWORD_WORD}[^\n.:;=!?]{{0,30}}?\s*[:=]\s*(?P<rest>[^\n.;!?]{{3,60}})", re.IGNORECASE)
+# An alphanumeric code after a code word and a link verb: "Le digicode de l'immeuble est le 4B21A".
+_CODE_IS_ALNUM = re.compile(
+    rf"{_CODE_WORD}[^\n\d.!?]{{0,30}}?(?:\s(?:{_IS})\s*:?|\s*[:=])\s*(?:(?:le|la|el|o|the|il|der|das)\s+)?"
+    r"(?P<token>[a-z0-9]*\d[a-z0-9#*]*)\b",
+    re.IGNORECASE,
+)
 _PASSWORD_VALUE = re.compile(
     rf"{_PASSWORD_WORD}(?:[^\n.:;=!?]{{0,45}}?\s(?:{_IS})(?:\s*:)?|[^\n.:;=!?]{{0,30}}?(?:\s*[:=]|\s+[-–→]))"
     rf"\s*{_SECRET_VALUE}",
@@ -255,14 +274,37 @@ def _any_code(pattern: re.Pattern[str], text: str) -> bool:
     return any(_is_code(m.group("code")) for m in pattern.finditer(text))
 
 
+def _is_passphrase(rest: str) -> bool:
+    """A few words with a digit or a symbol after "Password:", not a pointer ("see page 2")."""
+    words = rest.split()
+    if not 2 <= len(words) <= 5 or words[0].lower() in _NOT_A_SECRET or words[0].lower() in _POINTERS:
+        return False
+    return any(c.isdigit() or c in "!#@$%&*+?" for c in rest)
+
+
+def _is_alnum_code(token: str) -> bool:
+    """Letters and at least two digits, 3-10 long, not a measure or time ("48h", "15min", "2nd")."""
+    letters = sum(c.isalpha() for c in token)
+    digits = sum(c.isdigit() for c in token)
+    if not (3 <= len(token) <= 10 and letters and digits >= 2):
+        return False
+    return re.fullmatch(r"(?i)\d+(?:h|hrs?|min|mins|am|pm|m|km|st|nd|rd|th|e|er|ème|o|a|x)", token) is None
+
+
 def looks_like_access_detail(text: str) -> bool:
     """Whether the text states a door/key-box/gate/alarm code or a Wi-Fi (or other) password with its value."""
     cleaned = _clean(text)
     if any(_any_code(p, cleaned) for p in (_LABEL_CODE, _WORD_THEN_CODE, _STRONG_THEN_CODE, _CODE_THEN_WORD, _KEY_IN)):
         return True
+    if any(_is_alnum_code(m.group("token")) for m in _CODE_IS_ALNUM.finditer(cleaned)):
+        return True
     if any(_is_secret_value(m, bare_word_ok=True) for m in _PASSWORD_VALUE.finditer(cleaned)):
         return True
     if any(_is_secret_value(m, bare_word_ok=False) for m in _NETWORK_VALUE.finditer(cleaned)):
+        return True
+    if any(m.group("token").lower() not in _NOT_A_SECRET for m in _PASSWORD_QUOTED.finditer(cleaned)):
+        return True
+    if any(_is_passphrase(m.group("rest")) for m in _PASSPHRASE.finditer(cleaned)):
         return True
     return any(_looks_secret(m.group("token")) for m in _VALUE_AS_PASSWORD.finditer(cleaned))
 
@@ -286,14 +328,17 @@ def heading_is_arrival(heading: str | None) -> bool:
 
 
 def has_bare_code(text: str) -> bool:
-    """Whether the text holds a number that can only be a code: 4-8 digits (or spaced digits) that are no
-    time, price, measure, phone number, postal code or year."""
-    for match in _CODE_VALUE_RE.finditer(_clean(text)):
+    """Whether the text holds a number that can only be a code: 4-8 digits, a run of spaced digits, or digits
+    closed by #, that are no time, price, measure, phone or postal number, year, or part of a name ("TP1234")."""
+    cleaned = _clean(text)
+    for match in _CODE_VALUE_RE.finditer(cleaned):
         code = match.group("code")
         digits = re.sub(r"\D", "", code)
-        if len(digits) < 4 and not (len(digits) == 3 and code != digits) and not match.group(0).strip().endswith("#"):
+        if match.start() and cleaned[match.start() - 1].isalpha():
             continue
-        if len(digits) == 4 and code == digits and _YEAR.fullmatch(digits) and "#" not in match.group(0):
+        hashed = "#" in match.group(0) or "*" in match.group(0)
+        spaced = code != digits
+        if not (hashed or spaced or len(digits) >= 4) or (not hashed and not spaced and _YEAR.fullmatch(digits)):
             continue
         if _is_code(code):
             return True
