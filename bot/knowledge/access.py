@@ -185,6 +185,12 @@ _WORD_THEN_CODE = re.compile(rf"{_CODE_WORD}[^\n\d.!?]{{0,40}}?{_CODE_VALUE}", r
 # A strong object with a code close by: "Key safe 1 2 3 4", "the alarm panel takes 9911".
 _STRONG_THEN_CODE = re.compile(rf"\b{_STRONG_OBJECT}\b[^\n\d.!?]{{0,25}}?{_CODE_VALUE}", re.IGNORECASE)
 # The code first: "4821 opens the street door", "1 2 3 4 is the key safe code".
+# A code that opens something: "the street door opens with 4821", "a porta abre com 1984", "s'ouvre avec le 5821".
+_OPENS_WITH = re.compile(
+    r"\b(?:opens?|unlocks?|abre|öffnet|ouvre|apre|entsperrt)\s+(?:\w+\s+){0,2}?(?:with|com|con|mit|avec|using)\s+"
+    rf"(?:the\s+|o\s+|a\s+|el\s+|le\s+|la\s+|il\s+|der\s+|dem\s+|l')?(?:code\s+|c[óo]digo\s+|codice\s+)?{_CODE_VALUE}",
+    re.IGNORECASE,
+)
 _CODE_THEN_WORD = re.compile(
     rf"{_CODE_VALUE}\s*(?:#\s*)?(?:is|é|ist|es|est|è|opens|abre|öffnet|ouvre|apre)\s+(?:\w+\s+){{0,3}}?"
     rf"(?:{_CODE_WORD}|{_OBJECT})",
@@ -229,7 +235,14 @@ _VALUE_AS_PASSWORD = re.compile(
     re.IGNORECASE,
 )
 
-_HEADING_CREDENTIAL = re.compile(rf"{_PASSWORD_WORD}|{_CODE_WORD}|\b{_STRONG_OBJECT}\b", re.IGNORECASE)
+# In a heading an alarm or a bare "safe" is no credential ("Fire alarm", "Staying safe"); "Alarm code" is.
+_HEADING_OBJECT = (
+    r"(?:lock[\s-]?box(?:es)?|key[\s-]?(?:box|safe|lock)|keysafe|keypad|padlock|smart\s?lock|cofre|caixa\s+(?:de|das)"
+    r"\s+chaves|cadeado|caja\s+(?:fuerte|de\s+llaves)|cajet[íi]n|candado|schl[üu]ssel(?:tresor|box|kasten|safe)"
+    r"|zahlenschloss|bo[îi]te\s+(?:à|a|aux)\s+cl[ée]s?|cadenas|digicode|cassetta\s+(?:delle\s+chiavi|di\s+sicurezza"
+    r"|portachiavi|porta\s+chiavi)|keybox|lucchetto)"
+)
+_HEADING_CREDENTIAL = re.compile(rf"{_PASSWORD_WORD}|{_CODE_WORD}|\b{_HEADING_OBJECT}\b", re.IGNORECASE)
 _HEADING_QUESTION = re.compile(
     r"\?|^\s*(?:when|how|where|what|can|do|does|is|are|will|why|quando|como|onde|qual|posso|cuando|c[óo]mo|d[óo]nde"
     r"|cu[áa]l|puedo|wann|wie|wo|was|kann|quand|comment|o[ùu]|quel|puis-je|est-ce|dove|qual|posso|perch[ée])\b",
@@ -242,7 +255,7 @@ _HEADING_ARRIVAL = re.compile(
     r"|arrivo|accesso|ingresso|chiavi)\b",
     re.IGNORECASE,
 )
-_YEAR = re.compile(r"(?:19|20)\d\d")
+_YEAR = re.compile(r"(?:1[5-9]|20)\d\d")
 
 
 def has_heading_marker(heading: str) -> bool:
@@ -294,7 +307,10 @@ def _is_alnum_code(token: str) -> bool:
 def looks_like_access_detail(text: str) -> bool:
     """Whether the text states a door/key-box/gate/alarm code or a Wi-Fi (or other) password with its value."""
     cleaned = _clean(text)
-    if any(_any_code(p, cleaned) for p in (_LABEL_CODE, _WORD_THEN_CODE, _STRONG_THEN_CODE, _CODE_THEN_WORD, _KEY_IN)):
+    if any(
+        _any_code(p, cleaned)
+        for p in (_LABEL_CODE, _WORD_THEN_CODE, _STRONG_THEN_CODE, _CODE_THEN_WORD, _OPENS_WITH, _KEY_IN)
+    ):
         return True
     if any(_is_alnum_code(m.group("token")) for m in _CODE_IS_ALNUM.finditer(cleaned)):
         return True
