@@ -107,7 +107,7 @@ _EMERGENCY = frozenset({"112", "911", "999", "110", "115", "118", "117", "116", 
 # A digit code: 3-8 digits, spaced or dashed single digits, an optional # or *, not part of a bigger number.
 _CODE_VALUE = (
     r"(?<![\d+€$£/.,:-])(?<![\d+€$£][\s])(?:[#*]\s?)?"
-    r"(?P<code>\d{3,8}|\d(?:[\s.-]\d){2,7})(?:\s?[#*])?"
+    r"(?P<code>\d{3,8}|\d(?:[\s.-]\d){2,7})(?![a-zà-ÿ])(?:\s?[#*])?"
     rf"(?![\d]|[:.,/-]\d|\s\d|\s?{_UNIT}|\s*(?:x|×)\s*\d)"
 )
 _CODE_VALUE_RE = re.compile(_CODE_VALUE, re.IGNORECASE)
@@ -345,8 +345,11 @@ def heading_is_arrival(heading: str | None) -> bool:
 
 def has_bare_code(text: str) -> bool:
     """Whether the text holds a number that can only be a code: 4-8 digits, a run of spaced digits, or digits
-    closed by #, that are no time, price, measure, phone or postal number, year, or part of a name ("TP1234")."""
+    closed by #, that are no time, price, measure, phone or postal number, year, house number ("Rua Augusta
+    1100") or part of a name ("TP1234")."""
     cleaned = _clean(text)
+    for address in (_STREET_FIRST, _GERMAN, _NUMBER_FIRST):
+        cleaned = address.sub(" ", cleaned)
     for match in _CODE_VALUE_RE.finditer(cleaned):
         code = match.group("code")
         digits = re.sub(r"\D", "", code)

@@ -271,6 +271,8 @@ def test_arrival_headings() -> None:
         ("Flight TP1234 lands at Terminal 1.", False),
         ("Walk 1200 m along the river.", False),
         ("Lisboa 1100-148.", False),
+        ("Keys are handed over at the office, Rua Augusta 1100.", False),
+        ("A Masterlock 5400D key safe.", False),
     ],
 )
 def test_bare_codes(text: str, expected: bool) -> None:
