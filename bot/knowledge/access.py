@@ -20,11 +20,12 @@ German, French and Italian, and gates a section when any of these holds:
 4. An arrival heading ("Check-in instructions", "Access", "Arrival", "Chegada", "Anreise", "Arrivée",
    "Arrivo", "Llegada", "Keys", …; `heading_is_arrival`) sits over a body that holds a bare code: a number
    of four to eight digits or a run of spaced single digits that is not a time, price, phone number,
-   postal code, year or measure ("Access: the street door opens with 4821").
+   postal code, house number, year or measure ("Access: the street door opens with 1 9 7 3").
 
 A value is a *code* when it is 3 to 8 digits (spaced "1 2 3 4" or dashed "0-5-5-8" allowed, an optional
 trailing #/*), and not a time ("15:00"), a price ("€25", "25 EUR"), a measure ("200 m", "3 minutes"),
-part of a phone number ("+351 912 345 678"), a postal code ("1100-148") or an emergency number (112).
+part of a phone number ("+351 912 345 678"), a postal code ("1100-148"), glued to letters ("5400D") or an
+emergency number (112); after a code word and "is"/":" letters with two or more digits count too ("4B21A").
 A value is a *secret* when it looks like a password (letters with digits, inner symbols, CamelCase) or
 is quoted, or is a single word that ends its clause after a password word ("Password: sunshine").
 Mentions without a value stay open: "The Wi-Fi password is printed on the router", "Wi-Fi is free and
@@ -112,7 +113,6 @@ _CODE_VALUE = (
 )
 _CODE_VALUE_RE = re.compile(_CODE_VALUE, re.IGNORECASE)
 _OPEN_QUOTE = "\"“”„«‘'`*("
-_CLOSE_QUOTE = "\"”“»’'`*)"
 _TOKEN = r"(?P<token>[^\s\"“”„«»‘’'`*]{3,64})"
 _QUOTED = r"(?P<quote>[\"“„«‘'`*])"
 # A value: optional opening quote, one token, and what follows it (the clause end decides a bare word).
@@ -184,13 +184,13 @@ _LABEL_CODE = re.compile(
 _WORD_THEN_CODE = re.compile(rf"{_CODE_WORD}[^\n\d.!?]{{0,40}}?{_CODE_VALUE}", re.IGNORECASE)
 # A strong object with a code close by: "Key safe 1 2 3 4", "the alarm panel takes 9911".
 _STRONG_THEN_CODE = re.compile(rf"\b{_STRONG_OBJECT}\b[^\n\d.!?]{{0,25}}?{_CODE_VALUE}", re.IGNORECASE)
-# The code first: "4821 opens the street door", "1 2 3 4 is the key safe code".
 # A code that opens something: "the street door opens with 4821", "a porta abre com 1984", "s'ouvre avec le 5821".
 _OPENS_WITH = re.compile(
     r"\b(?:opens?|unlocks?|abre|öffnet|ouvre|apre|entsperrt)\s+(?:\w+\s+){0,2}?(?:with|com|con|mit|avec|using)\s+"
     rf"(?:the\s+|o\s+|a\s+|el\s+|le\s+|la\s+|il\s+|der\s+|dem\s+|l')?(?:code\s+|c[óo]digo\s+|codice\s+)?{_CODE_VALUE}",
     re.IGNORECASE,
 )
+# The code first: "4821 opens the street door", "1 2 3 4 is the key safe code".
 _CODE_THEN_WORD = re.compile(
     rf"{_CODE_VALUE}\s*(?:#\s*)?(?:is|é|ist|es|est|è|opens|abre|öffnet|ouvre|apre)\s+(?:\w+\s+){{0,3}}?"
     rf"(?:{_CODE_WORD}|{_OBJECT})",
@@ -206,8 +206,6 @@ _KEY_IN = re.compile(
     rf"[^\n\d.!?]{{0,12}}?{_CODE_VALUE}",
     re.IGNORECASE,
 )
-# A password word and its value: "Password: azulejo-1755", 'the password is "X"', "the password for the guest
-# network is Ribeira2024", "Das WLAN-Passwort lautet Spree!Blick", "Le mot de passe du Wi-Fi est : Soleil2024".
 # A quoted value right after a password word: 'Wi-Fi network "Loft", password "gatito"'.
 _PASSWORD_QUOTED = re.compile(
     rf"{_PASSWORD_WORD}\s*,?\s*[\"“„«‘'`](?P<token>[^\s\"“”„«»‘’'`]{{3,64}})[\"”“»’'`]", re.IGNORECASE
@@ -220,6 +218,8 @@ _CODE_IS_ALNUM = re.compile(
     r"(?P<token>[a-z0-9]*\d[a-z0-9#*]*)\b",
     re.IGNORECASE,
 )
+# A password word and its value: "Password: azulejo-1755", 'the password is "X"', "the password for the guest
+# network is Ribeira2024", "Das WLAN-Passwort lautet Spree!Blick", "Le mot de passe du Wi-Fi est : Soleil2024".
 _PASSWORD_VALUE = re.compile(
     rf"{_PASSWORD_WORD}(?:[^\n.:;=!?]{{0,45}}?\s(?:{_IS})(?:\s*:)?|[^\n.:;=!?]{{0,30}}?(?:\s*[:=]|\s+[-–→]))"
     rf"\s*{_SECRET_VALUE}",
@@ -245,7 +245,7 @@ _HEADING_OBJECT = (
 _HEADING_CREDENTIAL = re.compile(rf"{_PASSWORD_WORD}|{_CODE_WORD}|\b{_HEADING_OBJECT}\b", re.IGNORECASE)
 _HEADING_QUESTION = re.compile(
     r"\?|^\s*(?:when|how|where|what|can|do|does|is|are|will|why|quando|como|onde|qual|posso|cuando|c[óo]mo|d[óo]nde"
-    r"|cu[áa]l|puedo|wann|wie|wo|was|kann|quand|comment|o[ùu]|quel|puis-je|est-ce|dove|qual|posso|perch[ée])\b",
+    r"|cu[áa]l|puedo|wann|wie|wo|was|kann|quand|comment|o[ùu]|quel|puis-je|est-ce|dove|perch[ée])\b",
     re.IGNORECASE,
 )
 _HEADING_ARRIVAL = re.compile(
