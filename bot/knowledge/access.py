@@ -218,6 +218,18 @@ _CODE_IS_ALNUM = re.compile(
     r"(?P<token>[a-z0-9]*\d[a-z0-9#*]*)\b",
     re.IGNORECASE,
 )
+# "Dial" a number: a phone call, unless the sentence is about a door, gate, keypad or intercom ("For the garage,
+# dial 6071 on the pad", "El portal se abre marcando 4 1 2 3 en el telefonillo").
+_DIAL = re.compile(
+    r"\b(?:dial|dialling|dialing|marcando|marque|marcar|marca|marcate|w[äa]hlen|w[äa]hle|composez|composer|componi"
+    rf"|comporre|componete)\b(?:\s+(?:the|o|el|le|il|den|die|code|c[óo]digo|codice))*[^\n\d.!?]{{0,12}}?{_CODE_VALUE}",
+    re.IGNORECASE,
+)
+_DOOR_CONTEXT = re.compile(
+    rf"(?:\b{_OBJECT}\b|\b(?:pad|intercom|entryphone|telefonillo|portero|interfone|gegensprechanlage|klingel\w*"
+    r"|interphone|citofono|pulsantiera|shutter)\b)",
+    re.IGNORECASE,
+)
 # A password word and its value: "Password: azulejo-1755", 'the password is "X"', "the password for the guest
 # network is Ribeira2024", "Das WLAN-Passwort lautet Spree!Blick", "Le mot de passe du Wi-Fi est : Soleil2024".
 _PASSWORD_VALUE = re.compile(
@@ -225,8 +237,12 @@ _PASSWORD_VALUE = re.compile(
     rf"\s*{_SECRET_VALUE}",
     re.IGNORECASE | re.MULTILINE,
 )
-# A bare Wi-Fi label and its value: "Wifi: Casa2024", "WLAN: Spree!Blick" (not "Wi-Fi network: Name").
-_NETWORK_VALUE = re.compile(rf"\b{_NETWORK_WORD}\s*(?:[:=]|\s[-–→])\s*{_SECRET_VALUE}", re.IGNORECASE | re.MULTILINE)
+# A bare Wi-Fi or key label and a password-like value: "Wifi: Casa2024", "WLAN: Spree!Blick", "Key: VillaMar2022",
+# "Clave: hostal2024sol" (not "Wi-Fi network: Name", "Key: under the mat").
+_NETWORK_VALUE = re.compile(
+    rf"\b(?:{_NETWORK_WORD}|key|clave|chave|cl[ée]|schl[üu]ssel|chiave|pass|pw)\s*(?:[:=]|\s[-–→])\s*{_SECRET_VALUE}",
+    re.IGNORECASE | re.MULTILINE,
+)
 # The value first: "use Casa2024 as the password", "Casa2024 é a senha".
 _VALUE_AS_PASSWORD = re.compile(
     r"\b(?:use|usa|utilize|utilisez|nutze|nutzen\s+sie|verwende|verwenden\s+sie|utilizza|usate)\s+"
@@ -287,6 +303,21 @@ def _any_code(pattern: re.Pattern[str], text: str) -> bool:
     return any(_is_code(m.group("code")) for m in pattern.finditer(text))
 
 
+def _sentence(text: str, match: re.Match[str]) -> str:
+    """The sentence (or line) around a match."""
+    start = max(text.rfind(stop, 0, match.start()) for stop in ".!?\n") + 1
+    ends = [i for i in (text.find(stop, match.end()) for stop in ".!?\n") if i >= 0]
+    return text[start : min(ends, default=len(text))]
+
+
+def _is_dialled_code(match: re.Match[str], text: str) -> bool:
+    """A dialled number is a code in a sentence about a door or keypad, and when longer than a flat's
+    intercom number ("dial 304 on the intercom" rings a neighbour)."""
+    code = match.group("code")
+    long_enough = len(re.sub(r"\D", "", code)) >= 4 or not code.isdigit()
+    return long_enough and _is_code(code) and _DOOR_CONTEXT.search(_sentence(text, match)) is not None
+
+
 def _is_passphrase(rest: str) -> bool:
     """A few words with a digit or a symbol after "Password:", not a pointer ("see page 2")."""
     words = rest.split()
@@ -311,6 +342,8 @@ def looks_like_access_detail(text: str) -> bool:
         _any_code(p, cleaned)
         for p in (_LABEL_CODE, _WORD_THEN_CODE, _STRONG_THEN_CODE, _CODE_THEN_WORD, _OPENS_WITH, _KEY_IN)
     ):
+        return True
+    if any(_is_dialled_code(m, cleaned) for m in _DIAL.finditer(cleaned)):
         return True
     if any(_is_alnum_code(m.group("token")) for m in _CODE_IS_ALNUM.finditer(cleaned)):
         return True

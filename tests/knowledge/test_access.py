@@ -76,6 +76,10 @@ from bot.knowledge.models import Document
         "Teclee 4821 en el portal.",
         "Geben Sie 7390 am Tastenfeld ein.",
         "Pulse 4 5 6 7 en el teclado del portal.",
+        "For the garage, dial 6071 on the pad next to the shutter.",
+        "El portal se abre marcando 4 1 2 3 en el telefonillo.",
+        "Wireless network: VillaMar | Key: VillaMar2022",
+        "Red: Hostal_Sol  Clave: hostal2024sol",
     ],
 )
 def test_credentials_with_a_value_are_access_details(text: str) -> None:
@@ -124,6 +128,10 @@ def test_credentials_with_a_value_are_access_details(text: str) -> None:
         "Le mot de passe du Wi-Fi est indiqué sur la box.",
         "La password del Wi-Fi è sul router.",
         "The alarm clock is on the bedside table.",
+        "Dial 304 on the intercom to reach us.",
+        "Dial 1414 for a taxi.",
+        "In an emergency dial 112 from the door phone.",
+        "Key: under the mat",
     ],
 )
 def test_mentions_without_a_value_are_not(text: str) -> None:
