@@ -150,6 +150,8 @@ def _looks_secret(token: str) -> bool:
         return len(word) >= 6 and word.isdigit()
     if re.fullmatch(r"(?i)\d+(?:mbps|mbit/s|gbps|gbit/s|mb|gb|ghz|g)", word) or re.match(r"(?i)https?:|www\.", word):
         return False
+    if re.fullmatch(r"(?i)[\w.+-]+@[\w-]+(?:\.[\w-]+)+|[\w-]+(?:\.[a-z]{2,})+", word):  # an e-mail or a domain
+        return False
     has_alpha = any(c.isalpha() for c in word)
     has_digit = any(c.isdigit() for c in word)
     inner = word[1:-1]
@@ -216,6 +218,12 @@ _PASSPHRASE = re.compile(rf"{_PASSWORD_WORD}[^\n.:;=!?]{{0,30}}?\s*[:=]\s*(?P<re
 _CODE_IS_ALNUM = re.compile(
     rf"{_CODE_WORD}[^\n\d.!?]{{0,30}}?(?:\s(?:{_IS})\s*:?|\s*[:=])\s*(?:(?:le|la|el|o|the|il|der|das)\s+)?"
     r"(?P<token>[a-z0-9]*\d[a-z0-9#*]*)\b",
+    re.IGNORECASE,
+)
+# A login line: "WiFi login: guest / Tagus#River", "Zugangsdaten: gast / Spree!Blick".
+_LOGIN_LINE = re.compile(
+    r"\b(?:log-?in|sign-?in|credentials|zugangsdaten|anmeldedaten|identifiants|credenciais|credenciales|credenziali)"
+    r"\s*[:=]\s*(?P<rest>[^\n]{3,80})",
     re.IGNORECASE,
 )
 # "Dial" a number: a phone call, unless the sentence is about a door, gate, keypad or intercom ("For the garage,
@@ -352,6 +360,8 @@ def looks_like_access_detail(text: str) -> bool:
     if any(_is_secret_value(m, bare_word_ok=False) for m in _NETWORK_VALUE.finditer(cleaned)):
         return True
     if any(m.group("token").lower() not in _NOT_A_SECRET for m in _PASSWORD_QUOTED.finditer(cleaned)):
+        return True
+    if any(_looks_secret(word) for m in _LOGIN_LINE.finditer(cleaned) for word in re.split(r"[\s|,;]+", m["rest"])):
         return True
     if any(_is_passphrase(m.group("rest")) for m in _PASSPHRASE.finditer(cleaned)):
         return True

@@ -80,6 +80,8 @@ from bot.knowledge.models import Document
         "El portal se abre marcando 4 1 2 3 en el telefonillo.",
         "Wireless network: VillaMar | Key: VillaMar2022",
         "Red: Hostal_Sol  Clave: hostal2024sol",
+        "WiFi login: guest / Tagus#River",
+        "Login: guest@example.com / Casa2024",
     ],
 )
 def test_credentials_with_a_value_are_access_details(text: str) -> None:
@@ -132,6 +134,9 @@ def test_credentials_with_a_value_are_access_details(text: str) -> None:
         "Dial 1414 for a taxi.",
         "In an emergency dial 112 from the door phone.",
         "Key: under the mat",
+        "Login: with your Booking.com account",
+        "Login: https://portal.example.com/guest2024",
+        "Wifi: Booking.com",
     ],
 )
 def test_mentions_without_a_value_are_not(text: str) -> None:
