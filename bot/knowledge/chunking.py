@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from bot.knowledge.access import (
     has_heading_marker,
     has_private_marker,
-    looks_like_access_detail,
     looks_like_private_address,
+    section_is_access,
     strip_heading_marker,
 )
 from bot.knowledge.models import GATE_ACCESS, GATE_PRIVATE, Chunk, Document, Section, gate_of
@@ -187,9 +187,9 @@ def chunk_document(
     chunks: list[Chunk] = []
     for section in document.sections:
         # Decided per section, not per piece: the piece after a cut may hold the code without its label.
-        # The heading counts too: "## Key box code" over a body of just "4 8 2 1".
+        # The heading path counts too: "## Wi-Fi password" gates its body whatever it says (see access.py).
         labelled = f"{section.heading}: {section.text}" if section.heading else section.text
-        is_access = section.is_access or looks_like_access_detail(labelled)
+        is_access = section.is_access or section_is_access(section.heading, section.text)
         is_private = not is_access and (section.is_private or looks_like_private_address(labelled))
         gate = gate_of(is_access, is_private)
         for text in split_text(section.text, max_chars=max_chars, overlap=overlap):

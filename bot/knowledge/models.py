@@ -19,7 +19,7 @@ class Section:
     """A piece of a document under one heading, before it is cut to size.
 
     `is_access=True` is an explicit marking (front matter `access: true`, a heading marker, or a caller
-    such as the Guesty listing mirror). Unmarked sections are still checked by `looks_like_access_detail`:
+    such as the Guesty listing mirror). Unmarked sections are still checked by `section_is_access`:
     a marking can add the gate, never remove it. `is_private=True` is the same for the lower gate
     (front matter `private: true`, a `[private]` heading marker, the Guesty listing's address); unmarked
     sections are checked by `looks_like_private_address`.

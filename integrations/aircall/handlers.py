@@ -36,6 +36,7 @@ from integrations.aircall.models import (
     AircallWebhook,
 )
 from integrations.aircall.transforms import CallState, ContactStep, FollowUpStep, NoteStep, Step
+from integrations.aircall.voicemail import transcriber_for
 from integrations.chatwoot.client import ChatwootClient, ChatwootNotFound
 from integrations.chatwoot.contacts import (
     display_phone,
@@ -327,8 +328,6 @@ def _transcriber(ctx: JobContext) -> Transcriber | None:
         return hook
     if not getattr(ctx.settings, "voicemail_transcripts", False):
         return None
-    from integrations.aircall.voicemail import transcriber_for
-
     return transcriber_for(ctx)
 
 

@@ -25,6 +25,7 @@ from bot.context import Handler, JobContext
 from bot.core import replies
 from bot.core.ledger import StoredEvent
 from bot.errors import Defer, PermanentError
+from bot.knowledge import Embedder, KnowledgeStore, index_document, remove_document
 from integrations.chatwoot.contacts import find_or_create_contact, normalize_email, normalize_phone
 from integrations.guesty.client import (
     GuestyAuthError,
@@ -399,9 +400,7 @@ async def sync_listing(ctx: JobContext, listing: Listing, raw: dict[str, Any] | 
         return "ignored"
     import asyncio
 
-    from bot.knowledge import index_document
-
-    document = listing_document(listing, code)
+    document = listing_document(listing, code, raw)
     store, embedder = _knowledge(ctx)
     report = await asyncio.to_thread(
         index_document, document.source, document.sections, property_code=code, language=document.language,
@@ -414,8 +413,6 @@ async def sync_listing(ctx: JobContext, listing: Listing, raw: dict[str, Any] | 
 async def process_listing_removed(ctx: JobContext, payload: dict[str, Any]) -> str | None:
     """Deactivate the property and drop its listing knowledge (folder knowledge is left alone)."""
     import asyncio
-
-    from bot.knowledge import remove_document
 
     parsed = _parse(ListingEvent, payload)
     lid = parsed.listing_id()
@@ -431,9 +428,8 @@ async def process_listing_removed(ctx: JobContext, payload: dict[str, Any]) -> s
     return None
 
 
-def _knowledge(ctx: JobContext) -> tuple[Any, Any]:
+def _knowledge(ctx: JobContext) -> tuple[KnowledgeStore, Embedder]:
     """The worker's warm store and embedder: the same ones the answering pipeline searches with."""
-
     found = ctx.retriever
     return found.store, found.embedder
 

@@ -2,6 +2,23 @@
 
 Nothing here does I/O, so every rule (what counts as a change, the exact note texts, which listing facts
 are access details) is tested to the letter without a database or a network.
+
+Which listing sections are access details (shown only to guests inside their stay's access window):
+
+- Gated as a whole, whatever their text says: the Wi-Fi network and password (`wifiName`/`wifiPassword`),
+  the door and key-box codes (`doorCode`, `keyboxCode`/`lockboxCode`), the arrival text
+  (`publicDescription.access`, "Arrival and access"), and any other listing field about arriving and getting
+  in (`access_fields`): top-level instruction fields such as `checkInInstructions` or `arrivalInstructions`,
+  and named custom fields such as "Check-in instructions", "Gate code" or "Wi-Fi password". Operators write
+  codes into these free-text fields in every form, so no pattern is trusted to find them; the price is that
+  a harmless arrival text ("self check-in with a keypad") is answered only to guests close to their stay.
+  Note that channels use the `access` field for what guests may use ("the whole flat and the terrace"):
+  that text is gated too; write it in `space` to keep it open.
+- The exact address is private (its own section, so the neighbourhood and transit stay open).
+- Everything else (`summary`, `space`, `neighborhood`, `transit`, `notes`, `houseRules`,
+  `interactionWithGuests`) is unmarked; the knowledge layer still gates a section in which an operator typed
+  a code or password (`bot.knowledge.access.section_is_access`): a marking can add the gate, never remove it.
+  Custom fields with other names are not indexed (they are as likely internal notes as guest facts).
 """
 
 from __future__ import annotations
@@ -9,11 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.knowledge.access import heading_names_credential
 from bot.knowledge.models import Document, Section
 from integrations.chatwoot.contacts import normalize_email, normalize_phone
 from integrations.guesty.models import CANCELED_STATUSES, Listing, ListingRef, Reservation
@@ -267,12 +286,73 @@ def _paragraphs(*texts: str | None) -> str:
     return "\n\n".join(t.strip() for t in texts if t and t.strip())
 
 
-def listing_sections(listing: Listing) -> tuple[Section, ...]:
-    """Listing facts as knowledge sections; Wi-Fi passwords and door/key-box codes are marked access, the
-    exact address private (its own section, so the neighbourhood and transit stay open).
+# Listing fields about arriving and getting in, by name: "checkInInstructions", "Gate code", "Wi-Fi password".
+_ACCESS_FIELD_NAME = re.compile(
+    r"\b(?:check[\s_-]?in|arriv\w*|access|entry|entrance|self[\s_-]?check[\s_-]?in|doors?|gates?|keys?|locks?"
+    r"|lockbox|keypad|wi-?fi|wlan|password|alarm|safe|chegada|acesso|llegada|acceso|anreise|zugang"
+    r"|arriv[ée]e|acc[èe]s|arrivo|accesso|chaves?|llaves?|schl[üu]ssel\w*|cl[ée]s?|chiavi|senha|contrase[ñn]a"
+    r"|\w*passwort|mot\s+de\s+passe)\b",
+    re.IGNORECASE,
+)
+# Top-level raw keys count as instructions ("checkInInstructions", not the time "defaultCheckInTime") or as
+# credentials ("gateCode", "alarmPin", "wifiPass").
+_INSTRUCTION_KEY = re.compile(
+    r"instruction|info|detail|note|direction|guide|text|(?:door|gate|alarm|lock|key|safe|entry|access|wi-?fi|wlan)"
+    r"\w*(?:code|pin|pass)|password", re.IGNORECASE)
+# Raw keys the typed model already turns into sections (or that are no guest text).
+_MODEL_KEYS = frozenset({"wifiName", "wifi_name", "wifiPassword", "wifi_password", "doorCode", "door_code",
+                         "keyboxCode", "lockboxCode", "keyBoxCode", "keybox_code", "publicDescription",
+                         "defaultCheckInTime", "defaultCheckOutTime", "customFields"})
+_CUSTOM_FIELD_NAME_KEYS = ("name", "fieldName", "displayName", "title", "label", "key")
 
-    Other sections are unmarked; the knowledge layer still flags a code an operator typed into a public
-    description by hand (a marking can add the gate, never remove it).
+
+def _field_text(value: Any) -> str | None:
+    """A custom field's value as text: strings and numbers (a gate code may be stored as 4821), not flags."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float | str):
+        return str(value).strip() or None
+    return None
+
+
+def _names_access(name: str) -> bool:
+    """A field name about getting in: arrival words ("Check-in instructions") or a credential ("Gate code", not
+    "Country code" or "Postal code")."""
+    return _ACCESS_FIELD_NAME.search(name) is not None or heading_names_credential(name)
+
+
+def _humanise(key: str) -> str:
+    """A raw key as a heading: "checkInInstructions" -> "Check in instructions"."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|[_-]+", " ", key).split()
+    return " ".join(words).capitalize()
+
+
+def access_fields(raw: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(heading, text) of the raw listing's fields about arriving and getting in that the typed model does not
+    read: top-level instruction fields ("checkInInstructions") and custom fields whose name says so ("Gate
+    code", "Check-in instructions"). Custom fields given only by `fieldId` carry no name and are skipped."""
+    if not raw:
+        return []
+    found: list[tuple[str, str]] = []
+    for key, value in raw.items():
+        text = _field_text(value)
+        name = _humanise(key)
+        if text and key not in _MODEL_KEYS and _names_access(name) and _INSTRUCTION_KEY.search(key):
+            found.append((name, text))
+    custom = raw.get("customFields")
+    for field in custom if isinstance(custom, list) else []:
+        if not isinstance(field, Mapping):
+            continue
+        label = next((str(field[k]) for k in _CUSTOM_FIELD_NAME_KEYS if isinstance(field.get(k), str)), "")
+        text = _field_text(field.get("value"))
+        if label.strip() and text and _names_access(label):
+            found.append((" ".join(label.split()), text))  # a name an operator wrote: kept as written
+    return found
+
+
+def listing_sections(listing: Listing, raw: Mapping[str, Any] | None = None) -> tuple[Section, ...]:
+    """Listing facts as knowledge sections, gated as the module docstring says: Wi-Fi, codes, the arrival text
+    and the raw listing's arrival/access fields (`access_fields(raw)`) are access, the exact address private.
     """
     desc = listing.public_description
     sections: list[Section] = []
@@ -297,7 +377,7 @@ def listing_sections(listing: Listing) -> tuple[Section, ...]:
     times = [f"Check-in from {listing.default_check_in_time}." if listing.default_check_in_time else "",
              f"Check-out by {listing.default_check_out_time}." if listing.default_check_out_time else ""]
     add("Check-in and check-out", " ".join(t for t in times if t))
-    add("Arrival and access", (desc.access or "") if desc else "")
+    add("Arrival and access", (desc.access or "") if desc else "", access=True)
     if listing.amenities:
         add("Amenities", "Amenities: " + ", ".join(listing.amenities) + ".")
     add("House rules", (desc.house_rules or "") if desc else "")
@@ -316,12 +396,16 @@ def listing_sections(listing: Listing) -> tuple[Section, ...]:
     add("Door and key-box codes", "\n".join(c for c in codes if c), access=True)
     add("Other notes", _paragraphs(desc.notes if desc else None,
                                    desc.interaction_with_guests if desc else None))
+    taken = {s.heading for s in sections}
+    for heading, text in access_fields(raw):
+        add(heading if heading not in taken else f"{heading} (listing field)", text, access=True)
     return tuple(sections)
 
 
-def listing_document(listing: Listing, property_code: str) -> Document:
-    """The knowledge document for one listing: the property's own facts, replaced on every update."""
+def listing_document(listing: Listing, property_code: str, raw: Mapping[str, Any] | None = None) -> Document:
+    """The knowledge document for one listing: the property's own facts, replaced on every update. `raw` (the
+    listing as Guesty sent it) adds its arrival/access fields that the typed model does not read."""
     if not listing.id:
         raise ValueError("a listing needs an _id to be indexed")
     return Document(source=listing_source(listing.id), property_code=property_code, language=None,
-                    sections=listing_sections(listing), title=listing.display_name)
+                    sections=listing_sections(listing, raw), title=listing.display_name)

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from bot.knowledge.chunking import chunk_document
 from bot.knowledge.models import Section
 from integrations.guesty.models import Listing, Reservation, ReservationEvent
 from integrations.guesty.tests.conftest import load
@@ -13,6 +14,7 @@ from integrations.guesty.transforms import (
     PlannedNote,
     ReservationRow,
     StoredReservation,
+    access_fields,
     contact_attributes,
     is_stale,
     listing_document,
@@ -169,7 +171,7 @@ def test_listing_property_row() -> None:
     assert prop.source_updated_at == datetime(2026, 1, 20, 17, 25, 3, 510000, tzinfo=UTC)
 
 
-def test_listing_sections_without_access_details() -> None:
+def test_listing_sections_gate_the_arrival_text_as_a_whole() -> None:
     listing = Listing.model_validate(load("listing.updated")["listing"])
     assert listing_sections(listing) == (
         Section("Overview", "Sunny 2BR in Alfama with river view: Apartment (Entire home/apartment), up to 4 guests, "
@@ -179,7 +181,7 @@ def test_listing_sections_without_access_details() -> None:
         Section("Neighbourhood", "Historic Alfama, close to Miradouro de Santa Luzia."),
         Section("Check-in and check-out", "Check-in from 15:00. Check-out by 10:00."),
         Section("Arrival and access", "Self check-in with a keypad on the street door; the code is sent 48 hours "
-                                      "before arrival."),
+                                      "before arrival.", is_access=True),
         Section("Amenities", "Amenities: Wireless Internet, Kitchen, Washer, Air conditioning, Elevator."),
         Section("House rules", "No parties. Quiet hours 22:00-08:00. No smoking indoors."),
         Section("Wi-Fi", "Wi-Fi is available at the property."),
@@ -216,3 +218,51 @@ def test_listing_document_is_the_property_knowledge() -> None:
     assert (doc.source, doc.property_code, doc.title) == ("guesty:listing:64f0b21c9d3e7a0035c1e982", "lis-alfama-2b",
                                                           PROPERTY)
     assert len(doc.sections) == 8
+
+
+def test_arrival_fields_outside_the_typed_model_are_access_sections() -> None:
+    raw = load("listing.updated-arrival")["listing"]
+    assert access_fields(raw) == [
+        ("Check in instructions", "Key safe to the left of the Haustür; open it with 1 9 7 3."),
+        ("Gate code", "5520"),
+        ("WLAN-Passwort", "Spree!Blick"),
+    ]
+    listing = Listing.model_validate(raw)
+    sections = {s.heading: s for s in listing_sections(listing, raw)}
+    assert sections["Check in instructions"].is_access and sections["Gate code"].is_access
+    assert sections["WLAN-Passwort"] == Section("WLAN-Passwort", "Spree!Blick", is_access=True)
+    # What guests may use is in the access field too: gated with it (the module docstring says why).
+    assert sections["Arrival and access"].is_access
+    # Unnamed, unrelated and flag-valued custom fields are not indexed.
+    assert not any(t in s.text for s in sections.values() for t in ("Bell 3B", "Extra towels", "True"))
+    # Without the raw listing only the typed fields count.
+    assert "Gate code" not in {s.heading for s in listing_sections(listing)}
+    assert listing_document(listing, "ber-mitte-3", raw).sections == tuple(sections.values())
+
+
+def test_a_code_typed_into_open_listing_text_is_still_gated_by_the_knowledge_layer() -> None:
+    raw = load("listing.updated-arrival")["listing"]
+    document = listing_document(Listing.model_validate(raw), "ber-mitte-3", raw)
+    gates = {c.heading: c.gate for c in chunk_document(document, collection="kb", model_id="m")}
+    assert gates["Other notes"] == "access"  # "Door: 4821" in publicDescription.notes
+    assert gates["Overview"] == gates["House rules"] == gates["Check-in and check-out"] == "open"
+    for section in document.sections:
+        if not section.is_access and gates[section.heading or ""] == "open":
+            assert not any(secret in section.text for secret in ("4821", "1 9 7 3", "5520", "Spree!Blick"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, []),
+        ({}, []),
+        ({"arrivalInstructions": "Ring 3B.", "defaultCheckInTime": "15:00"}, [("Arrival instructions", "Ring 3B.")]),
+        ({"alarmPin": 9911, "countryCode": "PT", "keyFeatures": "Balcony"}, [("Alarm pin", "9911")]),
+        ({"customFields": [{"name": "Postal code", "value": "1100-148"}, {"name": "Código do portão", "value": "77"}]},
+         [("Código do portão", "77")]),
+        ({"customFields": "not a list"}, []),
+        ({"customFields": [{"name": "Check-in instructions", "value": {"nested": 1}}, "junk"]}, []),
+    ],
+)
+def test_access_fields_by_name(raw: dict[str, object] | None, expected: list[tuple[str, str]]) -> None:
+    assert access_fields(raw) == expected
