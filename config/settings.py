@@ -122,6 +122,12 @@ class Settings(BaseSettings):
     embedding_dim: int = Field(default=384, gt=0)
     debounce_seconds: float = Field(default=2.0, ge=0)
     access_window_days_before: int = Field(default=2, ge=0)
+    # Learning: a taught answer needs a second agent's `/approve` before the bot uses it.
+    learn_require_approval: bool = False
+    # Urgent alerts (lock-outs, leaks, fire, gas, no heating, injuries), in every inbox mode.
+    urgent_label: str = "urgent"
+    urgent_team_id: int | None = None  # the Chatwoot team assigned to an urgent conversation
+    urgent_webhook_url: str = ""  # an on-call pager's URL; we POST a JSON summary to it
 
     # Intake and jobs
     max_body_bytes: int = Field(default=1_000_000, gt=0)

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 from bot.agent import state
 from bot.agent.answering import on_conversation_status, on_text_message, parse_message
+from bot.agent.commands import is_agent_command, on_agent_command
 from bot.agent.policy import classify
+from bot.agent.urgent import raise_if_urgent
 from bot.agent.voice import on_message_updated, on_voice_message
 from bot.context import Handler, JobContext, record_only
 from bot.core.ledger import StoredEvent
 
 
 async def message_created(ctx: JobContext, event: StoredEvent) -> str:
-    """A guest wrote or spoke: answer, suggest or stand down (bot.agent.policy decides which)."""
+    """A guest wrote or spoke: alert on emergencies, then answer, suggest or stand down (bot.agent.policy
+    decides which). An agent's private note starting with a command goes to bot.agent.commands."""
     msg = parse_message(event.payload)
     policy = ctx.inboxes.for_inbox(msg.inbox_id)
+    if is_agent_command(msg):
+        return await on_agent_command(ctx, msg, policy)
+    if msg.message_type == "incoming" and msg.is_from_contact and not msg.is_private:
+        await raise_if_urgent(ctx, msg)  # in every mode, before anything may stand the bot down
     decision = classify(msg, policy)
     conv = msg.conversation_id
     if decision.action == "human_took_over":

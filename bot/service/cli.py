@@ -158,6 +158,32 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_learned(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from bot.core import learned
+    from bot.service import jobs
+
+    settings = _settings()
+    with psycopg.connect(settings.database_dsn, autocommit=True) as conn:
+        if args.action == "list":
+            for pair in learned.list_all(conn, include_removed=args.all):
+                scope = "shared" if pair.shared else (pair.property_code or "-")
+                print(f"#{pair.id}  {pair.status:<8} {scope:<12} {pair.created_at:%Y-%m-%d}  Q: {pair.question}")
+                print(f"    A: {pair.answer}")
+            return 0
+        if args.id is None:
+            print("sidecar: learned remove needs the pair's id (see `sidecar learned list`)", file=sys.stderr)
+            return 2
+        if not learned.remove(conn, args.id):
+            print(f"sidecar: no learned answer #{args.id} (or it was removed already)", file=sys.stderr)
+            return 1
+    # The worker owns the knowledge store (the embedded one admits one process): it unindexes the pair.
+    jobs.make_queue(settings).enqueue("bot.service.periodic.sync_learned_answers", job_timeout=jobs.JOB_TIMEOUT_S)
+    print(f"removed learned answer #{args.id}; the worker takes it out of the knowledge")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidecar", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("purge", help="forget what was heard in voice notes older than VOICE_RETENTION_DAYS")
     p.add_argument("--days", type=int, default=None, help="override VOICE_RETENTION_DAYS (default 30)")
     p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("learned", help="what the team taught the bot with /teach and edited /send notes")
+    p.add_argument("action", choices=["list", "remove"])
+    p.add_argument("id", type=int, nargs="?", help="the pair to remove")
+    p.add_argument("--all", action="store_true", help="list removed pairs too")
+    p.set_defaults(func=cmd_learned)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.agent.learning import sync_learned
 from bot.service.jobs import runtime
 
 log = logging.getLogger("sidecar.periodic")
@@ -42,3 +43,11 @@ def ingest_folder(path: str) -> str:
     summary = rt.run(run())
     log.info("knowledge ingested", extra={"path": path, "summary": summary})
     return summary
+
+
+def sync_learned_answers() -> str:
+    """Bring the knowledge store in step with the learned answers (after `sidecar learned remove`)."""
+    rt = runtime()
+    count = rt.run(sync_learned(rt.context()))
+    log.info("learned answers synced", extra={"count": count})
+    return f"{count} learned answers synced"

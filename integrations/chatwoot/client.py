@@ -186,6 +186,10 @@ class ChatwootClient:
         await self._request("POST", f"/conversations/{conversation_id}/toggle_priority", "bot",
                             json={"priority": priority})
 
+    async def assign_team(self, conversation_id: int, team_id: int) -> None:
+        """Hand the conversation to a team (its agents are notified)."""
+        await self._request("POST", f"/conversations/{conversation_id}/assignments", "bot", json={"team_id": team_id})
+
     async def get_conversation(self, conversation_id: int) -> dict[str, Any]:
         """The conversation (bot token from Chatwoot 4.15; older versions answer 401)."""
         return _as_dict(await self._request("GET", f"/conversations/{conversation_id}", "bot"))
