@@ -137,6 +137,10 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(default=15.0, gt=0)
     sweep_grace_s: float = Field(default=10.0, ge=0)
     log_level: str = "INFO"
+    # Webhook rate limits (bot.service.ratelimit); 0 turns a limit off.
+    rate_limit_per_ip: float = Field(default=20.0, ge=0)  # requests/s without credentials, per address
+    rate_limit_per_source: float = Field(default=200.0, ge=0)  # requests/s with credentials, per route
+    rate_limit_failure_cost: float = Field(default=10.0, ge=0)  # tokens a failed verification costs its address
 
     @field_validator("chatwoot_url", "groq_base_url", "aircall_api_url", "guesty_api_url", "azure_speech_endpoint",
                      "qdrant_url")

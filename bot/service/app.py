@@ -16,6 +16,7 @@ import redis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -24,6 +25,7 @@ from bot.core import metrics
 from bot.core.webhooks import DeliveryParser, Rejection, read_body
 from bot.service import jobs
 from bot.service.intake import accept
+from bot.service.ratelimit import RateLimiter, RateLimitMiddleware
 from config.settings import Settings
 from integrations.aircall import route as aircall
 from integrations.chatwoot import route as chatwoot
@@ -113,6 +115,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/metrics", metrics_endpoint),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(RateLimitMiddleware, limiter=RateLimiter(
+            settings.rate_limit_per_ip, settings.rate_limit_per_source, settings.rate_limit_failure_cost))],
     )
     app.state.settings = settings
     return app
