@@ -169,6 +169,15 @@ def cmd_chatwoot_setup(args: argparse.Namespace) -> int:
                                      env_file=Path(args.env_file) if args.env_file else None, docker=args.docker))
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.service.doctor import doctor_command
+
+    # doctor reads the settings itself: a bad one is its first finding, not a reason to stop
+    return asyncio.run(doctor_command(as_json=args.json, timeout=args.timeout))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidecar", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -232,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env-file", default=None, help="write the sidecar's settings into this env file")
     p.add_argument("--docker", action="store_true", help="print `docker secret create` commands instead")
     p.set_defaults(func=cmd_chatwoot_setup)
+
+    p = sub.add_parser("doctor", help="check settings, services and credentials; non-zero exit on any problem")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.add_argument("--timeout", type=float, default=8.0, help="seconds each check may take (default 8)")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

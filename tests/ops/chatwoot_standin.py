@@ -96,15 +96,15 @@ class FakeChatwoot:
         if admin_only and token != ADMIN:
             return httpx.Response(401, json={"error": "You are not authorized to do this action"})
         body = json.loads(request.read() or b"null")
+        if short == "/profile":
+            name, role = ("Ana Admin", "administrator") if token == ADMIN else ("Aldo Agent", "agent")
+            return httpx.Response(200, json={"id": 1, "name": name, "accounts": [
+                {"id": ACCOUNT, "name": "Acme Stays", "role": role}]})
         return self._route(request.method, short, body)
 
     def _route(self, method: str, path: str, body: Any) -> httpx.Response:
         parts = path.strip("/").split("/")
         match method, parts:
-            case "GET", ["profile"]:
-                token_role = "administrator"
-                return httpx.Response(200, json={"id": 1, "name": "Ana Admin", "accounts": [
-                    {"id": ACCOUNT, "name": "Acme Stays", "role": token_role}]})
             case "GET", ["conversations", conv]:
                 found = self.conversations.get(int(conv))
                 return httpx.Response(200, json=found) if found else httpx.Response(404, json={"error": "not found"})
