@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from bot.core import metrics
 from bot.core.webhooks import DeliveryParser, Rejection, read_body
-from bot.service import jobs
+from bot.service import jobs, panel
 from bot.service.intake import accept
 from config.settings import Settings
 from integrations.aircall import route as aircall
@@ -111,6 +111,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *panel.routes(),  # the agent panel (a Chatwoot Dashboard App), bot/service/panel.py
         ],
         lifespan=lifespan,
     )
