@@ -26,7 +26,7 @@ from config.inboxes import MODES, Mode, load_inboxes
 from config.settings import Settings
 from integrations.aircall.templates import MISSED_LABEL, VOICEMAIL_LABEL
 from integrations.chatwoot.admin import ChatwootAdmin, bot_token
-from integrations.chatwoot.client import ChatwootAuthError, ChatwootError
+from integrations.chatwoot.client import ChatwootAuthError, ChatwootError, ChatwootNotFound
 from integrations.guesty.stays import STAGE_LABELS
 
 Outcome = Literal["created", "updated", "found"]
@@ -159,8 +159,18 @@ async def run_setup(admin: ChatwootAdmin, opts: SetupOptions, *, chatwoot_url: s
     await _calls_inbox(admin, opts, report)
     await _attributes(admin, report)
     await _labels(admin, opts, report)
-    await _bot_filter(admin, opts, report)
-    await _dashboard_app(admin, opts, report, new_token)
+    try:
+        await _bot_filter(admin, opts, report)
+    except ChatwootNotFound:
+        report.by_hand.append(f"This Chatwoot has no saved-filter API: make '{opts.filter_name}' under "
+                              "Conversations → Filter (Status = Pending, Inbox = the bot's inboxes) → Save filter.")
+    try:
+        await _dashboard_app(admin, opts, report, new_token)
+    except ChatwootNotFound:
+        token = opts.panel_token or new_token()
+        report.env["PANEL_TOKEN"] = token
+        report.by_hand.append(f"This Chatwoot has no Dashboard Apps API: add one under Settings → Integrations → "
+                              f"Dashboard Apps named '{opts.app_title}', URL {opts.panel_url}#token=<PANEL_TOKEN>.")
     report.inboxes_toml = inboxes_toml(opts.inboxes, opts.handoff_labels[0])
     _version_notes(opts, report)
     return report
@@ -268,15 +278,17 @@ async def _labels(admin: ChatwootAdmin, opts: SetupOptions, report: SetupReport)
 async def _bot_filter(admin: ChatwootAdmin, opts: SetupOptions, report: SetupReport) -> None:
     what = f"conversation filter '{opts.filter_name}'"
     bot_inboxes = sorted(i for i, mode in opts.inboxes.items() if mode != "off")
+    if not bot_inboxes:
+        report.by_hand.append(f"'{opts.filter_name}' filters the bot's inboxes: name them with --inbox ID=MODE")
+        return
     if any(f.get("name") == opts.filter_name for f in await admin.custom_filters()):
         report.add(what, "found")
     else:
         await admin.create_custom_filter(name=opts.filter_name, query=bot_filter_query(bot_inboxes))
         report.add(what, "created")
-    inboxes = ", ".join(map(str, bot_inboxes)) or "the bot's inboxes"
     report.by_hand.append(f"Saved filters are per user in Chatwoot: '{opts.filter_name}' exists for the token's "
                           f"owner only. Others make it under Conversations → Filter: Status = Pending and "
-                          f"Inbox = {inboxes}, then 'Save filter'.")
+                          f"Inbox = {', '.join(map(str, bot_inboxes))}, then 'Save filter'.")
 
 
 async def _dashboard_app(admin: ChatwootAdmin, opts: SetupOptions, report: SetupReport,

@@ -62,6 +62,7 @@ class FakeChatwoot:
     apps: dict[int, dict[str, Any]] = field(default_factory=dict)
     conversations: dict[int, dict[str, Any]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)  # "POST /agent_bots", account prefix removed
+    missing: frozenset[str] = frozenset()  # endpoints this server lacks ("dashboard_apps"): 404, as Rails routes
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(11))
 
     @property
@@ -95,6 +96,8 @@ class FakeChatwoot:
         admin_only = not short.startswith(("/conversations/", "/profile"))
         if admin_only and token != ADMIN:
             return httpx.Response(401, json={"error": "You are not authorized to do this action"})
+        if short.strip("/").split("/")[0] in self.missing:
+            return httpx.Response(404, text="Not Found")
         body = json.loads(request.read() or b"null")
         if short == "/profile":
             name, role = ("Ana Admin", "administrator") if token == ADMIN else ("Aldo Agent", "agent")

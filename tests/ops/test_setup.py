@@ -177,6 +177,29 @@ async def test_an_unknown_inbox_is_refused_before_anything_is_connected(capsys: 
     assert fake.writes() == ["POST /agent_bots"]
 
 
+async def test_without_bot_inboxes_no_filter_is_saved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake = FakeChatwoot()
+    async with httpx.AsyncClient(transport=fake.transport()) as http:
+        assert await setup_command(settings_for(fake), token=None, webhook_url=WEBHOOK, panel_url=None, inboxes=[],
+                                   env_file=tmp_path / "env", docker=False, http=http) == 0
+    assert "POST /custom_filters" not in fake.writes() and fake.inbox_bot == {}
+    assert "by hand: 'Bot conversations' filters the bot's inboxes: name them with --inbox ID=MODE" in (
+        capsys.readouterr().out)
+
+
+async def test_a_chatwoot_without_filter_and_dashboard_app_apis_gets_instructions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeChatwoot(missing=frozenset({"custom_filters", "dashboard_apps"}))
+    env_file = tmp_path / "sidecar.env"
+    assert await run(fake, env_file) == 0
+    out = capsys.readouterr().out
+    assert "by hand: This Chatwoot has no saved-filter API: make 'Bot conversations' under Conversations" in out
+    assert ("by hand: This Chatwoot has no Dashboard Apps API: add one under Settings → Integrations → Dashboard "
+            "Apps named 'Guest & bot', URL https://sidecar.acme.test/panel#token=<PANEL_TOKEN>.") in out
+    assert len(read_env(env_file)["PANEL_TOKEN"]) >= 32
+
+
 def test_attribute_definitions_cover_every_key_the_mirrors_write() -> None:
     guesty = contact_attributes(code="HM1", property_name="Alfama", check_in=date(2026, 1, 1),
                                 check_out=date(2026, 1, 3), status="confirmed", guests_count=2)
