@@ -174,7 +174,7 @@ async def doctor_command(environ: dict[str, str] | None = None, *, as_json: bool
     try:
         settings = load_settings(environ)
     except ConfigError as exc:
-        found = [problem("configuration", str(exc).replace("\n", " "), "fix the variables named")]
+        found = [problem("configuration", " ".join(str(exc).split()), "fix the variables named")]
         print(render(found, as_json))
         return 1
     client = http if http is not None else httpx.AsyncClient(follow_redirects=False)

@@ -188,7 +188,7 @@ async def test_an_old_chatwoot_is_told_apart_from_a_wrong_bot_token(
 async def test_a_malformed_setting_is_the_first_finding(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     assert await doctor(world, {"REDIS_URL": "localhost:6379"}) == 1
     assert capsys.readouterr().out.startswith(
-        "PROBLEM  configuration: invalid configuration:   REDIS_URL: must be a redis:// URL; set it to a Redis URL")
+        "PROBLEM  configuration: invalid configuration: REDIS_URL: must be a redis:// URL; set it to a Redis URL")
 
 
 async def test_a_hanging_service_costs_one_timeout(world: World, env: dict[str, str],
