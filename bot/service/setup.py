@@ -14,7 +14,7 @@ import secrets
 import shlex
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -374,6 +374,17 @@ def render_docker(env: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_env_file(text: str) -> dict[str, str]:
+    """KEY=value pairs of an env file (shell quoting undone), comments and blank lines skipped."""
+    found = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.lstrip().startswith("#"):
+            parts = shlex.split(value) if value.strip() else [""]
+            found[key.strip()] = parts[0] if parts else ""
+    return found
+
+
 def merge_env_file(existing: str, env: Mapping[str, str]) -> str:
     """An env file's text with `env`'s keys set (replaced in place, else appended), other lines kept."""
     out, seen = [], set()
@@ -429,6 +440,10 @@ async def setup_command(settings: Settings, *, token: str | None, webhook_url: s
         opts = options_from(settings, webhook_url=webhook_url, panel_url=panel_url, inboxes=inboxes)
         if not settings.chatwoot_url or not settings.chatwoot_account_id:
             raise SetupError("set CHATWOOT_URL and CHATWOOT_ACCOUNT_ID first")
+        if opts.panel_token is None and env_file is not None and env_file.exists():
+            # keep the token an earlier run wrote (where no Dashboard App holds it, a re-run must not rotate it)
+            written = read_env_file(env_file.read_text()).get("PANEL_TOKEN")
+            opts = replace(opts, panel_token=written or None)
     except (SetupError, ConfigurationError) as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 2

@@ -9,7 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.service.setup import ATTRIBUTES, labels_we_use, merge_env_file, render_docker, setup_command
+from bot.service.setup import (
+    ATTRIBUTES,
+    labels_we_use,
+    merge_env_file,
+    read_env_file,
+    render_docker,
+    setup_command,
+)
 from config.settings import Settings, load_settings
 from integrations.aircall.transforms import CallState, contact_step
 from integrations.chatwoot.client import ChatwootClient
@@ -44,7 +51,7 @@ async def run(fake: FakeChatwoot, env_file: Path, *inboxes: str, settings: Setti
 
 
 def read_env(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return read_env_file(path.read_text())
 
 
 async def test_setup_creates_each_object_once_and_writes_the_settings(
@@ -197,7 +204,11 @@ async def test_a_chatwoot_without_filter_and_dashboard_app_apis_gets_instruction
     assert "by hand: This Chatwoot has no saved-filter API: make 'Bot conversations' under Conversations" in out
     assert ("by hand: This Chatwoot has no Dashboard Apps API: add one under Settings → Integrations → Dashboard "
             "Apps named 'Guest & bot', URL https://sidecar.acme.test/panel#token=<PANEL_TOKEN>.") in out
-    assert len(read_env(env_file)["PANEL_TOKEN"]) >= 32
+    token = read_env(env_file)["PANEL_TOKEN"]
+    assert len(token) >= 32
+
+    assert await run(fake, env_file) == 0  # a re-run keeps the token it wrote, as nothing else holds it
+    assert read_env(env_file)["PANEL_TOKEN"] == token
 
 
 def test_attribute_definitions_cover_every_key_the_mirrors_write() -> None:
@@ -223,3 +234,4 @@ def test_docker_output_turns_secrets_into_docker_secrets() -> None:
 def test_env_file_merge_replaces_in_place_and_appends() -> None:
     merged = merge_env_file("# c\nA=1\nB=2\n", {"B": "3", "C": "x y"})
     assert merged == "# c\nA=1\nB=3\nC='x y'\n"
+    assert read_env_file(merged) == {"A": "1", "B": "3", "C": "x y"}
