@@ -30,6 +30,8 @@ SECRET_NAMES = (
     "GUESTY_CLIENT_ID",
     "GUESTY_CLIENT_SECRET",
     "DATABASE_URL",
+    "CHATWOOT_ADMIN_TOKEN",
+    "PANEL_TOKEN",
 )
 
 HOW_TO_FIX = {
@@ -142,8 +144,14 @@ class Settings(BaseSettings):
     rate_limit_per_source: float = Field(default=200.0, ge=0)  # requests/s with credentials, per route
     rate_limit_failure_cost: float = Field(default=10.0, ge=0)  # tokens a failed verification costs its address
 
+    # Operations: `sidecar chatwoot setup`, `sidecar doctor` and the agent panel (a Chatwoot Dashboard App)
+    chatwoot_admin_token: SecretStr | None = None  # an administrator's user token, for setup and doctor only
+    sidecar_webhook_url: str = ""  # the bot's URL as Chatwoot reaches it: http(s)://<sidecar>/webhooks/chatwoot
+    panel_token: SecretStr | None = None  # per-install token of the panel's data endpoint (setup makes one)
+    chatwoot_frontend_url: str = ""  # Chatwoot as agents' browsers reach it, when CHATWOOT_URL is internal
+
     @field_validator("chatwoot_url", "groq_base_url", "aircall_api_url", "guesty_api_url", "azure_speech_endpoint",
-                     "qdrant_url")
+                     "qdrant_url", "sidecar_webhook_url", "chatwoot_frontend_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         value = value.strip()

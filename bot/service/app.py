@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from bot.core import metrics
 from bot.core.webhooks import DeliveryParser, Rejection, read_body
-from bot.service import jobs
+from bot.service import jobs, panel
 from bot.service.intake import accept
 from bot.service.ratelimit import RateLimiter, RateLimitMiddleware
 from config.settings import Settings
@@ -113,6 +113,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *panel.routes(),  # the agent panel (a Chatwoot Dashboard App), bot/service/panel.py
         ],
         lifespan=lifespan,
         middleware=[Middleware(RateLimitMiddleware, limiter=RateLimiter(

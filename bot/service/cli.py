@@ -184,6 +184,26 @@ def cmd_learned(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chatwoot_setup(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from bot.service.setup import setup_command
+
+    return asyncio.run(setup_command(_settings(), token=args.token, webhook_url=args.webhook_url,
+                                     panel_url=args.panel_url, inboxes=args.inbox,
+                                     env_file=Path(args.env_file) if args.env_file else None, docker=args.docker))
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.service.doctor import doctor_command
+
+    # doctor reads the settings itself: a bad one is its first finding, not a reason to stop
+    return asyncio.run(doctor_command(as_json=args.json, timeout=args.timeout))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidecar", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +259,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int, nargs="?", help="the pair to remove")
     p.add_argument("--all", action="store_true", help="list removed pairs too")
     p.set_defaults(func=cmd_learned)
+
+    cw = sub.add_parser("chatwoot", help="Chatwoot tools").add_subparsers(dest="chatwoot_command", required=True)
+    p = cw.add_parser("setup", help="create or find the agent bot, inboxes, attributes, labels, filter and panel")
+    p.add_argument("--token", default=None, help="an administrator's access token (default CHATWOOT_ADMIN_TOKEN)")
+    p.add_argument("--webhook-url", default=None,
+                   help="the bot's URL as Chatwoot reaches it (default SIDECAR_WEBHOOK_URL), "
+                        "e.g. http://sidecar-web:8000/webhooks/chatwoot")
+    p.add_argument("--panel-url", default=None, help="the panel as agents' browsers reach it (default: "
+                                                     "the webhook URL's origin + /panel)")
+    p.add_argument("--inbox", action="append", default=[], metavar="ID[=MODE]",
+                   help="an inbox for the bot, with its mode (autopilot|copilot|off); repeat for each")
+    p.add_argument("--env-file", default=None, help="write the sidecar's settings into this env file")
+    p.add_argument("--docker", action="store_true", help="print `docker secret create` commands instead")
+    p.set_defaults(func=cmd_chatwoot_setup)
+
+    p = sub.add_parser("doctor", help="check settings, services and credentials; non-zero exit on any problem")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.add_argument("--timeout", type=float, default=8.0, help="seconds each check may take (default 8)")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 
