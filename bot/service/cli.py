@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 from config.settings import ConfigError, Settings, load_settings
 
@@ -184,6 +186,39 @@ def cmd_learned(args: argparse.Namespace) -> int:
     return 0
 
 
+def _since(text: str) -> timedelta:
+    """'7d', '12h', '30m' -> a duration."""
+    match = re.fullmatch(r"(\d+)([dhm])", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 7d, 12h or 30m")
+    n, unit = int(match.group(1)), match.group(2)
+    return timedelta(days=n) if unit == "d" else timedelta(hours=n) if unit == "h" else timedelta(minutes=n)
+
+
+def cmd_gaps(args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from psycopg_pool import AsyncConnectionPool
+
+    from bot.agent.gaps import gap_signals, group, render
+    from bot.knowledge import Embedder
+
+    settings = _settings()
+    since = datetime.now(UTC) - args.since
+
+    async def run() -> str:
+        async with AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=2, open=False) as pool:
+            asked = await gap_signals(pool, since)
+        if not asked:
+            return render([], since=since)
+        embedder = Embedder.from_settings(settings)
+        return render(group(asked, lambda q: embedder.embed_query(q).dense), since=since, limit=args.limit)
+
+    print(asyncio.run(run()))
+    return 0
+
+
 def cmd_chatwoot_setup(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
@@ -259,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int, nargs="?", help="the pair to remove")
     p.add_argument("--all", action="store_true", help="list removed pairs too")
     p.set_defaults(func=cmd_learned)
+
+    p = sub.add_parser("gaps", help="what guests asked that the knowledge did not answer, grouped by topic")
+    p.add_argument("--since", type=_since, default=timedelta(days=7), help="how far back (default 7d)")
+    p.add_argument("--limit", type=int, default=20, help="how many topics to print (default 20)")
+    p.set_defaults(func=cmd_gaps)
 
     cw = sub.add_parser("chatwoot", help="Chatwoot tools").add_subparsers(dest="chatwoot_command", required=True)
     p = cw.add_parser("setup", help="create or find the agent bot, inboxes, attributes, labels, filter and panel")
