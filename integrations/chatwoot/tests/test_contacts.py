@@ -57,6 +57,11 @@ INBOX = 7
     ("+4412", None, None),  # too short for the UK
     ("12", None, None),
     ("call me", None, None),
+    ("x+351912345678", None, None),  # junk before the "+": Chatwoot's unanchored check lets it through
+    ("tel:+351912345678", None, None),
+    ("x351912345678", None, None),
+    ("351+912345678", None, None),
+    ("++351912345678", None, None),
 ])
 def test_normalize_phone(raw: str | None, region: str | None, e164: str | None) -> None:
     assert normalize_phone(raw, region) == e164
