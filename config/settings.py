@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     embedding_dim: int = Field(default=384, gt=0)
     debounce_seconds: float = Field(default=2.0, ge=0)
     access_window_days_before: int = Field(default=2, ge=0)
+    # The in-conversation identity check (confirmation code + last name): failed attempts allowed per contact
+    # and per booking within the window, after which the bot hands off and the check stays locked.
+    verify_max_attempts: int = Field(default=5, ge=1)
+    verify_window_hours: float = Field(default=24.0, gt=0)
 
     # Intake and jobs
     max_body_bytes: int = Field(default=1_000_000, gt=0)
