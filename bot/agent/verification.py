@@ -77,7 +77,7 @@ PARTICLES = frozenset({"da", "das", "de", "del", "della", "der", "di", "do", "do
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 _WORD = re.compile(r"[a-z]+")
 MIN_CODE, MAX_CODE = 5, 24
-MAX_JOINED = 8  # a code spelled out in pieces ("H M 4 Z X 8", as transcribed from a voice note)
+MAX_JOINED = MAX_CODE  # a code spelled out in pieces ("H M 4 Z X 8", as transcribed from a voice note)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
