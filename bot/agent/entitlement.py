@@ -99,7 +99,7 @@ async def admit(ctx: JobContext, msg: MessageEvent, policy: InboxPolicy, questio
             return checked
         if checked is not None:
             identity, waiting = checked
-            if waiting is None and not asked:
+            if waiting is None and not asked and "?" not in question:  # nothing but the two factors
                 guest = context_for(identity, policy, ctx, now)
                 return Admission(guest, question, asked, stop="verified", reply=f"{VERIFIED[lang]} {HELP[lang]}")
             if waiting is not None:

@@ -150,6 +150,11 @@ def test_the_two_factors_alone_are_thanked_and_nothing_else_is_said(
     send(deliver, drain, settings, conversation_meta, message(95, 950, "HM X9Y8 Z7W6 Bennett", contact=824))
     assert said(chatwoot, 95) == [f"{VERIFIED['en']} {HELP['en']}"]
     assert prompts(groq) == [] and checks(dsn) == [(950, 824, "r-95", True)]
+    # With a question beside them, the question is answered for the proven booking.
+    send(deliver, drain, settings, conversation_meta,
+         message(96, 960, "HMX9Y8Z7W6 Bennett - when do I check out?", contact=825))
+    assert said(chatwoot, 96) == [VERIFIED["en"], ANSWER]
+    assert "- Guest name: Oliver Bennett" in prompts(groq)[0]
 
 
 # ------------------------------------------------------------------------------ what the channel vouches for
