@@ -209,6 +209,14 @@ async def test_search_keeps_only_the_exact_number(pool: AsyncConnectionPool, cli
     assert links(clean_db) == {"phone:+447700900123": oliver["id"]}
 
 
+async def test_a_contact_with_junk_before_the_plus_never_holds_the_guests_number(
+        pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot, clean_db: str) -> None:
+    impostor = chatwoot.add(name="x", phone_number="x+447700900123")  # Chatwoot's unanchored check lets it in
+    oliver = chatwoot.add(name="Oliver", phone_number="+447700900123")
+    assert await find_or_create_contact(pool, client, phone="+44 7700 900123") == oliver["id"] != impostor["id"]
+    assert links(clean_db) == {"phone:+447700900123": oliver["id"]}
+
+
 async def test_unknown_person_is_created_once_and_cached(pool: AsyncConnectionPool, client: ChatwootClient,
                                                          chatwoot: Chatwoot, clean_db: str) -> None:
     contact_id = await find_or_create_contact(pool, client, phone="+33 6 12 34 56 78", email="Camille@Example.fr",
