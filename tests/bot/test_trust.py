@@ -290,3 +290,22 @@ def test_a_verified_voice_note_gets_the_exact_address_weeks_ahead(
     assert ADDRESS in prompt and DOOR_CODE not in prompt  # the voice path passes the address gate too
     assert ADDRESS_NOTE.format(code="HMVO111211", how="verified by WhatsApp number") in said(chatwoot, 111,
                                                                                             private=True)
+
+
+def test_copilot_never_runs_the_check_but_logs_and_notes_what_it_suggests(
+        bot_settings: Any, chatwoot: respx.MockRouter, conversation_meta: dict[int, Any], deliver: Any,
+        drain: Any) -> None:
+    dsn, settings = bot_settings.database_dsn, with_groq(bot_settings)
+    book(dsn, guesty_id="r-120", code="HMCP120220", email=None)
+    groq = groq_says(chatwoot)
+    send(deliver, drain, settings, conversation_meta,  # inbox 4 is copilot: agents decide what goes out
+         message(120, 1201, "What is the key box code?", contact=850, inbox=4, **WHATSAPP))
+    send(deliver, drain, settings, conversation_meta,
+         message(121, 1211, "What is the key box code?", contact=851, inbox=4))
+    assert said(chatwoot, 120) == said(chatwoot, 121) == []  # nothing to the guests
+    assert DOOR_CODE in prompts(groq)[0] and DOOR_CODE not in prompts(groq)[1]
+    note = DOOR_NOTE.format(code="HMCP120220", how="verified by WhatsApp number").replace("given to", "suggested for")
+    assert note in said(chatwoot, 120, private=True)
+    assert [row[:2] + row[-2:] for row in access_rows(dsn) if row[1] == "access"] == [
+        ("release", "access", "verified", "verified by WhatsApp number; booking window open"),
+        ("refusal", "access", "unknown", "identity_not_verified")]
