@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     urgent_label: str = "urgent"
     urgent_team_id: int | None = None  # the Chatwoot team assigned to an urgent conversation
     urgent_webhook_url: str = ""  # an on-call pager's URL; we POST a JSON summary to it
+    # The in-conversation identity check (confirmation code + last name): failed attempts allowed per contact
+    # and per booking within the window, after which the bot hands off and the check stays locked.
+    verify_max_attempts: int = Field(default=5, ge=1)
+    verify_window_hours: float = Field(default=24.0, gt=0)
 
     # Intake and jobs
     max_body_bytes: int = Field(default=1_000_000, gt=0)

@@ -16,6 +16,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from bot.agent import state
+from bot.agent.entitlement import Admission, admit, record_releases
 from bot.agent.policy import classify
 from bot.answer.pipeline import HUMAN_REQUESTED, AnswerOutcome, answer_question
 from bot.answer.types import GuestContext, Source, Turn
@@ -26,7 +27,6 @@ from bot.errors import Defer, PermanentError
 from config.inboxes import InboxPolicy
 from integrations.chatwoot.client import ChatwootAuthError, ChatwootClient, ChatwootError, ChatwootNotFound
 from integrations.chatwoot.models import MalformedPayload, MessageEvent, UnknownEvent, parse_event
-from integrations.guesty.stays import answering_context
 
 log = logging.getLogger("sidecar.bot")
 
@@ -63,17 +63,6 @@ class Batch:
     @property
     def ids(self) -> list[int]:
         return [m.id for m in self.messages]
-
-
-async def guest_context(ctx: JobContext, msg: MessageEvent, policy: InboxPolicy) -> GuestContext:
-    """The guest's booking (from the Guesty mirror) or, failing that, the inbox's own property.
-
-    Access details (door codes, Wi-Fi) are unlocked only through a confirmed booking around now; an
-    inbox's property alone never unlocks them."""
-    found = await answering_context(ctx, msg.contact_id)
-    if found is not None and found.property_code:
-        return found
-    return GuestContext(property_code=policy.property)
 
 
 def parse_message(payload: dict[str, Any]) -> MessageEvent:
@@ -124,7 +113,8 @@ async def gather_batch(ctx: JobContext, event: StoredEvent, msg: MessageEvent,
 
 
 async def _answered(ctx: JobContext, message_id: int) -> bool:
-    return await any_posted(ctx.db, [f"{kind}:{message_id}" for kind in ("answer", "suggestion", "handoff-note")])
+    return await any_posted(ctx.db, [f"{kind}:{message_id}" for kind in ("answer", "suggestion", "handoff-note",
+                                                                        "check")])
 
 
 async def history(ctx: JobContext, msg: MessageEvent, exclude: set[int]) -> list[Turn]:
@@ -187,29 +177,39 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
     typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
     marks: dict[str, Any] = {}
     try:
-        guest = await guest_context(ctx, newest, policy)
+        admission = await admit(ctx, newest, policy, text)
+        guest = admission.guest
         marks["context_ms"] = round((time.perf_counter() - started) * 1000)
-        t0 = time.perf_counter()
-        # Embedding is CPU work: run it off the event loop so other conversations' I/O keeps moving,
-        # and read the history meanwhile.
-        found, turns = await asyncio.gather(
-            asyncio.to_thread(ctx.retriever.search, text, property_code=guest.property_code,
-                              access_properties=guest.access_properties,
-                              private_properties=guest.private_properties),
-            history(ctx, newest, set(batch.ids)),
-        )
-        chunks: list[Any] = found
-        retrieval_ms = round((time.perf_counter() - t0) * 1000)
-        outcome = await answer_question(text, chunks=chunks, turns=turns, facts=guest.facts, llm=ctx.llm)
-        t0 = time.perf_counter()
-        if autopilot and not await still_ours(cw, conv):
-            await state.mark_human(ctx.db, conv, "taken over while the bot was answering")
-            await record_qa(ctx, batch, text, outcome, policy, guest, "stood_down", started, retrieval_ms)
-            return outcome
-        marks["recheck_ms"] = round((time.perf_counter() - t0) * 1000)
-        t0 = time.perf_counter()
-        result = await act(ctx, cw, batch, text, outcome, policy)
-        marks["post_ms"] = round((time.perf_counter() - t0) * 1000)
+        retrieval_ms = 0
+        if admission.stop is not None:
+            outcome = stop_outcome(admission)
+            result = await settle_admission(ctx, cw, newest, policy, admission, text)
+        else:
+            text = admission.question
+            await post_check_reply(ctx, cw, newest, admission)
+            t0 = time.perf_counter()
+            # Embedding is CPU work: run it off the event loop so other conversations' I/O keeps moving,
+            # and read the history meanwhile.
+            found, turns = await asyncio.gather(
+                asyncio.to_thread(ctx.retriever.search, text, property_code=guest.property_code,
+                                  access_properties=guest.access_properties,
+                                  private_properties=guest.private_properties),
+                history(ctx, newest, set(batch.ids)),
+            )
+            chunks: list[Any] = found
+            retrieval_ms = round((time.perf_counter() - t0) * 1000)
+            outcome = await answer_question(text, chunks=chunks, turns=turns, facts=guest.facts, llm=ctx.llm)
+            t0 = time.perf_counter()
+            if autopilot and not await still_ours(cw, conv):
+                await state.mark_human(ctx.db, conv, "taken over while the bot was answering")
+                await record_qa(ctx, batch, text, outcome, policy, guest, "stood_down", started, retrieval_ms)
+                return outcome
+            marks["recheck_ms"] = round((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            result = await act(ctx, cw, batch, text, outcome, policy)
+            marks["post_ms"] = round((time.perf_counter() - t0) * 1000)
+            if outcome.kind == "answer":
+                await record_releases(ctx, cw, newest, admission, chunks, suggested=result == "suggested")
     finally:
         if typing is not None:
             await typing
@@ -217,6 +217,31 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
     await state.set_last_answered(ctx.db, conv, newest.id, newest.inbox_id, newest.contact_id)
     await record_qa(ctx, batch, text, outcome, policy, guest, result, started, retrieval_ms, marks)
     return outcome
+
+
+def stop_outcome(admission: Admission) -> AnswerOutcome:
+    """The Q&A record of a message the identity check answered instead of the bot."""
+    if admission.stop == "locked":
+        return AnswerOutcome("handoff", admission.note or "identity check locked", "verification_locked")
+    return AnswerOutcome("answer", admission.reply or "", model="identity-check")
+
+
+async def settle_admission(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, policy: InboxPolicy,
+                           admission: Admission, question: str) -> str:
+    """The identity check stops the answer: ask for it (or thank for it), or hand off once it is locked."""
+    if admission.stop == "locked":
+        await hand_off(ctx, cw, msg, policy, admission.note or "identity check locked", question, tell_guest=True)
+        return "handed_off"
+    await post_check_reply(ctx, cw, msg, admission)
+    return "verifying" if admission.stop == "verify" else "answered"
+
+
+async def post_check_reply(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, admission: Admission) -> None:
+    """The check's words to the guest (the request, or the thanks before the answer), once per message."""
+    reply, conv = admission.reply, msg.conversation_id
+    if reply:
+        await post_once(ctx.db, f"check:{msg.id}", conversation_id=conv, kind="reply", content=reply,
+                        post=lambda: cw.post_message(conv, reply))
 
 
 async def act(ctx: JobContext, cw: ChatwootClient, batch: Batch, question: str, outcome: AnswerOutcome,

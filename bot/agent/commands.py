@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from bot.agent import state
-from bot.agent.answering import guest_context, parse_message
+from bot.agent.answering import parse_message
 from bot.agent.learning import sync_learned
 from bot.context import JobContext
 from bot.core import learned, replies
@@ -160,14 +160,14 @@ async def _teach(
     if not question or not answer:
         await _note(ctx, cw, msg, "command-reply", NOTHING_TO_TEACH)
         return
-    guest = await guest_context(ctx, msg, policy)
+    property_code = await learned.conversation_property(ctx.db, msg.conversation_id) or policy.property
     pair = await learned.teach(
         ctx.db,
         source_message_id=msg.id,
         conversation_id=msg.conversation_id,
         question=question,
         answer=answer,
-        property_code=guest.property_code,
+        property_code=property_code,
         shared=command.shared,
         taught_by=agent,
         approved=not ctx.settings.learn_require_approval,

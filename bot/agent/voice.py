@@ -32,15 +32,18 @@ from bot.agent.answering import (
     Batch,
     GuestContext,
     act,
-    guest_context,
     hand_off,
     history,
     parse_message,
+    post_check_reply,
     quote,
     record_qa,
     set_typing,
+    settle_admission,
     still_ours,
+    stop_outcome,
 )
+from bot.agent.entitlement import admit, record_releases
 from bot.agent.policy import classify
 from bot.agent.speaking import SpeakingLLM, make_speaker, post_audio
 from bot.agent.voice_store import Heard, load_record, mark_handled, save_failure, save_heard
@@ -288,46 +291,60 @@ async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, 
     audio_error: Exception | None = None
     try:
         t0 = time.perf_counter()
-        guest = await guest_context(ctx, msg, policy)
+        # The same gate as typed messages: identity, the check, and what the booking unlocks (bot.agent.entitlement).
+        admission = await admit(ctx, msg, policy, question, language=heard.language)
+        guest = admission.guest
         timings["context_ms"] = _since(t0)
-        t0 = time.perf_counter()
-        found, turns = await asyncio.gather(  # embedding is CPU work: off the loop, the history meanwhile
-            asyncio.to_thread(ctx.retriever.search, question, property_code=guest.property_code,
-                              access_properties=guest.access_properties),
-            history(ctx, msg, {msg.id}),
-        )
-        chunks: list[Any] = found
-        retrieval_ms = _since(t0)
-        model = ctx.llm
-        t1 = time.perf_counter()
-        if speaker is not None and model is not None and hasattr(model, "stream"):
-            speaking = SpeakingLLM(model, speaker.say)
-            outcome = await answer_question(question, chunks=chunks, turns=turns, facts=guest.facts, llm=speaking)
-            timings.update(streamed=True, first_token_ms=speaking.first_token_ms)
+        retrieval_ms = 0
+        if admission.stop is not None:
+            await noting  # agents read the transcript above the request
+            outcome = stop_outcome(admission)
+            result = await settle_admission(ctx, cw, msg, policy, admission, question)
         else:
-            outcome = await answer_question(question, chunks=chunks, turns=turns, facts=guest.facts, llm=model)
-        timings["generation_ms"] = round((time.perf_counter() - t1) * 1000)
-        await noting  # agents read the transcript above the reply
-        t0 = time.perf_counter()
-        if autopilot and not await still_ours(cw, conv):
-            if speaker is not None:
-                await speaker.discard()
-            await state.mark_human(ctx.db, conv, "taken over while the bot was answering")
-            await record_qa(ctx, batch, question, outcome, policy, guest, "stood_down", started, retrieval_ms, timings)
-            return
-        timings["recheck_ms"] = _since(t0)
-        t0 = time.perf_counter()
-        result = await act(ctx, cw, batch, question, outcome, policy)
-        timings.update(post_ms=_since(t0), text_reply_ms=_since(started))
-        if speaker is not None:
-            if result == "answered":
-                try:
-                    await post_audio(ctx, cw, msg, speaker, outcome.text, started, timings)
-                except (SpeechError, ChatwootError) as exc:
-                    audio_error = exc
-                    timings["audio_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            question = admission.question
+            t0 = time.perf_counter()
+            found, turns = await asyncio.gather(  # embedding is CPU work: off the loop, the history meanwhile
+                asyncio.to_thread(ctx.retriever.search, question, property_code=guest.property_code,
+                                  access_properties=guest.access_properties,
+                                  private_properties=guest.private_properties),
+                history(ctx, msg, {msg.id}),
+            )
+            chunks: list[Any] = found
+            retrieval_ms = _since(t0)
+            model = ctx.llm
+            t1 = time.perf_counter()
+            if speaker is not None and model is not None and hasattr(model, "stream"):
+                speaking = SpeakingLLM(model, speaker.say)
+                outcome = await answer_question(question, chunks=chunks, turns=turns, facts=guest.facts, llm=speaking)
+                timings.update(streamed=True, first_token_ms=speaking.first_token_ms)
             else:
-                await speaker.discard()  # a handoff: the guest must not hear the discarded draft
+                outcome = await answer_question(question, chunks=chunks, turns=turns, facts=guest.facts, llm=model)
+            timings["generation_ms"] = round((time.perf_counter() - t1) * 1000)
+            await noting  # agents read the transcript above the reply
+            t0 = time.perf_counter()
+            if autopilot and not await still_ours(cw, conv):
+                if speaker is not None:
+                    await speaker.discard()
+                await state.mark_human(ctx.db, conv, "taken over while the bot was answering")
+                await record_qa(ctx, batch, question, outcome, policy, guest, "stood_down", started, retrieval_ms,
+                                timings)
+                return
+            timings["recheck_ms"] = _since(t0)
+            await post_check_reply(ctx, cw, msg, admission)  # the thanks for a check passed in this voice note
+            t0 = time.perf_counter()
+            result = await act(ctx, cw, batch, question, outcome, policy)
+            timings.update(post_ms=_since(t0), text_reply_ms=_since(started))
+            if outcome.kind == "answer":
+                await record_releases(ctx, cw, msg, admission, chunks, suggested=result == "suggested")
+            if speaker is not None:
+                if result == "answered":
+                    try:
+                        await post_audio(ctx, cw, msg, speaker, outcome.text, started, timings)
+                    except (SpeechError, ChatwootError) as exc:
+                        audio_error = exc
+                        timings["audio_error"] = f"{type(exc).__name__}: {exc}"[:300]
+                else:
+                    await speaker.discard()  # a handoff: the guest must not hear the discarded draft
     finally:
         if speaker is not None:
             await speaker.discard()  # whatever is still being synthesized after a failure

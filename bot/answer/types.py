@@ -80,14 +80,23 @@ class Handoff:
     reason: str
 
 
+IdentityLevel = Literal["verified", "claimed", "unknown"]
+"""How sure we are who is writing: the channel (or a check in the conversation) vouches for a booking
+(verified), the contact's own data points at one (claimed: typed by whoever is writing), or neither."""
+
+
 @dataclass(frozen=True)
 class GuestContext:
     """What we know about the guest beyond the message: their booking and what it unlocks.
 
-    Built by the booking mirror (integrations.guesty.stays) and read by the agent; an empty one (no
-    property, nothing unlocked) searches shared knowledge only."""
+    Built for each message by the agent (bot.agent.entitlement) from the booking mirror; an empty one (no
+    property, nothing unlocked) searches shared knowledge only. Only a verified identity carries facts or
+    unlocks anything, and only for the one booking it is verified for."""
 
     property_code: str | None = None
     facts: GuestFacts | None = None
     access_properties: frozenset[str] = frozenset()
     private_properties: frozenset[str] = frozenset()  # exact addresses: a live booking of the property
+    identity: IdentityLevel = "unknown"
+    booking: str | None = None  # the booking the identity points at (confirmation code, else Guesty id)
+    verified_by: str | None = None  # how: "whatsapp number", "email address", "identity validation", ...

@@ -141,6 +141,16 @@ async def latest_suggestion(db: AsyncConnectionPool, conversation_id: int) -> Su
     return Suggestion(*row) if row else None
 
 
+async def conversation_property(db: AsyncConnectionPool, conversation_id: int) -> str | None:
+    """The property the bot last answered about in this conversation (what a /teach there is about)."""
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            "SELECT property_code FROM qa_records WHERE conversation_id = %s AND property_code IS NOT NULL"
+            " ORDER BY id DESC LIMIT 1", (conversation_id,))
+        row = await cur.fetchone()
+    return str(row[0]) if row else None
+
+
 async def record_approval(
     db: AsyncConnectionPool,
     suggestion: Suggestion,

@@ -239,6 +239,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return asyncio.run(doctor_command(as_json=args.json, timeout=args.timeout))
 
 
+def cmd_access_log(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from bot.agent import access_log
+
+    settings = _settings()
+    with psycopg.connect(settings.database_dsn) as conn:
+        rows = access_log.entries(conn, contact_id=args.contact, booking=args.booking, limit=args.limit)
+    print(access_log.render(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidecar", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -284,6 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--access", action="store_true",
                    help="answer as for a guest whose stay unlocks the property's access details and address")
     p.set_defaults(func=cmd_ask)
+
+    acc = sub.add_parser("access", help="who was given door codes and exact addresses, and who was refused")
+    acc_sub = acc.add_subparsers(dest="access_command", required=True)
+    p = acc_sub.add_parser("log", help="releases and refusals of gated details, newest first")
+    p.add_argument("--contact", type=int, default=None, help="only this Chatwoot contact id")
+    p.add_argument("--booking", default=None, help="only this booking (confirmation code or Guesty id)")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(func=cmd_access_log)
 
     p = sub.add_parser("purge", help="forget what was heard in voice notes older than VOICE_RETENTION_DAYS")
     p.add_argument("--days", type=int, default=None, help="override VOICE_RETENTION_DAYS (default 30)")

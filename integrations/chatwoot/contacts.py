@@ -38,11 +38,16 @@ def normalize_phone(raw: str | None, default_region: str | None = None) -> str |
     ("447700900123") when none is. "anonymous" and other withheld-number markers give None.
     A number only has to be *possible* (right length for its country), not allocated: new ranges
     and test numbers are real callers too.
+    Parsing is strict at the front: the number must start with "+", a digit or "(". Anything before the
+    "+" ("x+351912345678", "tel:+44…") or a second "+" gives None, because Chatwoot's own check is not
+    anchored and a phone number decides whose booking a sender is.
     """
     if raw is None:
         return None
     text = raw.strip()
     if not text or text.lower() in ANONYMOUS or not any(ch.isdigit() for ch in text):
+        return None
+    if not (text[0].isdigit() or text[0] in "+(") or text.count("+") > 1 or "+" in text[1:]:
         return None
     candidates: list[tuple[str, str | None]] = []
     if text.startswith("+"):

@@ -149,7 +149,10 @@ class ContactInbox(_Model):
 
 
 class ConversationMeta(_Model):
+    """conversation.meta; `channel` only in REST responses (GET conversation), not in webhooks."""
+
     sender: Sender | None = None
+    channel: str | None = None
     assignee: Sender | None = None
     assignee_type: str | None = None
     team: JsonObject | None = None

@@ -1,12 +1,13 @@
-"""Stays: which booking a Chatwoot contact is about, its stage, and who may see access details.
+"""Stays: the bookings a sender may be, their stage, and what a booking lets its guest be told.
 
-`guest_context()` is what the answering pipeline reads for a conversation's contact: the facts of the
-current-or-next reservation (to filter knowledge to that property and to answer "when is my check-in?")
-and `access_properties`, the properties whose door codes and Wi-Fi passwords this guest may be told:
-only CONFIRMED stays whose window [check-in − N days, check-out] contains now. It also gives
-`private_properties`, the properties whose exact street address this guest may be told: any live booking
-(not canceled, declined, expired or a mere inquiry) whose check-out is at most PRIVATE_DAYS_AFTER days ago,
-however far ahead its check-in (a guest booking weeks ahead plans the trip from the address).
+The agent (bot.agent.entitlement) decides *who* is writing; this module answers the booking questions it
+asks: which bookings hold exactly this phone or email, which one a confirmation code names, which ones a
+Chatwoot contact points at (only a claim: a widget visitor types their own email), and what one booking
+unlocks for its verified guest. `access_properties` (door codes, Wi-Fi passwords) come only from a
+CONFIRMED stay whose window [check-in − N days, check-out] contains now; `private_properties` (the exact
+street address) from any live booking (not canceled, declined, expired or a mere inquiry) whose check-out
+is at most PRIVATE_DAYS_AFTER days ago, however far ahead its check-in (a guest booking weeks ahead plans
+the trip from the address). Nothing here ever unions several bookings: one booking, one property.
 `refresh_stay_stages()` is the periodic job that moves reservations through inquiry → pre-stay →
 during-stay → post-stay and keeps the matching label on the contact's latest conversation.
 """
@@ -97,6 +98,7 @@ class StayFacts:
     stay_stage: str | None = None
     chatwoot_contact_id: int | None = None
     timezone: str | None = None  # the property's IANA zone, for "today" at the property
+    guest_id: str | None = None  # Guesty's guest id: two bookings with the same one are the same person
 
     @property
     def starts(self) -> datetime | None:
@@ -105,6 +107,18 @@ class StayFacts:
     @property
     def ends(self) -> datetime | None:
         return instant(self.check_out_at, self.check_out_date)
+
+    @property
+    def code(self) -> str:
+        """How people name the booking: its confirmation code, else Guesty's id."""
+        return self.confirmation_code or self.guesty_id
+
+    @property
+    def guest_key(self) -> str | None:
+        """Who the booking is for: Guesty's guest id, else the guest's name folded."""
+        if self.guest_id:
+            return f"id:{self.guest_id}"
+        return f"name:{' '.join(self.guest_name.casefold().split())}" if self.guest_name else None
 
     def lines(self) -> list[str]:
         """The facts as short lines for a prompt (nothing secret: access details live in knowledge)."""
@@ -122,22 +136,6 @@ class StayFacts:
         if self.guests_count is not None:
             out.append(f"Guests: {self.guests_count}")
         return out
-
-
-@dataclass(frozen=True)
-class StayContext:
-    """What the bot knows about the person it is talking to."""
-
-    reservation: StayFacts | None
-    access_properties: frozenset[str]
-    private_properties: frozenset[str] = frozenset()
-
-    @property
-    def property_code(self) -> str | None:
-        return self.reservation.property_code if self.reservation else None
-
-
-EMPTY_CONTEXT = StayContext(reservation=None, access_properties=frozenset())
 
 
 def pick_reservation(stays: Sequence[StayFacts], now: datetime) -> StayFacts | None:
@@ -162,20 +160,23 @@ def pick_reservation(stays: Sequence[StayFacts], now: datetime) -> StayFacts | N
     return None
 
 
-_STAYS_SQL = """
+_STAY_COLUMNS = """
 SELECT r.guesty_id, r.confirmation_code, r.status, r.guest_name, r.property_code,
        coalesce(p.name, r.property_code), r.check_in_local, r.check_out_local,
        coalesce(r.planned_arrival, p.check_in_time), coalesce(r.planned_departure, p.check_out_time),
-       r.guests_count, r.check_in_at, r.check_out_at, r.stay_stage, r.chatwoot_contact_id, p.timezone
+       r.guests_count, r.check_in_at, r.check_out_at, r.stay_stage, r.chatwoot_contact_id, p.timezone, r.guest_id
   FROM reservations r
   LEFT JOIN properties p ON p.code = r.property_code
+"""
+
+_CONTACT_WHERE = """
  WHERE r.chatwoot_contact_id = %(contact)s
     OR lower(r.guest_email) IN (SELECT substr(key, 7) FROM contact_links
                                  WHERE chatwoot_contact_id = %(contact)s AND key LIKE 'email:%%')
     OR r.guest_phone IN (SELECT substr(key, 7) FROM contact_links
                           WHERE chatwoot_contact_id = %(contact)s AND key LIKE 'phone:%%')
- ORDER BY r.check_in_at NULLS LAST, r.id
 """
+_ORDER = " ORDER BY r.check_in_at NULLS LAST, r.id"
 
 
 def _facts(row: Sequence[Any]) -> StayFacts:
@@ -183,33 +184,65 @@ def _facts(row: Sequence[Any]) -> StayFacts:
         guesty_id=row[0], confirmation_code=row[1], status=row[2], guest_name=row[3], property_code=row[4],
         property_name=row[5], check_in_date=row[6], check_out_date=row[7], check_in_time=row[8],
         check_out_time=row[9], guests_count=row[10], check_in_at=row[11], check_out_at=row[12],
-        stay_stage=row[13], chatwoot_contact_id=row[14], timezone=row[15],
+        stay_stage=row[13], chatwoot_contact_id=row[14], timezone=row[15], guest_id=row[16],
     )
 
 
-async def contact_stays(db: AsyncConnectionPool, contact_id: int) -> list[StayFacts]:
-    """Every reservation of a Chatwoot contact: linked to it, or sharing an email/phone cached for it."""
+async def _select(db: AsyncConnectionPool, where: str, params: dict[str, Any]) -> list[StayFacts]:
     async with db.connection() as conn:
-        cur = await conn.execute(_STAYS_SQL, {"contact": contact_id})
+        cur = await conn.execute(_STAY_COLUMNS + where + _ORDER, params)
         return [_facts(row) for row in await cur.fetchall()]
 
 
-async def guest_context(db: AsyncConnectionPool, contact_id: int | None, *, now: datetime,
-                        window_days_before: int) -> StayContext:
-    """The contact's current-or-next booking and the properties whose access details and exact address
-    they may get."""
-    if contact_id is None:
-        return EMPTY_CONTEXT
-    stays = await contact_stays(db, contact_id)
-    access = frozenset(
-        s.property_code for s in stays
-        if s.property_code and access_window_open(s.status, s.starts, s.ends, now, window_days_before)
-    )
-    private = frozenset(
-        s.property_code for s in stays if s.property_code and private_window_open(s.status, s.ends, now)
-    )
-    return StayContext(reservation=pick_reservation(stays, now), access_properties=access,
-                        private_properties=private)
+async def contact_stays(db: AsyncConnectionPool, contact_id: int) -> list[StayFacts]:
+    """Every reservation a Chatwoot contact points at: linked to it, or sharing an email/phone cached for it.
+
+    A pointer, not a proof: Chatwoot merges a widget visitor who typed a guest's email into that guest's
+    contact, so these bookings are only *claimed* by whoever writes as this contact."""
+    return await _select(db, _CONTACT_WHERE, {"contact": contact_id})
+
+
+async def stays_holding(db: AsyncConnectionPool, *, phone: str | None = None,
+                        email: str | None = None) -> list[StayFacts]:
+    """The reservations whose own guest phone (exact E.164) or email (case-insensitive) is this one."""
+    if not phone and not email:
+        return []
+    return await _select(db, " WHERE r.guest_phone = %(phone)s OR lower(r.guest_email) = %(email)s",
+                         {"phone": phone, "email": email.lower() if email else None})
+
+
+async def stays_by_codes(db: AsyncConnectionPool, codes: Sequence[str]) -> list[StayFacts]:
+    """The reservations whose confirmation code is one of `codes` (compared upper-case, without - and spaces)."""
+    if not codes:
+        return []
+    return await _select(db, " WHERE upper(translate(r.confirmation_code, '- ', '')) = ANY(%(codes)s)",
+                         {"codes": [code_key(c) for c in codes]})
+
+
+async def stay_by_id(db: AsyncConnectionPool, guesty_id: str) -> StayFacts | None:
+    found = await _select(db, " WHERE r.guesty_id = %(id)s", {"id": guesty_id})
+    return found[0] if found else None
+
+
+def code_key(code: str) -> str:
+    """A confirmation code as compared: upper-case, no dashes or spaces ("hm-4zx 8" → "HM4ZX8")."""
+    return code.upper().replace("-", "").replace(" ", "")
+
+
+def live_stays(stays: Sequence[StayFacts], now: datetime) -> list[StayFacts]:
+    """The bookings that still mean something now: not canceled or a mere inquiry, not long over."""
+    return [s for s in stays if private_window_open(s.status, s.ends, now)]
+
+
+def one_guest(stays: Sequence[StayFacts]) -> bool:
+    """Whether these bookings are all for one person (same Guesty guest, else same name).
+
+    A phone or email shared by two guests' bookings (a family, an agency) says nothing about which of
+    them is writing, so it verifies neither."""
+    if len(stays) <= 1:
+        return True
+    keys = {s.guest_key for s in stays}
+    return len(keys) == 1 and None not in keys
 
 
 def local_today(now: datetime, timezone: str | None) -> date:
@@ -219,24 +252,26 @@ def local_today(now: datetime, timezone: str | None) -> date:
         return now.date()
 
 
-async def answering_context(ctx: JobContext, contact_id: int | None, *,
-                            now: datetime | None = None) -> GuestContext | None:
-    """`guest_context` in the answering pipeline's own types.
+def booking_context(stay: StayFacts, *, verified: bool, now: datetime, window_days_before: int,
+                    verified_by: str | None = None) -> GuestContext:
+    """What one booking gives the person writing, in the answering pipeline's own types.
 
-    None when the contact has no booking we know of (the agent then falls back to the inbox's property).
-    """
-    now = now or datetime.now(UTC)
-    found = await guest_context(ctx.db, contact_id, now=now,
-                                window_days_before=ctx.settings.access_window_days_before)
-    stay = found.reservation
-    if stay is None:
-        return None
+    Verified: the booking's facts (dates, name) and, when its windows are open, its property's access
+    details and exact address. Not verified: only which property to search (open knowledge), no facts."""
+    booking = stay.code
+    if not verified:
+        return GuestContext(property_code=stay.property_code, identity="claimed", booking=booking)
     facts = GuestFacts(guest_name=stay.guest_name, property_name=stay.property_name,
                        check_in_date=stay.check_in_date, check_in_time=stay.check_in_time,
                        check_out_date=stay.check_out_date, check_out_time=stay.check_out_time,
                        status=stay.status, guests_count=stay.guests_count, today=local_today(now, stay.timezone))
-    return GuestContext(property_code=stay.property_code, facts=facts, access_properties=found.access_properties,
-                            private_properties=found.private_properties)
+    prop = stay.property_code
+    access = prop is not None and access_window_open(stay.status, stay.starts, stay.ends, now, window_days_before)
+    private = prop is not None and private_window_open(stay.status, stay.ends, now)
+    return GuestContext(property_code=prop, facts=facts,
+                        access_properties=frozenset({prop}) if access and prop else frozenset(),
+                        private_properties=frozenset({prop}) if private and prop else frozenset(),
+                        identity="verified", booking=booking, verified_by=verified_by)
 
 
 # --------------------------------------------------------------------------- Chatwoot labels

@@ -63,16 +63,27 @@ def bot_settings(clean_db: str, queue_name: str, tmp_path: Path) -> Any:
 
 
 @pytest.fixture
-def chatwoot() -> Iterator[respx.MockRouter]:
+def conversation_meta() -> dict[int, dict[str, Any]]:
+    """Extra `meta` (sender, channel, hmac_verified) the Chatwoot stand-in returns for a conversation's GET,
+    by conversation id: the contact as Chatwoot has it now, which the bot re-reads before a release."""
+    return {}
+
+
+@pytest.fixture
+def chatwoot(conversation_meta: dict[int, dict[str, Any]]) -> Iterator[respx.MockRouter]:
     """A Chatwoot that accepts the bot's calls: conversation pending, labels ["vip"], messages created."""
     counter = iter(range(70_000, 80_000))
+
+    def conversation(req: httpx.Request) -> httpx.Response:
+        conv = int(req.url.path.rsplit("/", 1)[1])
+        meta = {"assignee_type": None, **conversation_meta.get(conv, {})}
+        return httpx.Response(200, json={"id": conv, "status": "pending", "meta": meta})
+
     with respx.mock(assert_all_called=False) as router:
         router.post(url__regex=rf"{API}/conversations/\d+/messages").mock(
             side_effect=lambda req: httpx.Response(200, json={"id": next(counter), "message_type": 1}))
         router.post(url__regex=rf"{API}/conversations/\d+/toggle_typing_status").respond(200, json={})
-        router.get(url__regex=rf"{API}/conversations/\d+$").mock(
-            side_effect=lambda req: httpx.Response(200, json={
-                "id": int(req.url.path.rsplit("/", 1)[1]), "status": "pending", "meta": {"assignee_type": None}}))
+        router.get(url__regex=rf"{API}/conversations/\d+$").mock(side_effect=conversation)
         router.get(url__regex=rf"{API}/conversations/\d+/labels").respond(200, json={"payload": ["vip"]})
         router.post(url__regex=rf"{API}/conversations/\d+/labels").mock(
             side_effect=lambda req: httpx.Response(200, json={"payload": json.loads(req.content)["labels"]}))

@@ -56,7 +56,8 @@ async def test_a_planted_gap_ranks_first(db: AsyncConnectionPool, example_retrie
         ("lis-alfama", 1), ("ber-mitte", 1)} | ({("lis-alfama", 1)} if len(gaps) == 4 else set())
     assert any(g.corrections == 1 and g.examples == ["Do you have a baby cot?"] for g in gaps)
     text = render(gaps, since=since)
-    assert text.splitlines()[1].startswith("1. gym") and "[lis-alfama]: 4 questions (4 hand-offs, 0 corrections)" in text
+    assert text.splitlines()[1].startswith("1. gym")
+    assert "[lis-alfama]: 4 questions (4 hand-offs, 0 corrections)" in text
 
 
 def test_topic_names_skip_words_that_name_nothing() -> None:

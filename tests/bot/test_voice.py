@@ -476,7 +476,7 @@ def test_a_streamed_answer_that_becomes_a_handoff_is_never_spoken(
         drain: Any, clips: dict[str, bytes]) -> None:
     settings = azure.model_copy(update={"groq_api_key": SecretStr("gsk_test")})
     serve_audio(chatwoot, 9113, clips["ogg"])
-    chatwoot.post(STT).respond(200, json=recognized("What is the door code?"))
+    chatwoot.post(STT).respond(200, json=recognized("Where do I leave the rubbish?"))  # nothing gated asked
     tts = speak_back(chatwoot, clips)
     chatwoot.post(GROQ).mock(return_value=groq_stream(streamed))
     deliver(voice_note(83, 9113))

@@ -57,6 +57,11 @@ INBOX = 7
     ("+4412", None, None),  # too short for the UK
     ("12", None, None),
     ("call me", None, None),
+    ("x+351912345678", None, None),  # junk before the "+": Chatwoot's unanchored check lets it through
+    ("tel:+351912345678", None, None),
+    ("x351912345678", None, None),
+    ("351+912345678", None, None),
+    ("++351912345678", None, None),
 ])
 def test_normalize_phone(raw: str | None, region: str | None, e164: str | None) -> None:
     assert normalize_phone(raw, region) == e164
@@ -201,6 +206,14 @@ async def test_search_keeps_only_the_exact_number(pool: AsyncConnectionPool, cli
     oliver = chatwoot.add(name="Oliver", phone_number="+447700900123")
     assert await find_or_create_contact(pool, client, phone="0044 7700 900123", name="ignored") == oliver["id"]
     assert chatwoot.requests() == [("GET", "/contacts/search", {"q": "+447700900123", "page": "1"})]
+    assert links(clean_db) == {"phone:+447700900123": oliver["id"]}
+
+
+async def test_a_contact_with_junk_before_the_plus_never_holds_the_guests_number(
+        pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot, clean_db: str) -> None:
+    impostor = chatwoot.add(name="x", phone_number="x+447700900123")  # Chatwoot's unanchored check lets it in
+    oliver = chatwoot.add(name="Oliver", phone_number="+447700900123")
+    assert await find_or_create_contact(pool, client, phone="+44 7700 900123") == oliver["id"] != impostor["id"]
     assert links(clean_db) == {"phone:+447700900123": oliver["id"]}
 
 

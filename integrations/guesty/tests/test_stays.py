@@ -8,20 +8,24 @@ from typing import Any
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from bot.answer.types import GuestContext, GuestFacts
 from bot.context import JobContext
 from integrations.guesty.stays import (
-    EMPTY_CONTEXT,
     PRIVATE_DAYS_AFTER,
     StayFacts,
     access_window_open,
-    answering_context,
-    guest_context,
+    booking_context,
+    contact_stays,
     latest_conversation,
+    one_guest,
     pick_reservation,
     private_window_open,
     refresh_stay_stages,
     relabel,
+    stay_by_id,
     stay_stage,
+    stays_by_codes,
+    stays_holding,
 )
 from integrations.guesty.tests.conftest import FakeChatwoot
 
@@ -128,48 +132,78 @@ async def add_reservation(pool: AsyncConnectionPool, gid: str, *, contact: int |
 INSIDE = CHECK_IN - timedelta(days=1)
 
 
-async def test_confirmed_guest_inside_the_window_gets_access(pool: AsyncConnectionPool) -> None:
+async def verified(pool: AsyncConnectionPool, gid: str, now: datetime) -> Any:
+    stay = await stay_by_id(pool, gid)
+    assert stay is not None
+    return booking_context(stay, verified=True, now=now, window_days_before=2, verified_by="WhatsApp number")
+
+
+async def test_verified_guest_inside_the_window_gets_access(pool: AsyncConnectionPool) -> None:
     await add_property(pool, "lis-alfama", "Sunny 2BR in Alfama")
     await add_reservation(pool, "r1", contact=501, planned_arrival="17:30")
-    context = await guest_context(pool, 501, now=INSIDE, window_days_before=2)
+    context = await verified(pool, "r1", INSIDE)
     assert context.access_properties == frozenset({"lis-alfama"})
-    assert context.property_code == "lis-alfama"
-    assert context.reservation is not None
-    assert context.reservation.lines() == [
+    assert (context.property_code, context.identity, context.booking) == ("lis-alfama", "verified", "CODE-r1")
+    stay = await stay_by_id(pool, "r1")
+    assert stay is not None
+    assert stay.lines() == [
         "Reservation: CODE-r1 (confirmed)", "Guest: Oliver Bennett", "Property: Sunny 2BR in Alfama",
         "Check-in: 2026-02-13 from 17:30", "Check-out: 2026-02-17 by 10:00", "Guests: 2"]
-    assert (context.reservation.check_in_date, context.reservation.check_out_date) == (
-        date(2026, 2, 13), date(2026, 2, 17))
+    assert (stay.check_in_date, stay.check_out_date) == (date(2026, 2, 13), date(2026, 2, 17))
 
 
 async def test_a_week_early_there_is_no_access_yet(pool: AsyncConnectionPool) -> None:
     await add_reservation(pool, "r1", contact=501)
-    context = await guest_context(pool, 501, now=CHECK_IN - timedelta(days=7), window_days_before=2)
+    context = await verified(pool, "r1", CHECK_IN - timedelta(days=7))
     assert context.access_properties == frozenset()
     assert context.property_code == "lis-alfama"  # the bot still knows which property the guest is asking about
 
 
 async def test_canceled_booking_gives_no_access(pool: AsyncConnectionPool) -> None:
     await add_reservation(pool, "r1", contact=501, status="canceled")
-    context = await guest_context(pool, 501, now=INSIDE, window_days_before=2)
-    assert context.access_properties == frozenset()
-    assert context.reservation is not None and context.reservation.status == "canceled"
+    context = await verified(pool, "r1", INSIDE)
+    assert context.access_properties == frozenset() and context.private_properties == frozenset()
+    assert context.facts is not None and context.facts.status == "canceled"
 
 
-async def test_unknown_contact_gets_nothing(pool: AsyncConnectionPool) -> None:
+async def test_a_claimed_booking_scopes_knowledge_but_unlocks_nothing(pool: AsyncConnectionPool) -> None:
     await add_reservation(pool, "r1", contact=501)
-    assert await guest_context(pool, 999, now=INSIDE, window_days_before=2) == EMPTY_CONTEXT
-    assert await guest_context(pool, None, now=INSIDE, window_days_before=2) == EMPTY_CONTEXT
+    stay = await stay_by_id(pool, "r1")
+    assert stay is not None
+    context = booking_context(stay, verified=False, now=INSIDE, window_days_before=2)
+    assert context == GuestContext(property_code="lis-alfama", identity="claimed", booking="CODE-r1")
 
 
-async def test_access_is_only_for_the_property_of_the_stay(pool: AsyncConnectionPool) -> None:
-    await add_reservation(pool, "r1", contact=501, property_code="lis-alfama")
-    await add_reservation(pool, "r2", contact=501, property_code="por-ribeira",
-                          check_in=CHECK_IN + timedelta(days=30))
-    await add_reservation(pool, "r3", contact=777, property_code="lis-graca")  # someone else, same dates
-    context = await guest_context(pool, 501, now=INSIDE, window_days_before=2)
-    assert context.access_properties == frozenset({"lis-alfama"})
-    assert context.property_code == "lis-alfama"
+async def test_bookings_holding_a_phone_or_email_match_exactly(pool: AsyncConnectionPool) -> None:
+    await add_reservation(pool, "r1", contact=None, email="oliver.bennett@example.co.uk", phone="+447700900123")
+    await add_reservation(pool, "r2", contact=None, email="someone@example.com", phone="+447700900999")
+    assert [s.guesty_id for s in await stays_holding(pool, phone="+447700900123")] == ["r1"]
+    assert [s.guesty_id for s in await stays_holding(pool, email="Oliver.Bennett@Example.co.uk")] == ["r1"]
+    assert await stays_holding(pool, phone="x+447700900123") == []
+    assert await stays_holding(pool, phone="+44770090012") == []
+    assert await stays_holding(pool) == []
+
+
+async def test_a_confirmation_code_is_found_whatever_its_case_and_dashes(pool: AsyncConnectionPool) -> None:
+    await add_reservation(pool, "r1", contact=None)  # confirmation code CODE-r1
+    assert [s.guesty_id for s in await stays_by_codes(pool, ["coder1"])] == ["r1"]
+    assert [s.guesty_id for s in await stays_by_codes(pool, ["CODE-R1", "nothing"])] == ["r1"]
+    assert await stays_by_codes(pool, ["CODE-R2"]) == []
+
+
+def test_bookings_of_two_guests_are_not_one_guest() -> None:
+    a = stay("a", "confirmed", CHECK_IN)
+    same = [a, StayFacts(**{**a.__dict__, "guesty_id": "b"})]
+    assert one_guest([]) and one_guest([a])
+    assert not one_guest(same)  # no guest id or name: who they are for cannot be told apart
+    named = [StayFacts(**{**a.__dict__, "guest_name": "Oliver  Bennett"}),
+             StayFacts(**{**a.__dict__, "guesty_id": "b", "guest_name": "oliver bennett"})]
+    assert one_guest(named)
+    other = [named[0], StayFacts(**{**a.__dict__, "guesty_id": "c", "guest_name": "Ana Lima"})]
+    assert not one_guest(other)
+    by_id = [StayFacts(**{**named[0].__dict__, "guest_id": "g1"}),
+             StayFacts(**{**other[1].__dict__, "guest_id": "g1"})]
+    assert one_guest(by_id)  # Guesty says it is the same guest, whatever the names
 
 
 @pytest.mark.parametrize(("status", "now", "expected"), [
@@ -191,35 +225,23 @@ def test_private_window_needs_a_check_out() -> None:
     assert private_window_open("confirmed", None, CHECK_IN) is False
 
 
-async def test_confirmed_guest_weeks_ahead_gets_the_address_but_no_access(pool: AsyncConnectionPool) -> None:
+async def test_verified_guest_weeks_ahead_gets_the_address_but_no_access(pool: AsyncConnectionPool) -> None:
     await add_reservation(pool, "r1", contact=501)
-    await add_reservation(pool, "r2", contact=501, property_code="por-ribeira", status="canceled")
-    await add_reservation(pool, "r3", contact=501, property_code="ber-mitte",
-                          check_in=CHECK_IN - timedelta(days=40))  # out 15 days before now
-    await add_reservation(pool, "r4", contact=777, property_code="lis-graca")  # someone else's booking
-    context = await guest_context(pool, 501, now=CHECK_IN - timedelta(days=21), window_days_before=2)
-    assert context.private_properties == frozenset({"lis-alfama"})  # not canceled, not long past, not 777's
+    context = await verified(pool, "r1", CHECK_IN - timedelta(days=21))
+    assert context.private_properties == frozenset({"lis-alfama"})
     assert context.access_properties == frozenset()
-    other = await guest_context(pool, 777, now=CHECK_IN - timedelta(days=21), window_days_before=2)
-    assert other.private_properties == frozenset({"lis-graca"})
-
-
-async def test_unknown_contact_gets_no_address(pool: AsyncConnectionPool) -> None:
-    await add_reservation(pool, "r1", contact=501)
-    context = await guest_context(pool, 999, now=CHECK_IN - timedelta(days=21), window_days_before=2)
-    assert context.private_properties == frozenset()
 
 
 async def test_bookings_are_found_through_the_contacts_cached_email_and_phone(pool: AsyncConnectionPool) -> None:
     await add_reservation(pool, "r1", contact=None, email="oliver.bennett@example.co.uk")
     await add_reservation(pool, "r2", contact=None, phone="+447700900123", property_code="por-ribeira",
                           check_in=CHECK_IN + timedelta(days=1))
+    await add_reservation(pool, "r3", contact=777, property_code="lis-graca")  # someone else's booking
     async with pool.connection() as conn:
         await conn.execute("INSERT INTO contact_links (key, chatwoot_contact_id) VALUES"
                            " ('email:oliver.bennett@example.co.uk', 501), ('phone:+447700900123', 501)")
-    context = await guest_context(pool, 501, now=CHECK_IN + timedelta(days=2), window_days_before=2)
-    assert context.access_properties == frozenset({"lis-alfama", "por-ribeira"})
-    assert context.reservation is not None and context.reservation.guesty_id == "r2"  # both current: latest start
+    assert [s.guesty_id for s in await contact_stays(pool, 501)] == ["r1", "r2"]
+    assert await contact_stays(pool, 999) == []
 
 
 async def test_refresh_moves_stages_and_swaps_the_label(ctx: JobContext, chatwoot: FakeChatwoot) -> None:
@@ -251,20 +273,16 @@ async def test_refresh_keeps_the_old_stage_when_chatwoot_fails(ctx: JobContext, 
         assert await cur.fetchall() == [("pre-stay",)]
 
 
-async def test_answering_pipeline_gets_its_own_context_type(ctx: JobContext) -> None:
-    from bot.answer.types import GuestContext as AnsweringContext
-    from bot.answer.types import GuestFacts
-
-    await add_property(ctx.db, "lis-alfama", "Sunny 2BR in Alfama")
-    async with ctx.db.connection() as conn:
+async def test_verified_context_gives_the_facts_with_the_propertys_today(pool: AsyncConnectionPool) -> None:
+    await add_property(pool, "lis-alfama", "Sunny 2BR in Alfama")
+    async with pool.connection() as conn:
         await conn.execute("UPDATE properties SET timezone = 'Asia/Tokyo' WHERE code = 'lis-alfama'")
-    await add_reservation(ctx.db, "r1", contact=501)
+    await add_reservation(pool, "r1", contact=501)
     late_evening = datetime(2026, 2, 12, 20, 0, tzinfo=UTC)  # already the 13th in Tokyo
-    found = await answering_context(ctx, 501, now=late_evening)
-    assert found == AnsweringContext(
+    assert await verified(pool, "r1", late_evening) == GuestContext(
         property_code="lis-alfama",
         facts=GuestFacts(guest_name="Oliver Bennett", property_name="Sunny 2BR in Alfama",
                          check_in_date=date(2026, 2, 13), check_in_time="15:00", check_out_date=date(2026, 2, 17),
                          check_out_time="10:00", status="confirmed", guests_count=2, today=date(2026, 2, 13)),
-        access_properties=frozenset({"lis-alfama"}), private_properties=frozenset({"lis-alfama"}))
-    assert await answering_context(ctx, 999, now=late_evening) is None
+        access_properties=frozenset({"lis-alfama"}), private_properties=frozenset({"lis-alfama"}),
+        identity="verified", booking="CODE-r1", verified_by="WhatsApp number")
