@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     urgent_label: str = "urgent"
     urgent_team_id: int | None = None  # the Chatwoot team assigned to an urgent conversation
     urgent_webhook_url: str = ""  # an on-call pager's URL; we POST a JSON summary to it
+    # Where reports for the team go as private notes (a conversation in an internal inbox); unset: logs only.
+    report_conversation_id: int | None = None
     # The in-conversation identity check (confirmation code + last name): failed attempts allowed per contact
     # and per booking within the window, after which the bot hands off and the check stays locked.
     verify_max_attempts: int = Field(default=5, ge=1)

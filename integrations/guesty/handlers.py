@@ -11,6 +11,7 @@ HANDLERS too.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -47,6 +48,7 @@ from integrations.guesty.models import (
     Reservation,
     ReservationEvent,
 )
+from integrations.guesty.staleness import check_listing
 from integrations.guesty.stays import instant, stay_stage, sync_contact
 from integrations.guesty.transforms import (
     PropertyRow,
@@ -398,8 +400,6 @@ async def sync_listing(ctx: JobContext, listing: Listing, raw: dict[str, Any] | 
     code = await upsert_property(ctx, property_row(listing, raw))
     if code is None:
         return "ignored"
-    import asyncio
-
     document = listing_document(listing, code, raw)
     store, embedder = _knowledge(ctx)
     report = await asyncio.to_thread(
@@ -407,6 +407,10 @@ async def sync_listing(ctx: JobContext, listing: Listing, raw: dict[str, Any] | 
         store=store, embedder=embedder, dsn=ctx.settings.database_dsn, title=document.title)
     log.info("listing indexed", extra={"listing_id": listing.id, "property_code": code, "added": report.added,
                                        "unchanged": report.unchanged, "deleted": report.deleted})
+    try:
+        await check_listing(ctx, code, listing)
+    except Exception as exc:  # a report for the team: never worth failing the mirror over
+        log.warning("stale-knowledge check failed", extra={"property_code": code, "error": str(exc)[:200]})
     return None
 
 
