@@ -96,8 +96,8 @@ def write_reservations(conn: psycopg.Connection, records: Sequence[ReservationRe
                         " FOR UPDATE", (sorted(set(ids)),)).fetchall()
     current: dict[str, tuple[dict[str, Any], datetime | None]] = {gid: (raw, stamp) for gid, raw, stamp in rows}
     listing_ids = sorted({r.row.listing_id for r in records if r.row.listing_id})
-    codes: dict[str, str] = dict(conn.execute("SELECT guesty_listing_id, code FROM properties WHERE guesty_listing_id = ANY(%s)",
-                              (listing_ids,)).fetchall())
+    codes: dict[str, str] = dict(conn.execute(
+        "SELECT guesty_listing_id, code FROM properties WHERE guesty_listing_id = ANY(%s)", (listing_ids,)).fetchall())
     outcomes, writes = [], []
     for record in records:
         row = record.row
