@@ -95,7 +95,7 @@ def count(file: SourceFile) -> int:
     """How many records the file holds (for the progress bar), without decoding them."""
     if file.fmt == "mongodb" and file.path.suffix == ".bson":
         return sum(1 for _ in _bson_frames(file.path))
-    if _is_json_lines(file.path):
+    if _is_json_lines(file.path, "documents" if file.fmt == "firestore" else None):
         with file.path.open("rb") as handle:
             return sum(1 for line in handle if line.strip())
     return sum(1 for _ in _json_items(file.path, 0, unwrap="documents" if file.fmt == "firestore" else None))
@@ -104,9 +104,11 @@ def count(file: SourceFile) -> int:
 # ------------------------------------------------------------------------------------------------ JSON
 
 
-def _is_json_lines(path: Path) -> bool:
+def _is_json_lines(path: Path, unwrap: str | None = None) -> bool:
     with path.open("rb") as handle:
         head = handle.read(4096).lstrip()
+        if unwrap and head.startswith(b"{") and b"\n" not in head.rstrip():
+            head += handle.readline()  # one long line: a page such as {"documents": [...]} or one document
     if head.startswith(b"["):
         return False
     if not head.startswith(b"{"):
@@ -114,16 +116,16 @@ def _is_json_lines(path: Path) -> bool:
     # One JSON document over many lines (an array wrapper such as documents.list) versus JSON lines.
     first = head.split(b"\n", 1)[0].strip()
     try:
-        json.loads(first)
+        value = json.loads(first)
     except ValueError:
         return False
-    return True
+    return not (unwrap and isinstance(value, dict) and isinstance(value.get(unwrap), list))
 
 
 def _json_items(path: Path, start: int, unwrap: str | None = None) -> Iterator[tuple[int, str | Any]]:
     """(position, item): raw text lines for JSON lines (decoded by the caller, so one bad line is one
     bad record), parsed values for a JSON array or a {"documents": [...]} page."""
-    if _is_json_lines(path):
+    if _is_json_lines(path, unwrap):
         with path.open("r", encoding="utf-8") as handle:
             position = 0
             for line in handle:
