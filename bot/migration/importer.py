@@ -23,6 +23,7 @@ from bot.migration.records import Mapped, Rejected, content, fingerprint, to_rec
 from bot.migration.sources import Format, SourceFile, SourceRecord, count, discover, fingerprint_file, read
 
 BATCH_SIZE = 500
+IMPORT_LOCK_CLASS = 72_721  # two-integer advisory lock per source file: one run imports a file at a time
 OUTCOMES = ("inserted", "updated", "unchanged", "older", "duplicate", "rejected")
 WRITERS: dict[str, Callable[[psycopg.Connection, Any], list[str]]] = {
     "call": targets.write_calls, "reservation": targets.write_reservations, "listing": targets.write_listings,
@@ -106,6 +107,22 @@ def _batches(records: Iterator[SourceRecord], size: int) -> Iterator[list[Source
 def _import_file(conn: psycopg.Connection, file: SourceFile, size: int, digest: str, start: int, mapping: Mapping,
                  batch_size: int, report: ImportReport, advance: Progress | None) -> FileReport:
     done = FileReport(file.source, resumed_at=start)
+    locked = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (IMPORT_LOCK_CLASS, file.source)).fetchone()
+    conn.commit()
+    if not (locked and locked[0]):
+        done.status = "being imported by another run"
+        return done
+    try:
+        return _import_locked(conn, file, size, digest, start, mapping, batch_size, report, advance, done)
+    finally:
+        conn.rollback()
+        conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (IMPORT_LOCK_CLASS, file.source))
+        conn.commit()
+
+
+def _import_locked(conn: psycopg.Connection, file: SourceFile, size: int, digest: str, start: int,
+                   mapping: Mapping, batch_size: int, report: ImportReport, advance: Progress | None,
+                   done: FileReport) -> FileReport:
     position, last_id = start, None
     for batch in _batches(read(file, start), batch_size):
         _apply_batch(conn, file.source, batch, mapping, report, done)
@@ -115,10 +132,13 @@ def _import_file(conn: psycopg.Connection, file: SourceFile, size: int, digest: 
         done.records += len(batch)
         if advance:
             advance(len(batch))
-    ledger.save_checkpoint(conn, Checkpoint(file.source, size, digest, position, last_id, True))
-    conn.commit()
     if done.records and sum(done.collections_skipped.values()) == done.records:
+        # Nothing here was ours to import: no checkpoint, so a mapping added later picks the file up.
         done.status = "not mapped"
+        ledger.forget_checkpoint(conn, file.source)
+    else:
+        ledger.save_checkpoint(conn, Checkpoint(file.source, size, digest, position, last_id, True))
+    conn.commit()
     return done
 
 

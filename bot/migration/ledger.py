@@ -67,6 +67,10 @@ def save_checkpoint(conn: psycopg.Connection, cp: Checkpoint) -> None:
     )
 
 
+def forget_checkpoint(conn: psycopg.Connection, source: str) -> None:
+    conn.execute("DELETE FROM import_checkpoints WHERE source = %s", (source,))
+
+
 def known(conn: psycopg.Connection, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int]]:
     """(kind, fingerprint) -> (source, position) of the records already applied, among `pairs`."""
     kinds, prints = zip(*pairs, strict=True) if pairs else ((), ())

@@ -96,3 +96,16 @@ def test_interrupted_import_resumes_after_its_last_batch(clean_db: str, history:
     assert resumed.outcomes["call"] == Counter({"inserted": 18, "duplicate": 1, "rejected": 1})
     assert defects(clean_db) == PLANTED
     assert table_counts(clean_db) == history.expected
+
+
+def test_unmapped_collection_is_reported_and_picked_up_once_mapped(clean_db: str, tmp_path: Path) -> None:
+    from bot.migration.mapping import mapping_from
+
+    (tmp_path / "phone_log.json").write_text('{"id": 501, "duration": 30, "raw_digits": "anonymous"}\n',
+                                             encoding="utf-8")
+
+    skipped = import_path(clean_db, "mongodb", tmp_path, Mapping())
+    mapped = import_path(clean_db, "mongodb", tmp_path, mapping_from({"collections": {"phone_log": "call"}}))
+
+    assert [(f.status, dict(f.collections_skipped)) for f in skipped.files] == [("not mapped", {"phone_log": 1})]
+    assert mapped.outcomes == {"call": Counter({"inserted": 1})}
