@@ -8,8 +8,10 @@ Firestore: REST `Document`s (`name`, `fields`) as a JSON array, JSON lines, or a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,21 +107,30 @@ def count(file: SourceFile) -> int:
 
 
 def _is_json_lines(path: Path, unwrap: str | None = None) -> bool:
+    """JSON lines, or one JSON document (an array, or a page such as {"documents": [...]})?"""
     with path.open("rb") as handle:
         head = handle.read(4096).lstrip()
-        if unwrap and head.startswith(b"{") and b"\n" not in head.rstrip():
-            head += handle.readline()  # one long line: a page such as {"documents": [...]} or one document
-    if head.startswith(b"["):
-        return False
-    if not head.startswith(b"{"):
-        return True
-    # One JSON document over many lines (an array wrapper such as documents.list) versus JSON lines.
-    first = head.split(b"\n", 1)[0].strip()
+        if head.startswith(b"["):
+            return False
+        if not head.startswith(b"{"):
+            return True
+        if unwrap and re.match(rb'\{\s*"' + re.escape(unwrap.encode()) + rb'"\s*:\s*\[', head):
+            return False
+        first = head.split(b"\n", 1)[0] if b"\n" in head else head + handle.readline()
     try:
         value = json.loads(first)
     except ValueError:
-        return False
+        return False  # one document spread over many lines
     return not (unwrap and isinstance(value, dict) and isinstance(value.get(unwrap), list))
+
+
+@functools.lru_cache(maxsize=1)
+def _load(path: Path, size: int, mtime: float) -> Any:
+    """A whole-file JSON document, parsed once for counting and reading (size and mtime key the cache)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise SourceError(f"{path.name}: not JSON lines, a JSON array or a documents page ({exc})") from None
 
 
 def _json_items(path: Path, start: int, unwrap: str | None = None) -> Iterator[tuple[int, str | Any]]:
@@ -135,11 +146,8 @@ def _json_items(path: Path, start: int, unwrap: str | None = None) -> Iterator[t
                     yield position, line
                 position += 1
         return
-    try:
-        text = path.read_text(encoding="utf-8")
-        loaded = json.loads(text)
-    except ValueError as exc:
-        raise SourceError(f"{path.name}: not JSON lines, a JSON array or a documents page ({exc})") from None
+    stat = path.stat()
+    loaded = _load(path, stat.st_size, stat.st_mtime)
     if isinstance(loaded, dict) and unwrap and isinstance(loaded.get(unwrap), list):
         items = loaded[unwrap]
     elif isinstance(loaded, list):

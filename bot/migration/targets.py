@@ -10,7 +10,7 @@ notes are planned: history is mirrored silently.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,7 +111,9 @@ def write_reservations(conn: psycopg.Connection, records: Sequence[ReservationRe
         outcomes.append(_outcome(before, row))
         stage = stay_stage(row.status, instant(row.check_in_at, row.check_in_local),
                            instant(row.check_out_at, row.check_out_local), now)
-        writes.append({**asdict(row), "property_code": codes.get(row.listing_id or ""), "stay_stage": stage,
+        # Shallow on purpose: asdict() would deep-copy every payload.
+        values = {f.name: getattr(row, f.name) for f in fields(row)}
+        writes.append({**values, "property_code": codes.get(row.listing_id or ""), "stay_stage": stage,
                        "raw": Jsonb(row.raw)})
         current[row.guesty_id] = (row.raw, row.source_updated_at or (before[1] if before else None))
     if writes:
