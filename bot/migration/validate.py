@@ -63,10 +63,10 @@ ROW_CHECKS: tuple[tuple[str, str, str, str], ...] = (
      " FROM reservations WHERE check_out_at <= check_in_at"),
     ("business", "overlapping_stays", "reservation",
      "SELECT a.guesty_id, 'confirmed stay overlaps ' || b.guesty_id || ' on listing ' || a.listing_id"
-     " FROM reservations a JOIN reservations b ON a.listing_id = b.listing_id AND a.guesty_id < b.guesty_id"
+     " FROM reservations a JOIN reservations b ON b.listing_id = a.listing_id"
+     " AND b.check_in_at < a.check_out_at AND b.check_out_at > a.check_in_at AND a.guesty_id < b.guesty_id"
      " WHERE a.status = 'confirmed' AND b.status = 'confirmed'"
-     " AND a.check_out_at > a.check_in_at AND b.check_out_at > b.check_in_at"
-     " AND tstzrange(a.check_in_at, a.check_out_at) && tstzrange(b.check_in_at, b.check_out_at)"),
+     " AND a.check_out_at > a.check_in_at AND b.check_out_at > b.check_in_at"),
     ("business", "negative_duration", "call",
      "SELECT aircall_call_id::text, 'duration ' || duration_s || ' s is negative' FROM call_records"
      " WHERE duration_s < 0"),

@@ -42,6 +42,9 @@ CREATE TABLE import_errors (
     UNIQUE (source, position)
 );
 
+-- `sidecar validate` compares the stays of one listing (no overlapping confirmed reservations).
+CREATE INDEX reservations_listing_idx ON reservations (listing_id, check_in_at);
+
 -- Conversations of the old chat system (RocketChat rooms and their messages), kept as an archive.
 CREATE TABLE archived_conversations (
     room_id        text        PRIMARY KEY,
