@@ -127,10 +127,29 @@ def _is_json_lines(path: Path, unwrap: str | None = None) -> bool:
 @functools.lru_cache(maxsize=1)
 def _load(path: Path, size: int, mtime: float) -> Any:
     """A whole-file JSON document, parsed once for counting and reading (size and mtime key the cache)."""
+    text = path.read_text(encoding="utf-8")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(text)
     except ValueError as exc:
-        raise SourceError(f"{path.name}: not JSON lines, a JSON array or a documents page ({exc})") from None
+        if "Extra data" not in str(exc):
+            raise SourceError(f"{path.name}: not JSON lines, a JSON array or a documents page ({exc})") from None
+    return _concatenated(path.name, text)
+
+
+def _concatenated(name: str, text: str) -> list[Any]:
+    """Documents one after another, each over many lines (`mongoexport --pretty` without --jsonArray)."""
+    decoder, at = json.JSONDecoder(), 0
+    items: list[Any] = []
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at >= len(text):
+            return items
+        try:
+            item, at = decoder.raw_decode(text, at)
+        except ValueError as exc:
+            raise SourceError(f"{name}: document {len(items)} is not JSON ({exc})") from None
+        items.append(item)
 
 
 def _json_items(path: Path, start: int, unwrap: str | None = None) -> Iterator[tuple[int, str | Any]]:

@@ -80,3 +80,14 @@ def test_firestore_collection_and_id_come_from_the_document_name(tmp_path: Path)
     (record,) = read(SourceFile(path, "firestore"))
 
     assert (record.collection, record.source_id, record.data) == ("reviews", "r9", {"stars": 5})
+
+
+def test_pretty_mongoexport_without_array_reads_document_by_document(tmp_path: Path) -> None:
+    path = tmp_path / "guesty_listings.json"
+    path.write_text('{\n  "_id": "l1",\n  "at": {"$date": "2024-01-01T00:00:00Z"}\n}\n{\n  "_id": "l2"\n}\n',
+                    encoding="utf-8")
+    file = SourceFile(path, "mongodb")
+
+    assert count(file) == 2
+    assert [(r.source_id, r.data) for r in read(file, start=0)] == [
+        ("l1", {"_id": "l1", "at": "2024-01-01T00:00:00Z"}), ("l2", {"_id": "l2"})]
