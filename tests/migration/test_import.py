@@ -109,3 +109,19 @@ def test_unmapped_collection_is_reported_and_picked_up_once_mapped(clean_db: str
 
     assert [(f.status, dict(f.collections_skipped)) for f in skipped.files] == [("not mapped", {"phone_log": 1})]
     assert mapped.outcomes == {"call": Counter({"inserted": 1})}
+
+
+def test_reservations_imported_before_their_listings_are_linked_afterwards(clean_db: str, history: History,
+                                                                           tmp_path: Path) -> None:
+    from tests.migration.generate import write_mongoexport
+
+    folder = write_mongoexport(history, tmp_path / "export")
+    import_path(clean_db, "mongodb", folder / "guesty_reservations.json", Mapping())
+    with psycopg.connect(clean_db) as conn:
+        unlinked = conn.execute("SELECT count(*) FROM reservations WHERE property_code IS NULL").fetchone()
+
+    report = import_path(clean_db, "mongodb", folder / "guesty_listings.json", Mapping())
+
+    assert unlinked == (history.expected["reservation"],)
+    assert report.linked == history.expected["reservation"] - 1  # all but the one whose listing is missing
+    assert ("relationships", "missing_listing", "reservation", "res-orphan") in defects(clean_db)
