@@ -13,10 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from bot.knowledge import Embedder, KnowledgeStoreError, open_store
+from bot.migration.feed import FeedReport, reindex_pending
 from bot.migration.importer import OUTCOMES, ImportReport, import_path
 from bot.migration.mapping import load_mapping
 from bot.migration.sources import Format
 from bot.migration.validate import Validation, validate
+from config.settings import Settings
 
 MAX_DEFECTS_SHOWN = 200  # the JSON report has them all
 PIPE_WIDTH = 200  # columns when printing to a file or a pipe, where rich would assume 80
@@ -71,6 +74,37 @@ def render_import(report: ImportReport) -> Table:
         if file.status != "imported":
             table.caption = (table.caption + "; " if table.caption else "") + f"{file.source}: {file.status}"
     return table
+
+
+def run_reindex(settings: Settings, console: Console | None = None) -> int:
+    """Drain the knowledge change feed here, when no worker holds the embedded store (else it is the
+    worker's job, on its sweeps)."""
+    console = console or _console()
+    try:
+        store = open_store(settings)
+    except KnowledgeStoreError as exc:
+        if "another process" not in str(exc):
+            raise
+        console.print("the embedded knowledge store is open in a running worker: it re-indexes the changed "
+                      "listings on its next sweeps")
+        return 0
+    total = FeedReport()
+    try:
+        embedder = Embedder.from_settings(settings)
+        while True:
+            report = reindex_pending(settings.database_dsn, store, embedder, limit=200)
+            total.reindexed, total.removed = total.reindexed + report.reindexed, total.removed + report.removed
+            total.chunks_added += report.chunks_added
+            total.chunks_deleted += report.chunks_deleted
+            total.failed = report.failed
+            if report.done == 0:
+                break
+    finally:
+        store.close()
+    console.print(f"knowledge: {total.reindexed} listing(s) re-indexed ({total.chunks_added} chunks embedded, "
+                  f"{total.chunks_deleted} deleted), {total.removed} removed"
+                  + (f"; {total.failed} failed, left in the feed (see the log)" if total.failed else ""))
+    return 1 if total.failed else 0
 
 
 def run_validate(dsn: str, json_out: Path | None, console: Console | None = None) -> int:

@@ -162,7 +162,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bot.core import db
-    from bot.migration.console import run_import
+    from bot.migration.console import run_import, run_reindex
     from bot.migration.mapping import MappingError
     from bot.migration.sources import SourceError
 
@@ -170,12 +170,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     db.create_database(settings.database_dsn)
     db.upgrade(settings.database_dsn)
     try:
-        return run_import(settings.database_dsn, args.format, Path(args.path),
+        code = run_import(settings.database_dsn, args.format, Path(args.path),
                           mapping_file=Path(args.mapping) if args.mapping else None, restart=args.restart,
                           batch_size=args.batch_size)
     except (MappingError, SourceError) as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 2
+    return run_reindex(settings) if args.reindex else code
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -197,6 +198,8 @@ def _add_migration_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--mapping", default=None, help="YAML or TOML file mapping collections and fields")
         p.add_argument("--restart", action="store_true", help="read every file from the top, ignoring checkpoints")
         p.add_argument("--batch-size", type=int, default=500)
+        p.add_argument("--reindex", action="store_true",
+                       help="index the changed listings' knowledge now (when no worker holds the embedded store)")
         p.set_defaults(func=cmd_import)
     p = sub.add_parser("validate", help="check counts, integrity, relationships, schema and business rules")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON (- for stdout)")

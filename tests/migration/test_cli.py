@@ -55,3 +55,16 @@ def test_a_bad_mapping_file_stops_with_its_reason(env: str, tmp_path: Path,
 
     assert cli(["import", "mongodb", str(tmp_path), "--mapping", str(tmp_path / "map.toml")]) == 2
     assert "collections.x = 'nope'" in capsys.readouterr().err
+
+
+def test_import_with_reindex_indexes_the_listings_knowledge(env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QDRANT_PATH", str(tmp_path / "qdrant"))
+    listing = {"name": "projects/p/databases/(default)/documents/listings/l1",
+               "fields": {"title": {"stringValue": "Flat"}, "defaultCheckInTime": {"stringValue": "15:00"}}}
+    (tmp_path / "listings.json").write_text(json.dumps([listing]), encoding="utf-8")
+
+    assert cli(["import", "firestore", str(tmp_path / "listings.json"), "--reindex"]) == 0
+
+    out = capsys.readouterr().out
+    assert "knowledge: 1 listing(s) re-indexed (2 chunks embedded, 0 deleted), 0 removed" in out
