@@ -99,7 +99,7 @@ def _apply(conn: psycopg.Connection, change: Change, dsn: str, store: KnowledgeS
     indexable = row is not None and bool(row["active"]) and bool(row["guesty_listing_id"])
     if row is not None and indexable:
         listing = listing_from_row(row)
-        document = listing_document(listing, row["code"])
+        document = listing_document(listing, row["code"], row["raw"])
         sync = index_document(document.source, document.sections, property_code=row["code"],
                               language=document.language, store=store, embedder=embedder, dsn=dsn,
                               title=document.title)

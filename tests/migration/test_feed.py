@@ -110,3 +110,21 @@ async def test_worker_hook_reindexes_with_the_contexts_warm_store(imported: str,
     assert await reindex_changed(ctx) == 3
     assert await reindex_changed(ctx) == 0
     assert set(store.sources("guesty:listing:lst-0002")) == set(refs(imported, "guesty:listing:lst-0002"))
+
+
+@pytest.mark.parametrize("fixture", ["listing.updated.json", "listing.updated-arrival.json",
+                                     "listing.new-access.json"])
+def test_feed_builds_the_same_document_as_the_webhook_handler(fixture: str) -> None:
+    from dataclasses import asdict
+
+    from bot.migration.feed import listing_from_row
+    from integrations.guesty.models import Listing
+    from integrations.guesty.transforms import listing_document, property_row
+    from tests.conftest import load_fixture
+
+    raw = load_fixture(f"guesty/{fixture}")["listing"]
+    listing = Listing.model_validate(raw)
+    prop = property_row(listing, raw)
+    row = {**asdict(prop), "code": "p1", "check_in_time": prop.check_in_time, "check_out_time": prop.check_out_time}
+
+    assert listing_document(listing_from_row(row), "p1", row["raw"]) == listing_document(listing, "p1", raw)
