@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 target=(--generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --quiet)
 lock() {  # lock OUT [uv pip compile args...]
   local out=$1; shift
+  # Start from the current lock: uv keeps its pins as preferences and moves only what must move.
+  [ -f "$out" ] && grep -v '^# Generated' "$out" > "$out.main" || true
   uv pip compile pyproject.toml "$@" "${target[@]}" -o "$out.main"
   # Packages installed without their declared dependencies (requirements/no-deps.in says why).
   uv pip compile requirements/no-deps.in --no-deps "${target[@]}" -o "$out.nodeps"

@@ -250,6 +250,53 @@ def cmd_access_log(args: argparse.Namespace) -> int:
     print(access_log.render(rows))
     return 0
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.core import db
+    from bot.migration.console import run_import, run_reindex
+    from bot.migration.mapping import MappingError
+    from bot.migration.sources import SourceError
+
+    settings = _settings()
+    db.create_database(settings.database_dsn)
+    db.upgrade(settings.database_dsn)
+    try:
+        code = run_import(settings.database_dsn, args.format, Path(args.path),
+                          mapping_file=Path(args.mapping) if args.mapping else None, restart=args.restart,
+                          batch_size=args.batch_size)
+    except (MappingError, SourceError) as exc:
+        print(f"sidecar: {exc}", file=sys.stderr)
+        return 2
+    return run_reindex(settings) if args.reindex else code
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.migration.console import run_validate
+
+    return run_validate(_settings().database_dsn, Path(args.json) if args.json else None)
+
+
+def _add_migration_commands(sub: argparse._SubParsersAction) -> None:
+    """`sidecar import mongodb|firestore PATH` and `sidecar validate` (bot.migration)."""
+    imp = sub.add_parser("import", help="import the history of an old system (resumable, idempotent)")
+    formats = imp.add_subparsers(dest="format", required=True)
+    for name, what in (("mongodb", "mongoexport JSON (lines or array, Extended JSON) and mongodump .bson files"),
+                       ("firestore", "Firestore REST documents: one JSON file per collection, or documents.list")):
+        p = formats.add_parser(name, help=what)
+        p.add_argument("path", help="a file, or a folder of export files")
+        p.add_argument("--mapping", default=None, help="YAML or TOML file mapping collections and fields")
+        p.add_argument("--restart", action="store_true", help="read every file from the top, ignoring checkpoints")
+        p.add_argument("--batch-size", type=int, default=500)
+        p.add_argument("--reindex", action="store_true",
+                       help="index the changed listings' knowledge now (when no worker holds the embedded store)")
+        p.set_defaults(func=cmd_import)
+    p = sub.add_parser("validate", help="check counts, integrity, relationships, schema and business rules")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON (- for stdout)")
+    p.set_defaults(func=cmd_validate)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sidecar", description=__doc__)
@@ -338,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     p.add_argument("--timeout", type=float, default=8.0, help="seconds each check may take (default 8)")
     p.set_defaults(func=cmd_doctor)
+
+    _add_migration_commands(sub)
     return parser
 
 

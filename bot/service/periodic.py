@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from bot.agent.learning import sync_learned
+from bot.migration.feed import reindex_changed
 from bot.service.jobs import runtime
 
 log = logging.getLogger("sidecar.periodic")
@@ -51,3 +52,10 @@ def sync_learned_answers() -> str:
     count = rt.run(sync_learned(rt.context()))
     log.info("learned answers synced", extra={"count": count})
     return f"{count} learned answers synced"
+
+
+def reindex_knowledge() -> str:
+    """Re-index listings whose rows changed, whatever changed them (bot.migration.feed)."""
+    rt = runtime()
+    count = rt.run(reindex_changed(rt.context()))
+    return f"{count} listing(s) re-indexed or removed"

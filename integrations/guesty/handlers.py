@@ -256,7 +256,8 @@ async def _ensure_property(ctx: JobContext, res: Reservation) -> PropertyInfo | 
     return None
 
 
-_UPSERT_RESERVATION = """
+# Shared with the history import (bot.migration), so both mirror a reservation by the same rules.
+UPSERT_RESERVATION_SQL = """
 INSERT INTO reservations (guesty_id, confirmation_code, property_code, listing_id, guest_id, status,
                           check_in_at, check_out_at, check_in_local, check_out_local, planned_arrival,
                           planned_departure, guest_name, guest_email, guest_phone, guests_count, channel,
@@ -311,7 +312,7 @@ async def _store_reservation(ctx: JobContext, row: ReservationRow, prop: Propert
                            instant(row.check_out_at, row.check_out_local), now)
         values = {**asdict(row), "property_code": prop.code if prop else None, "stay_stage": stage,
                   "raw": Jsonb(row.raw)}
-        await conn.execute(_UPSERT_RESERVATION, values)
+        await conn.execute(UPSERT_RESERVATION_SQL, values)
         change = status_change(previous, row)
         if change is not None:
             before, after = change
@@ -438,6 +439,34 @@ def _knowledge(ctx: JobContext) -> tuple[KnowledgeStore, Embedder]:
     return found.store, found.embedder
 
 
+# Shared with the history import (bot.migration): a listing becomes a property row by the same rules.
+UPSERT_PROPERTY_SQL = """
+INSERT INTO properties (code, guesty_listing_id, name, nickname, address, timezone, check_in_time,
+                        check_out_time, active, raw, source_updated_at, updated_at)
+VALUES (%(code)s, %(lid)s, %(name)s, %(nickname)s, %(address)s, %(timezone)s, %(in)s, %(out)s,
+        %(active)s, %(raw)s, %(stamp)s, now())
+ON CONFLICT (code) DO UPDATE SET
+    guesty_listing_id = EXCLUDED.guesty_listing_id, name = EXCLUDED.name,
+    nickname = coalesce(EXCLUDED.nickname, properties.nickname),
+    address = coalesce(EXCLUDED.address, properties.address),
+    timezone = coalesce(EXCLUDED.timezone, properties.timezone),
+    check_in_time = coalesce(EXCLUDED.check_in_time, properties.check_in_time),
+    check_out_time = coalesce(EXCLUDED.check_out_time, properties.check_out_time),
+    active = EXCLUDED.active, raw = EXCLUDED.raw,
+    source_updated_at = coalesce(EXCLUDED.source_updated_at, properties.source_updated_at),
+    updated_at = now()
+"""
+
+# The code of a new property: a knowledge folder already named after the listing's nickname, if any.
+PROPERTY_CODE_SQL = """
+SELECT code FROM properties WHERE guesty_listing_id IS NULL AND lower(code) = lower(%(n)s)
+UNION ALL
+SELECT DISTINCT property_code FROM vector_references
+ WHERE lower(property_code) = lower(%(n)s) AND source NOT LIKE 'guesty:%%'
+LIMIT 1
+"""
+
+
 async def upsert_property(ctx: JobContext, prop: PropertyRow, *, only_if_missing: bool = False) -> str | None:
     """Insert or update a listing's property row; returns its code, or None when the update is stale.
 
@@ -460,22 +489,7 @@ async def upsert_property(ctx: JobContext, prop: PropertyRow, *, only_if_missing
         else:
             code = await _new_property_code(conn, prop)
         await conn.execute(
-            """
-            INSERT INTO properties (code, guesty_listing_id, name, nickname, address, timezone, check_in_time,
-                                    check_out_time, active, raw, source_updated_at, updated_at)
-            VALUES (%(code)s, %(lid)s, %(name)s, %(nickname)s, %(address)s, %(timezone)s, %(in)s, %(out)s,
-                    %(active)s, %(raw)s, %(stamp)s, now())
-            ON CONFLICT (code) DO UPDATE SET
-                guesty_listing_id = EXCLUDED.guesty_listing_id, name = EXCLUDED.name,
-                nickname = coalesce(EXCLUDED.nickname, properties.nickname),
-                address = coalesce(EXCLUDED.address, properties.address),
-                timezone = coalesce(EXCLUDED.timezone, properties.timezone),
-                check_in_time = coalesce(EXCLUDED.check_in_time, properties.check_in_time),
-                check_out_time = coalesce(EXCLUDED.check_out_time, properties.check_out_time),
-                active = EXCLUDED.active, raw = EXCLUDED.raw,
-                source_updated_at = coalesce(EXCLUDED.source_updated_at, properties.source_updated_at),
-                updated_at = now()
-            """,
+            UPSERT_PROPERTY_SQL,
             {"code": code, "lid": prop.guesty_listing_id, "name": prop.name, "nickname": prop.nickname,
              "address": prop.address, "timezone": prop.timezone, "in": prop.check_in_time,
              "out": prop.check_out_time, "active": prop.active, "raw": Jsonb(prop.raw),
@@ -486,14 +500,7 @@ async def upsert_property(ctx: JobContext, prop: PropertyRow, *, only_if_missing
 
 async def _new_property_code(conn: Any, prop: PropertyRow) -> str:
     if prop.nickname:
-        cur = await conn.execute(
-            """
-            SELECT code FROM properties WHERE guesty_listing_id IS NULL AND lower(code) = lower(%(n)s)
-            UNION ALL
-            SELECT DISTINCT property_code FROM vector_references
-             WHERE lower(property_code) = lower(%(n)s) AND source NOT LIKE 'guesty:%%'
-            LIMIT 1
-            """, {"n": prop.nickname})
+        cur = await conn.execute(PROPERTY_CODE_SQL, {"n": prop.nickname})
         row = await cur.fetchone()
         if row is not None:
             return str(row[0])
