@@ -27,11 +27,11 @@ SPARSE = "bm25"
 RRF_K = 60  # the classic constant; both adapters pass it explicitly so their rankings agree
 # With a known property, a third prefetch (dense, that property's chunks only) joins the fusion: between a
 # shared FAQ and the guest's own guide saying much the same, the guide wins ("check-out is at 11:00"
-# beats "ask us about late check-out"). It only reorders chunks the scope already allows. Three, not more:
+# beats "ask us about late check-out"). It only reorders chunks the scope already allows. Four, not more:
 # a guide has only ~20 chunks, and with five the extra vote pushed shared answers (invoices, cancellation)
 # out of the top 5 for questions in another language than the FAQ, where BM25 adds no vote of its own
-# (cross-language recall@5 0.91 -> 0.95 on bot/knowledge/eval).
-OWN_PROPERTY_PREFETCH = 3
+# (cross-language recall@5 0.91 -> 0.95 on bot/knowledge/eval; three gains no more there).
+OWN_PROPERTY_PREFETCH = 4
 # Payload keys. `gate` is "open", "private" or "access" (see bot.knowledge.models); it is a keyword
 # rather than booleans because Qdrant Edge 0.9 does not match boolean payloads (MatchValue(True) matches
 # nothing), and keyword matching works in every adapter. `is_access` stays beside it for readers.
