@@ -86,10 +86,13 @@ class ServerStore:
         message = model_mismatch(f"Qdrant collection {self.collection!r}", stored, model, fix)
         if message:
             raise KnowledgeStoreError(message)
-        if not stored.get("model_id"):  # made before collections knew their model
-            self.client.update_collection(
-                self.collection, metadata={"model_id": model.model_id, "setting": model.setting}
-            )
+        if not stored.get("model_id"):  # made before collections knew their model, or a server without metadata
+            try:
+                self.client.update_collection(
+                    self.collection, metadata={"model_id": model.model_id, "setting": model.setting}
+                )
+            except Exception:  # collection metadata needs Qdrant 1.16; older servers keep only the size check
+                return
 
     def _check_dim(self, dim: int) -> None:
         vectors = self.client.get_collection(self.collection).config.params.vectors
