@@ -1,13 +1,17 @@
-"""Knowledge retrieval latency: embed a guest question and run the gated hybrid search.
+"""Knowledge retrieval latency and ingest throughput, for the default multilingual model and for MiniLM.
 
-    .venv/bin/python bench/retrieval.py [--points 20000] [--queries 400] [--local-points 2000]
+    .venv/bin/python bench/retrieval.py [--points 20000] [--queries 400] [--ingest-points 1000]
+                                        [--models use-multilingual,minilm] [--local-points 2000]
 
 Builds a synthetic corpus (many properties, varied guide sections, some access details, some shared
-FAQs), embeds it with the packaged model and loads it into the embedded Qdrant Edge store, then times
-`Retriever.search()` (question embedding + RRF query with the property and access filter) end to end.
-With QDRANT_URL set, the same corpus goes to a Qdrant server collection (deleted afterwards) and is
-timed the same way. qdrant-client's local mode is timed on a subset as a baseline. Corpus vectors are
-cached in the temp folder, so a second run skips the slow embedding step. Prints figures only.
+FAQs). For each embedding model (EMBEDDING_MODEL values; the first is the one measured, MiniLM the
+baseline of the same run): times an ingest of `--ingest-points` chunks (embed with language-aware BM25,
+upsert, flush) into a fresh Qdrant Edge store, then loads the whole corpus and times `Retriever.search()`
+(question embedding + RRF query with the property and access filter) end to end, on questions in six
+languages. With QDRANT_URL set, the same corpus goes to a Qdrant server collection (deleted afterwards)
+and is timed the same way; qdrant-client's local mode is timed on a subset as another baseline. Corpus
+vectors are cached per model in the temp folder, so a second run skips the slow embedding step (the
+ingest figure is always measured afresh). Prints figures only.
 """
 
 from __future__ import annotations
@@ -27,13 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.knowledge.chunking import chunk_document
 from bot.knowledge.edge_store import EdgeStore
-from bot.knowledge.embeddings import Embedder, packaged_model_dir
+from bot.knowledge.embeddings import MODELS, Embedder
+from bot.knowledge.ingest import EMBED_BATCH
 from bot.knowledge.models import Chunk, Document, Embedding, Section, SparseVec
 from bot.knowledge.retrieval import Retriever
 from bot.knowledge.store import KnowledgeStore, Scope, StoredPoint, chunk_payload
-
-MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-DIM = 384
 
 STREETS = [
     "Rua das Flores",
@@ -138,6 +140,11 @@ FAQ = [
 ]
 QUESTIONS = [
     "what time is checkout",
+    "À quelle heure faut-il libérer l'appartement ?",
+    "¿Dónde puedo aparcar el coche?",
+    "Wie lautet das WLAN-Passwort?",
+    "Come si accende il riscaldamento?",
+    "Onde ponho o lixo?",
     "where can I park the car",
     "how do I turn on the heating",
     "wifi password",
@@ -179,7 +186,7 @@ def corpus(points: int, seed: int) -> list[Chunk]:
         document = Document(
             source=f"{prop or 'shared'}/en/guide-{n}.md", property_code=prop, language="en", sections=tuple(sections)
         )
-        chunks += chunk_document(document, collection="bench", model_id=f"{MODEL_NAME}@{DIM}+bm25")
+        chunks += chunk_document(document, collection="bench", model_id="bench")
     return chunks[:points]
 
 
@@ -202,7 +209,8 @@ def fill(rng: random.Random, template: str, **extra: object) -> str:
 
 def embed_corpus(chunks: list[Chunk], embedder: Embedder, seed: int) -> list[Embedding]:
     """Vectors for the corpus, from a cache file when this exact corpus was embedded before."""
-    cache = Path(tempfile.gettempdir()) / f"sidecar-bench-{len(chunks)}-{seed}.npz"
+    model = embedder.model_id.replace("/", "_").replace("@", "-")
+    cache = Path(tempfile.gettempdir()) / f"sidecar-bench-{model}-{len(chunks)}-{seed}.npz"
     if cache.exists():
         data = np.load(cache)
         dense, offsets, indices, values = data["dense"], data["offsets"], data["indices"], data["values"]
@@ -211,7 +219,8 @@ def embed_corpus(chunks: list[Chunk], embedder: Embedder, seed: int) -> list[Emb
         started = time.perf_counter()
         embeddings: list[Embedding] = []
         for start in range(0, len(chunks), 512):
-            embeddings += embedder.embed_documents([c.embed_text for c in chunks[start : start + 512]])
+            part = chunks[start : start + 512]
+            embeddings += embedder.embed_documents([c.embed_text for c in part], languages=[c.language for c in part])
             if sys.stderr.isatty():
                 print(f"\r  embedded {len(embeddings)}/{len(chunks)}", end="", file=sys.stderr, flush=True)
         if sys.stderr.isatty():
@@ -232,6 +241,24 @@ def embed_corpus(chunks: list[Chunk], embedder: Embedder, seed: int) -> list[Emb
         )
         for i in range(len(chunks))
     ]
+
+
+def ingest_rate(embedder: Embedder, chunks: list[Chunk], label: str) -> float:
+    """Chunks per second of what `sidecar ingest` does per chunk: embed (dense + BM25) in batches of
+    EMBED_BATCH, upsert, then one flush, into a fresh Edge store (PostgreSQL bookkeeping excluded)."""
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder:
+        store = EdgeStore(Path(folder) / "ingest", "ingest", dim=embedder.dim)
+        started = time.perf_counter()
+        for start in range(0, len(chunks), EMBED_BATCH):
+            batch = chunks[start : start + EMBED_BATCH]
+            vectors = embedder.embed_documents([c.embed_text for c in batch], languages=[c.language for c in batch])
+            store.upsert([StoredPoint(c.point_id, v, chunk_payload(c)) for c, v in zip(batch, vectors, strict=True)])
+        store.flush()
+        took = time.perf_counter() - started
+        store.close()
+    rate = len(chunks) / took
+    print(f"{label}: ingested {len(chunks)} chunks in {took:.1f} s ({rate:.0f} chunks/s)")
+    return rate
 
 
 def load(store: KnowledgeStore, chunks: list[Chunk], vectors: list[Embedding], label: str) -> None:
@@ -270,10 +297,11 @@ def measure(retriever: Retriever, queries: int, properties: list[str], seed: int
     return timings
 
 
-def report(label: str, points: int, timings: dict[str, list[float]]) -> None:
-    def pct(values: list[float], q: int) -> float:
-        return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
+
+def report(label: str, points: int, timings: dict[str, list[float]]) -> None:
     parts = [f"{name} p50 {pct(v, 50):6.2f} / p95 {pct(v, 95):6.2f} ms" for name, v in timings.items()]
     print(f"{label:<28} {points:>6} pts  {len(timings['total']):>4} queries  " + " | ".join(parts))
 
@@ -282,33 +310,53 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=20_000, help="corpus size (chunks)")
     parser.add_argument("--queries", type=int, default=400, help="timed queries per store")
+    parser.add_argument("--ingest-points", type=int, default=1_000, help="chunks of the timed ingest; 0 skips")
+    parser.add_argument("--models", default="use-multilingual,minilm", help="EMBEDDING_MODEL values to compare")
     parser.add_argument("--local-points", type=int, default=2_000, help="subset for qdrant-client local mode; 0 skips")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
     print(f"cpu cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
-    started = time.perf_counter()
-    embedder = Embedder(model_dir=packaged_model_dir(), model_name=MODEL_NAME, dim=DIM)
-    print(f"embedder loaded in {time.perf_counter() - started:.2f} s")
     chunks = corpus(args.points, args.seed)
     properties = sorted({c.property_code for c in chunks if c.property_code})
     print(
         f"corpus: {len(chunks)} chunks, {len(properties)} properties, "
         f"{sum(c.is_access for c in chunks)} access chunks, {sum(c.property_code is None for c in chunks)} shared"
     )
-    vectors = embed_corpus(chunks, embedder, args.seed)
+    summary: list[tuple[str, dict[str, list[float]], float | None]] = []
+    for n, choice in enumerate(m.strip() for m in args.models.split(",") if m.strip()):
+        if choice not in MODELS:
+            parser.error(f"--models: {choice!r} is not one of {', '.join(MODELS)}")
+        print(f"\n== {choice}")
+        started = time.perf_counter()
+        embedder = Embedder.packaged(choice)
+        print(f"embedder {embedder.model_id} loaded in {time.perf_counter() - started:.2f} s")
+        rate = ingest_rate(embedder, chunks[: args.ingest_points], choice) if args.ingest_points else None
+        vectors = embed_corpus(chunks, embedder, args.seed)
+        with tempfile.TemporaryDirectory(prefix="bench-edge-") as folder:
+            edge = EdgeStore(Path(folder) / "bench", "bench", dim=embedder.dim)
+            load(edge, chunks, vectors, "edge")
+            load(edge, chunks[:10], vectors[:10], "edge, a listing update of 10 chunks")
+            timings = measure(Retriever(edge, embedder), args.queries, properties, args.seed)
+            report(f"Qdrant Edge, {choice}", edge.count(), timings)
+            edge.close()
+        summary.append((choice, timings, rate))
+        if n == 0:
+            other_stores(args, chunks, vectors, embedder)
 
-    with tempfile.TemporaryDirectory(prefix="bench-edge-") as folder:
-        edge = EdgeStore(Path(folder) / "bench", "bench", dim=DIM)
-        load(edge, chunks, vectors, "edge")
-        load(edge, chunks[:10], vectors[:10], "edge, a listing update of 10 chunks")
-        report(
-            "Qdrant Edge (embedded)",
-            edge.count(),
-            measure(Retriever(edge, embedder), args.queries, properties, args.seed),
+    print(f"\nsummary: embed + filtered hybrid search at {len(chunks)} chunks (Qdrant Edge), ingest rate")
+    for choice, timings, rate in summary:
+        ingest = f"{rate:6.0f} chunks/s" if rate else "skipped"
+        print(
+            f"  {choice:<18} total p50 {pct(timings['total'], 50):6.2f} ms  p95 {pct(timings['total'], 95):6.2f} ms"
+            f"  (embed p95 {pct(timings['embed'], 95):5.2f}, search p95 {pct(timings['search'], 95):5.2f})"
+            f"  ingest {ingest}"
         )
-        edge.close()
 
+
+def other_stores(args: argparse.Namespace, chunks: list[Chunk], vectors: list[Embedding], embedder: Embedder) -> None:
+    """The same corpus on a Qdrant server (QDRANT_URL) and on qdrant-client's local mode, for comparison."""
+    properties = sorted({c.property_code for c in chunks if c.property_code})
     if os.environ.get("QDRANT_URL"):
         from qdrant_client import QdrantClient
 
@@ -318,7 +366,7 @@ def main() -> None:
         name = f"bench_knowledge_{args.points}"
         if client.collection_exists(name):
             client.delete_collection(name)
-        server = ServerStore(client, name, dim=DIM)
+        server = ServerStore(client, name, dim=embedder.dim)
         try:
             load(server, chunks, vectors, "server")
             report(
@@ -340,7 +388,7 @@ def main() -> None:
         from bot.knowledge.server_store import ServerStore
 
         subset = args.local_points
-        local = ServerStore(QdrantClient(location=":memory:"), "bench", dim=DIM)
+        local = ServerStore(QdrantClient(location=":memory:"), "bench", dim=embedder.dim)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             load(local, chunks[:subset], vectors[:subset], "qdrant-client local")

@@ -42,6 +42,7 @@ HOW_TO_FIX = {
     "GUESTY_WEBHOOK_SECRET": "copy the whsec_... secret from Guesty's GET /v1/webhooks-v2/secret",
     "SPEECH_BACKEND": "use 'azure' (needs AZURE_SPEECH_KEY) or 'local'",
     "AZURE_SPEECH_REGION": "set it (e.g. westeurope) or set AZURE_SPEECH_ENDPOINT",
+    "EMBEDDING_MODEL": "use 'use-multilingual' (default), 'minilm', or 'onnx' with EMBEDDING_MODEL_PATH",
 }
 
 
@@ -119,9 +120,14 @@ class Settings(BaseSettings):
     guesty_api_url: str = "https://open-api.guesty.com"
 
     # Knowledge and answering
-    embedding_model_path: Path | None = None  # folder with onnx/model.onnx + tokenizer; default: packaged MiniLM
-    embedding_model_name: str = "sentence-transformers/all-MiniLM-L6-v2"
-    embedding_dim: int = Field(default=384, gt=0)
+    # The dense model: "use-multilingual" (packaged USE multilingual v3, 512-d, the default), "minilm" (packaged
+    # English all-MiniLM-L6-v2 int8, 384-d) or "onnx" (a fastembed-layout folder at EMBEDDING_MODEL_PATH).
+    # Unset while EMBEDDING_MODEL_PATH is set means "onnx". A store remembers its model: changing it means
+    # deleting the store (or a new QDRANT_COLLECTION) and running `sidecar ingest` again.
+    embedding_model: Literal["use-multilingual", "minilm", "onnx"] | None = None
+    embedding_model_path: Path | None = None  # folder with onnx/model.onnx + tokenizer (minilm: overrides it)
+    embedding_model_name: str | None = None  # default: the model's own name
+    embedding_dim: int | None = Field(default=None, gt=0)  # default: the model's own vector size
     debounce_seconds: float = Field(default=2.0, ge=0)
     access_window_days_before: int = Field(default=2, ge=0)
     # Learning: a taught answer needs a second agent's `/approve` before the bot uses it.
@@ -196,6 +202,14 @@ class Settings(BaseSettings):
             raise ValueError("AZURE_SPEECH_KEY: SPEECH_BACKEND=azure needs a key")
         if self.speech_backend == "azure" and not (self.azure_speech_region or self.azure_speech_endpoint):
             raise ValueError("AZURE_SPEECH_REGION: set a region or AZURE_SPEECH_ENDPOINT for Azure Speech")
+        return self
+
+    @model_validator(mode="after")
+    def _embedding_model(self) -> Settings:
+        if self.embedding_model is None:
+            self.embedding_model = "onnx" if self.embedding_model_path else "use-multilingual"
+        if self.embedding_model == "onnx" and not self.embedding_model_path:
+            raise ValueError("EMBEDDING_MODEL_PATH: EMBEDDING_MODEL=onnx needs the model folder (onnx/model.onnx)")
         return self
 
     # Small helpers so callers never unwrap secrets by hand.

@@ -6,6 +6,7 @@ that serves searches owns it; a second opener gets a KnowledgeStoreError saying 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,10 +25,13 @@ from bot.knowledge.store import (
     KnowledgeStoreError,
     Scope,
     StoredPoint,
+    StoreModel,
+    model_mismatch,
     to_chunk,
 )
 
 _SCROLL_PAGE = 1000
+MODEL_FILE = "sidecar-model.json"  # beside the shard's own files: which embedding model made the vectors
 
 
 def scope_filter(scope: Scope, *, own_only: bool = False) -> qe.Filter:
@@ -54,9 +58,12 @@ def scope_filter(scope: Scope, *, own_only: bool = False) -> qe.Filter:
 class EdgeStore:
     """The embedded default store (settings.qdrant_path / collection)."""
 
-    def __init__(self, path: Path, collection: str, *, dim: int) -> None:
+    def __init__(self, path: Path, collection: str, *, dim: int, model: StoreModel | None = None) -> None:
+        """Open (or create) the shard; with `model`, refuse a shard whose vectors come from another model."""
         self.collection = collection
         self.path = path
+        if model is not None:
+            self._check_model(model)
         config = qe.EdgeConfig(
             vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
@@ -71,6 +78,18 @@ class EdgeStore:
                     self._shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
         except Exception as exc:  # the binding raises plain Exception with the engine's message
             raise KnowledgeStoreError(_explain(path, dim, str(exc))) from exc
+        if model is not None and not (path / MODEL_FILE).is_file():  # new, or made before stores knew their model
+            (path / MODEL_FILE).write_text(json.dumps({"model_id": model.model_id, "setting": model.setting}))
+
+    def _check_model(self, model: StoreModel) -> None:
+        try:
+            stored = json.loads((self.path / MODEL_FILE).read_text())
+        except (OSError, ValueError):
+            return
+        fix = f"stop the processes using it, delete the folder {self.path}"
+        message = model_mismatch(f"the knowledge store {self.path}", stored, model, fix)
+        if message:
+            raise KnowledgeStoreError(message)
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         if not points:
@@ -154,7 +173,8 @@ def _explain(path: Path, dim: int, message: str) -> str:
         )
     if "incompatible" in message.lower():
         return (
-            f"EMBEDDING_DIM: the knowledge store {path} was built for other vectors than {dim}-d ones "
-            f"({message}); delete the folder and ingest again, or restore the former model settings"
+            f"EMBEDDING_MODEL: the knowledge store {path} was built for other vectors than {dim}-d ones, by "
+            f"another embedding model ({message}); delete the folder and ingest again (`sidecar ingest`), "
+            "or restore the former EMBEDDING_MODEL / EMBEDDING_DIM"
         )
     return f"QDRANT_PATH: cannot open the knowledge store at {path}: {message}"

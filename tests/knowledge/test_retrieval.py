@@ -11,10 +11,11 @@ from qdrant_client import models
 
 from bot.knowledge import edge_store, server_store
 from bot.knowledge.edge_store import EdgeStore
-from bot.knowledge.embeddings import Embedder, bm25_text
+from bot.knowledge.embeddings import Embedder
 from bot.knowledge.ingest import ingest
 from bot.knowledge.retrieval import Retriever
 from bot.knowledge.server_store import ServerStore
+from bot.knowledge.sparse import bm25_text
 from bot.knowledge.store import KnowledgeStore, Scope
 
 from .conftest import EXAMPLES, make_store

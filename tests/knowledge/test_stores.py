@@ -13,13 +13,15 @@ from bot.knowledge.embeddings import (
     TOKENIZER_FILES,
     Embedder,
     EmbeddingConfigError,
+    ModelSpec,
     check_model_dir,
+    model_spec,
     packaged_model_dir,
 )
 from bot.knowledge.models import Embedding, SparseVec
 from bot.knowledge.server_store import ServerStore
-from bot.knowledge.store import KnowledgeStore, KnowledgeStoreError, Scope, StoredPoint, open_store
-from config.settings import load_settings
+from bot.knowledge.store import KnowledgeStore, KnowledgeStoreError, Scope, StoredPoint, StoreModel, open_store
+from config.settings import ConfigError, load_settings
 
 from .conftest import DIM
 
@@ -81,7 +83,7 @@ def test_edge_store_persists_and_is_owned_by_one_opener(tmp_path: Path, embedder
 def test_edge_store_rejects_vectors_of_another_size(tmp_path: Path) -> None:
     EdgeStore(tmp_path / "kb", "kb", dim=DIM).close()
 
-    with pytest.raises(KnowledgeStoreError, match=r"^EMBEDDING_DIM: .* delete the folder and ingest again"):
+    with pytest.raises(KnowledgeStoreError, match=r"^EMBEDDING_MODEL: .* delete the folder and ingest again"):
         EdgeStore(tmp_path / "kb", "kb", dim=768)
 
 
@@ -89,7 +91,7 @@ def test_server_store_rejects_a_collection_of_another_size() -> None:
     client = QdrantClient(location=":memory:")
     ServerStore(client, "kb", dim=DIM)
 
-    with pytest.raises(KnowledgeStoreError, match=r"^EMBEDDING_DIM: Qdrant collection 'kb' holds 384 vectors"):
+    with pytest.raises(KnowledgeStoreError, match=r"^EMBEDDING_MODEL: Qdrant collection 'kb' holds 384 vectors"):
         ServerStore(client, "kb", dim=768)
 
 
@@ -146,7 +148,78 @@ def test_embedder_from_settings_uses_the_configured_folder(tmp_path: Path) -> No
     embedder = Embedder.from_settings(settings)
     vectors = embedder.embed_documents(["Check-out is by 11:00.", "Bins are in the yard."])
 
-    assert embedder.model_id == "acme/minilm@384+bm25"
+    assert embedder.model_id == "acme/minilm@384+bm25-lang1"
     assert [len(v.dense) for v in vectors] == [384, 384]
     assert abs(sum(x * x for x in vectors[0].dense) - 1.0) < 1e-3  # normalized for cosine
     assert vectors[0].sparse.indices and all(v > 0 for v in vectors[0].sparse.values)
+
+
+USE = StoreModel("use-multilingual-v3@512+bm25-lang1", "use-multilingual")
+MINILM = StoreModel("sentence-transformers/all-MiniLM-L6-v2@384+bm25-lang1", "minilm")
+
+
+def test_edge_store_refuses_a_store_built_with_another_model(tmp_path: Path) -> None:
+    EdgeStore(tmp_path / "kb", "kb", dim=DIM, model=MINILM).close()
+    EdgeStore(tmp_path / "kb", "kb", dim=DIM, model=MINILM).close()  # the same model opens again
+
+    with pytest.raises(
+        KnowledgeStoreError,
+        match=r"^EMBEDDING_MODEL: the knowledge store .* was built with sentence-transformers/all-MiniLM-L6-v2@384"
+        r".*\(EMBEDDING_MODEL=minilm\), not use-multilingual-v3@512.* delete the folder .* `sidecar ingest` again"
+        r".*or set EMBEDDING_MODEL=minilm back",
+    ):
+        EdgeStore(tmp_path / "kb", "kb", dim=512, model=USE)
+
+
+def test_an_edge_store_from_before_model_tracking_adopts_the_current_model(tmp_path: Path) -> None:
+    EdgeStore(tmp_path / "kb", "kb", dim=DIM).close()  # no model: as stores were made before
+
+    EdgeStore(tmp_path / "kb", "kb", dim=DIM, model=MINILM).close()
+
+    with pytest.raises(KnowledgeStoreError, match=r"^EMBEDDING_MODEL: .* was built with sentence-transformers"):
+        EdgeStore(tmp_path / "kb", "kb", dim=DIM, model=StoreModel("other@384+bm25-lang1", "onnx"))
+
+
+def test_server_store_refuses_a_collection_built_with_another_model() -> None:
+    client = QdrantClient(location=":memory:")
+    ServerStore(client, "kb", dim=DIM, model=MINILM)
+    ServerStore(client, "kb", dim=DIM, model=MINILM)
+
+    with pytest.raises(
+        KnowledgeStoreError,
+        match=r"^EMBEDDING_MODEL: Qdrant collection 'kb' was built with .*delete the Qdrant collection 'kb'",
+    ):
+        ServerStore(client, "kb", dim=512, model=USE)
+
+
+def test_open_store_uses_the_configured_models_vector_size(tmp_path: Path) -> None:
+    default = load_settings({"QDRANT_PATH": str(tmp_path / "a")})
+    minilm = load_settings({"QDRANT_PATH": str(tmp_path / "a"), "EMBEDDING_MODEL": "minilm"})
+
+    store = open_store(default)
+    store.close()
+    with pytest.raises(KnowledgeStoreError, match=r"^EMBEDDING_MODEL: .*EMBEDDING_MODEL=use-multilingual\) back|"
+                       r"^EMBEDDING_MODEL: .*set EMBEDDING_MODEL=use-multilingual back"):
+        open_store(minilm)
+
+
+def test_model_spec_follows_embedding_model() -> None:
+    assert model_spec(load_settings({})) == ModelSpec("use-multilingual", "use-multilingual-v3", 512)
+    assert model_spec(load_settings({"EMBEDDING_MODEL": "minilm"})).dim == 384
+    assert model_spec(load_settings({"EMBEDDING_MODEL_PATH": "/m", "EMBEDDING_DIM": "768"})).setting == "onnx"
+    with pytest.raises(ConfigError, match="EMBEDDING_MODEL_PATH: EMBEDDING_MODEL=onnx needs the model folder"):
+        load_settings({"EMBEDDING_MODEL": "onnx"})
+    with pytest.raises(ConfigError, match=r"EMBEDDING_MODEL: .*use 'use-multilingual'"):
+        load_settings({"EMBEDDING_MODEL": "bert"})
+
+
+def test_packaged_use_multilingual_maps_questions_across_languages() -> None:
+    embedder = Embedder.packaged("use-multilingual")
+    guide = embedder.embed_documents(["Check-out is by 11:00.", "The bins are in the courtyard."], languages=["en"] * 2)
+    question = embedder.embed_query("À quelle heure faut-il partir ?")
+
+    def cosine(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    assert embedder.model_id == "use-multilingual-v3@512+bm25-lang1" and len(question.dense) == 512
+    assert cosine(question.dense, guide[0].dense) > cosine(question.dense, guide[1].dense)
