@@ -28,6 +28,8 @@ lint: setup
 	bash scripts/validate-stack.sh
 
 test: setup services lint
+	# The retrieval regression gate, printed: recall@5 in the guide's language and across languages.
+	$(BIN)/sidecar eval bot/knowledge/eval/questions.jsonl --min-same 0.95 --min-cross 0.90
 	$(BIN)/pytest -q -p no:cacheprovider
 
 demo: setup services

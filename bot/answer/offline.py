@@ -22,6 +22,16 @@ from bot.answer.types import Answer, ChunkLike, GuestFacts, Handoff, Source
 
 OFFLINE_MODEL = "offline"
 OFFLINE_PREFIX = "(Automatic answer from our guides — no AI model is configured)"
+# The framing in the guest's language; the quoted passages stay in the guides' own words.
+OFFLINE_PREFIXES = {
+    "en": OFFLINE_PREFIX,
+    "pt": "(Resposta automática a partir dos nossos guias — sem modelo de IA configurado)",
+    "es": "(Respuesta automática a partir de nuestras guías — no hay ningún modelo de IA configurado)",
+    "de": "(Automatische Antwort aus unseren Hausinfos — kein KI-Modell eingerichtet)",
+    "fr": "(Réponse automatique tirée de nos guides — aucun modèle d'IA n'est configuré)",
+    "it": "(Risposta automatica dalle nostre guide — nessun modello di IA configurato)",
+}
+SOURCES_LABEL = {"en": "Sources", "pt": "Fontes", "es": "Fuentes", "de": "Quellen", "fr": "Sources", "it": "Fonti"}
 NOT_FOUND = "not found in our guides"
 FACTS_SOURCE = "reservation"
 # Passages scoring below this are ignored. Off by default: bot.knowledge returns RRF fusion scores, which
@@ -221,6 +231,7 @@ def offline_answer(
     *,
     min_score: float = MIN_CHUNK_SCORE,
     max_sentences: int = MAX_SENTENCES,
+    language: str | None = None,
 ) -> Answer | Handoff:
     """Quote up to `max_sentences` sentences that answer the question, or hand off (NOT_FOUND).
 
@@ -272,5 +283,7 @@ def offline_answer(
         if candidate.source not in sources:
             sources.append(candidate.source)
     labels = "; ".join(f"{name} › {heading}" if heading else name for name, heading in sources)
-    text = "\n".join([OFFLINE_PREFIX, *(c.text for c in chosen), f"Sources: {labels}"])
+    lang = (language or "en").split("-")[0].lower()
+    prefix, label = OFFLINE_PREFIXES.get(lang, OFFLINE_PREFIX), SOURCES_LABEL.get(lang, "Sources")
+    text = "\n".join([prefix, *(c.text for c in chosen), f"{label}: {labels}"])
     return Answer(text, tuple(sources))

@@ -194,6 +194,7 @@ async def answer_question(
     turns: Sequence[Turn] = (),
     facts: GuestFacts | None = None,
     llm: LLM | None,
+    language: str | None = None,
 ) -> AnswerOutcome:
     """Answer one guest message.
 
@@ -209,14 +210,14 @@ async def answer_question(
         return _handoff(NO_CONTEXT, started)
 
     if llm is None:
-        offline = offline_answer(question, chunks, facts)
+        offline = offline_answer(question, chunks, facts, language=language)
         if isinstance(offline, Handoff):
             return _handoff(NOT_FOUND_REASON, started, model=OFFLINE_MODEL, detail=NOT_FOUND)
         return AnswerOutcome(
             "answer", offline.text, None, list(offline.sources), OFFLINE_MODEL, _elapsed(started)
         )
 
-    messages = build_messages(question, chunks=chunks, turns=turns, facts=facts)
+    messages = build_messages(question, chunks=chunks, turns=turns, facts=facts, language=language)
     try:
         result = await llm.complete(messages)
     except LLMUnavailable as exc:

@@ -35,6 +35,19 @@ differently.
 
 NO_CONTEXT = "(No passages from the host's guides matched this question.)"
 
+LANGUAGE_NAMES = {"en": "English", "pt": "Portuguese", "es": "Spanish", "de": "German", "fr": "French",
+                  "it": "Italian", "nl": "Dutch"}
+_RULE_3 = "3. Answer in the language of the guest's new message."
+
+
+def guidelines_for(language: str | None) -> str:
+    """The rules, with the answer's language named when we know the guest's (guides are often in another)."""
+    name = LANGUAGE_NAMES.get((language or "").split("-")[0].lower())
+    if name is None:
+        return GUIDELINES
+    return GUIDELINES.replace(_RULE_3, f"3. Answer in {name}, the guest's language, even when the guides are "
+                                       "written in another language.")
+
 DEFAULT_HISTORY_TURNS = 8
 DEFAULT_HISTORY_CHARS = 2_000
 DEFAULT_CONTEXT_CHARS = 8_000
@@ -144,7 +157,8 @@ def build_messages(
     chunks: Sequence[ChunkLike] = (),
     turns: Sequence[Turn] = (),
     facts: GuestFacts | None = None,
-    guidelines: str = GUIDELINES,
+    guidelines: str | None = None,
+    language: str | None = None,
     max_turns: int = DEFAULT_HISTORY_TURNS,
     history_chars: int = DEFAULT_HISTORY_CHARS,
     context_chars: int = DEFAULT_CONTEXT_CHARS,
@@ -157,7 +171,7 @@ def build_messages(
     history = list(turns)
     if history and history[-1].role == "guest" and history[-1].text.strip() == question.strip():
         history.pop()
-    system_parts = [guidelines]
+    system_parts = [guidelines if guidelines is not None else guidelines_for(language)]
     facts_block = render_facts(facts) if facts else ""
     if facts_block:
         system_parts.append(facts_block)

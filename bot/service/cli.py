@@ -146,6 +146,27 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.knowledge.evaluation import EvalError
+    from bot.service.evaluate import gate, run
+
+    try:
+        report = run(Path(args.questions), knowledge_path=Path(args.knowledge) if args.knowledge else None,
+                     settings=_settings())
+    except (EvalError, OSError) as exc:
+        print(f"sidecar: {exc}", file=sys.stderr)
+        return 2
+    print(report.to_text())
+    if args.json:
+        Path(args.json).write_text(report.to_json(), encoding="utf-8")
+    problems = gate(report, min_same=args.min_same, min_cross=args.min_cross)
+    for problem in problems:
+        print(f"sidecar eval: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
 def cmd_purge(args: argparse.Namespace) -> int:
     import psycopg
 
@@ -343,6 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--access", action="store_true",
                    help="answer as for a guest whose stay unlocks the property's access details and address")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="retrieval recall and answer/hand-off decisions on a questions file")
+    p.add_argument("questions", help="a JSONL file (format: bot/knowledge/eval/README.md)")
+    p.add_argument("--knowledge", default=None, help="the knowledge folder (default: the bundled examples)")
+    p.add_argument("--json", default=None, help="also write the full report as JSON to this file")
+    p.add_argument("--min-same", type=float, default=0.0, help="fail below this recall@5 in the guide's language")
+    p.add_argument("--min-cross", type=float, default=0.0, help="fail below this recall@5 across languages")
+    p.set_defaults(func=cmd_eval)
 
     acc = sub.add_parser("access", help="who was given door codes and exact addresses, and who was refused")
     acc_sub = acc.add_subparsers(dest="access_command", required=True)

@@ -186,6 +186,11 @@ class ChatwootClient:
         await self._request("POST", f"/conversations/{conversation_id}/toggle_priority", "bot",
                             json={"priority": priority})
 
+    async def set_conversation_attributes(self, conversation_id: int, attributes: dict[str, Any]) -> None:
+        """Set conversation custom attributes (bot token; Chatwoot replaces the whole set it is given)."""
+        await self._request("POST", f"/conversations/{conversation_id}/custom_attributes", "bot",
+                            json={"custom_attributes": attributes})
+
     async def assign_team(self, conversation_id: int, team_id: int) -> None:
         """Hand the conversation to a team (its agents are notified)."""
         await self._request("POST", f"/conversations/{conversation_id}/assignments", "bot", json={"team_id": team_id})
