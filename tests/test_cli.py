@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from bot.context import JobContext
 from bot.service import jobs, periodic
 from bot.service.cli import main as cli
 from bot.service.jobs import Runtime, make_queue
+from bot.service.worker import run_worker
 from tests.conftest import make_settings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "bot" / "knowledge" / "examples"
@@ -59,3 +63,58 @@ def test_ingest_is_handed_to_the_worker_that_holds_the_embedded_store(
         assert conn.execute("SELECT count(*) FROM vector_references").fetchone() == (74,)
         gates = dict(conn.execute("SELECT gate, count(*) FROM vector_references GROUP BY gate").fetchall())
     assert gates["private"] == 4 and gates["access"] > 0  # the four guides' addresses; codes and passwords
+
+
+def test_ask_json_lists_the_decision_and_every_passage(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["ingest", str(EXAMPLES)]) == 0
+    capsys.readouterr()
+    assert cli(["ask", "À quelle heure est le check-out ?", "--property", "lis-alfama", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["decision"], answer["language"], answer["property"]) == ("answer", "fr", "lis-alfama")
+    assert answer["answer"].startswith("(Réponse automatique tirée de nos guides")
+    first = answer["passages"][0]
+    assert set(first) == {"text", "score", "source", "heading", "property", "language", "gate"}
+    assert all(p["gate"] == "open" for p in answer["passages"])  # no --access: nothing gated
+
+
+def test_ask_as_a_contact_uses_its_booking(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["ingest", str(EXAMPLES)]) == 0
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("INSERT INTO properties (code, name) VALUES ('ber-mitte', 'Mitte Courtyard Studio')")
+        conn.execute("INSERT INTO reservations (guesty_id, confirmation_code, status, guest_name, property_code,"
+                     " check_in_at, check_out_at, chatwoot_contact_id)"
+                     " VALUES ('r1', 'HM42', 'confirmed', 'Ana Silva', 'ber-mitte', now() + interval '1 day',"
+                     " now() + interval '4 days', 812)")
+    capsys.readouterr()
+    assert cli(["ask", "What is the door code?", "--contact", "812", "--json"]) == 0
+    verified = json.loads(capsys.readouterr().out)
+    assert (verified["property"], verified["identity"], verified["booking"]) == ("ber-mitte", "verified", "HM42")
+    assert verified["access_properties"] == ["ber-mitte"]
+    assert cli(["ask", "What is the door code?", "--contact", "812", "--identity", "claimed", "--json"]) == 0
+    claimed = json.loads(capsys.readouterr().out)
+    assert claimed["access_properties"] == [] and all(p["gate"] == "open" for p in claimed["passages"])
+
+
+def test_ask_is_answered_by_the_worker_that_holds_the_embedded_store(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings: Any = make_settings(env["DATABASE_URL"], env["QUEUE_NAME"], QDRANT_PATH=env["QDRANT_PATH"])
+    rt = Runtime(settings)
+    rt.ctx = rt.run(JobContext.open(settings))
+    rt.run(rt.ctx.warm_up())
+    jobs.install_runtime(rt)
+    periodic.ingest_folder(str(EXAMPLES))
+    codes: list[int] = []
+    asker = threading.Thread(target=lambda: codes.append(
+        cli(["ask", "What time is check-out?", "--property", "lis-alfama", "--json", "--wait", "60"])))
+    asker.start()
+    queue = make_queue(settings)
+    for _ in range(200):
+        if queue.count:
+            break
+        time.sleep(0.05)
+    run_worker(settings, burst=True, runtime=rt)  # answers the question, then closes the runtime
+    asker.join(timeout=60)
+    assert codes == [0]
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["decision"] == "answer" and "Check-out is by 11:00" in answer["answer"]

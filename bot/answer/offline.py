@@ -266,12 +266,12 @@ def offline_answer(
     if not chosen:
         return Handoff(NOT_FOUND)
     missing = question_terms - _GENERIC - covered
-    language = chosen[0].language
+    passage_language = chosen[0].language
     extras: list[tuple[float, int, _Candidate]] = []
     for _, rank, other in ranked:
         if rank == chosen[0].rank or not other & missing:
             continue
-        if language and passages[rank][0].language not in (None, language):
+        if passage_language and passages[rank][0].language not in (None, passage_language):
             continue
         if extra := _best_sentences(passages[rank], other & missing, weights, 1):
             extras.append((_score(extra[0], other & missing, weights), rank, extra[0]))

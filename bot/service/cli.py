@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from config.settings import ConfigError, Settings, load_settings
 
@@ -139,10 +141,37 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from bot.service.ask import ask, render
+    import time
 
-    result = ask(_settings(), args.question, args.property, access=args.access)
-    print(render(result))
+    from bot.knowledge import KnowledgeStoreError
+    from bot.service import jobs
+    from bot.service.ask import ask, render, render_json
+
+    settings = _settings()
+    options = {"access": args.access, "contact_id": args.contact, "identity": args.identity}
+    try:
+        result = ask(settings, args.question, args.property, **options)
+    except KnowledgeStoreError as exc:
+        if "another process" not in str(exc):
+            raise
+        # The embedded store belongs to a running worker: let that worker answer, and wait for it.
+        job = jobs.make_queue(settings).enqueue("bot.service.periodic.ask_question", args.question, args.property,
+                                                options, job_timeout=120, result_ttl=300)
+        deadline = time.monotonic() + args.wait
+        while time.monotonic() < deadline:
+            status = job.get_status(refresh=True)
+            if status == "finished":
+                answer: dict[str, Any] = job.return_value() or {}
+                print(json.dumps(answer["json"], ensure_ascii=False, indent=2) if args.json else answer["text"])
+                return 0
+            if status in ("failed", "stopped", "canceled"):
+                print(f"sidecar: the worker could not answer ({status}); see its log", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        print(f"sidecar: no answer from the worker within {args.wait:g} s; is `sidecar worker` running?",
+              file=sys.stderr)
+        return 1
+    print(render_json(result) if args.json else render(result))
     return 0
 
 
@@ -363,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--property", default=None, help="the guest's property code (else shared knowledge only)")
     p.add_argument("--access", action="store_true",
                    help="answer as for a guest whose stay unlocks the property's access details and address")
+    p.add_argument("--contact", type=int, default=None,
+                   help="answer as the bot would answer this Chatwoot contact (its booking, property, rights)")
+    p.add_argument("--identity", choices=["verified", "claimed"], default="verified",
+                   help="with --contact: the writer's identity level (default verified)")
+    p.add_argument("--json", action="store_true", help="print the answer, decision and passages as JSON")
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a running worker's answer")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="retrieval recall and answer/hand-off decisions on a questions file")

@@ -4,9 +4,11 @@ context and shows up in the queue like everything else)."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from bot.agent.learning import sync_learned
 from bot.migration.feed import reindex_changed
+from bot.service.ask import ask_async, render, to_dict
 from bot.service.jobs import runtime
 
 log = logging.getLogger("sidecar.periodic")
@@ -59,3 +61,10 @@ def reindex_knowledge() -> str:
     rt = runtime()
     count = rt.run(reindex_changed(rt.context()))
     return f"{count} listing(s) re-indexed or removed"
+
+
+def ask_question(question: str, property_code: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    """`sidecar ask` answered by this worker, which holds the embedded store: the result as plain data."""
+    rt = runtime()
+    result = rt.run(ask_async(rt.context().retriever, rt.settings, question, property_code, **options))
+    return {"text": render(result), "json": to_dict(result)}
