@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.core import metrics
-from bot.core.webhooks import DeliveryParser, Rejection, read_body
+from bot.core.webhooks import DeliveryParser, Rejection, check_delivery, read_body
 from bot.service import jobs
 from bot.service.intake import accept
 from config.settings import Settings
@@ -37,7 +37,7 @@ def _webhook(route: str, handler: DeliveryParser) -> Callable[..., Any]:
         started = time.perf_counter()
         try:
             raw = await read_body(request, request.app.state.settings.max_body_bytes)
-            response: Response = await accept(request, await handler(request, raw))
+            response: Response = await accept(request, check_delivery(await handler(request, raw)))
         except Rejection as rej:
             if rej.status in (401, 413):
                 log.warning("webhook refused", extra={"route": route, "status": rej.status, "reason": rej.reason})
