@@ -156,13 +156,23 @@ def test_redis_down_still_stores_and_answers(clean_db: str, queue_name: str) -> 
         assert conn.execute("SELECT status, enqueued_at FROM operational_events").fetchone() == ("received", None)
 
 
-def test_postgres_down_answers_503(queue_name: str) -> None:
-    settings = make_settings("postgresql://postgres@127.0.0.1:1/nowhere", queue_name)
+def test_postgres_down_spools_the_delivery_and_answers_200(queue_name: str) -> None:
+    settings = make_settings("postgresql://postgres@127.0.0.1:1/nowhere", queue_name, INTAKE_DB_WAIT_S="0.2")
     body, headers = chatwoot_request(load_fixture("chatwoot/message_created.agent_reply.json"), SECRET)
     with TestClient(create_app(settings)) as c:
         resp = c.post("/webhooks/chatwoot", content=body, headers=headers)
-    assert resp.status_code == 503
-    assert "retry" in resp.json()["error"]
+    assert (resp.status_code, resp.json()) == (200, {"status": "spooled"})
+    assert len(list(settings.spool_dir.glob("*.rec"))) == 1
+
+
+def test_postgres_and_spool_both_down_answers_500_so_chatwoot_retries(queue_name: str) -> None:
+    settings = make_settings("postgresql://postgres@127.0.0.1:1/nowhere", queue_name, INTAKE_DB_WAIT_S="0.2",
+                             SPOOL_DIR="/dev/null/spool")
+    body, headers = chatwoot_request(load_fixture("chatwoot/message_created.agent_reply.json"), SECRET)
+    with TestClient(create_app(settings)) as c:
+        resp = c.post("/webhooks/chatwoot", content=body, headers=headers)
+    assert resp.status_code == 500
+    assert resp.json() == {"error": "storage unavailable, retry later"}
 
 
 def test_health_ready_and_metrics(client: TestClient) -> None:

@@ -1,4 +1,5 @@
-"""The web app: three webhook routes, health, readiness and metrics.
+"""The web app: three webhook routes, health, readiness and metrics, and a background task that drains the
+intake's spool and redacts old payloads (bot.service.intake.housekeeping).
 
 Each webhook route only authenticates, parses and hands over to bot.service.intake; the work happens in workers.
 """
@@ -21,9 +22,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot.core import metrics
+from bot.core.spool import Spool
 from bot.core.webhooks import DeliveryParser, Rejection, check_delivery, read_body
 from bot.service import jobs
-from bot.service.intake import accept
+from bot.service.intake import accept, housekeeping
 from config.settings import Settings
 from integrations.aircall import route as aircall
 from integrations.chatwoot import route as chatwoot
@@ -90,15 +92,23 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # check: a connection broken by a Postgres restart is replaced when taken, not used for a delivery
+        # (which would then go to the spool); the check is one empty round trip.
         pool = AsyncConnectionPool(settings.database_dsn, min_size=2, max_size=10, timeout=3, open=False,
-                                   kwargs={"autocommit": True})
+                                   kwargs={"autocommit": True}, check=AsyncConnectionPool.check_connection)
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
         app.state.queue = jobs.make_queue(settings, app.state.redis)
+        app.state.spool = Spool(settings.spool_dir)
+        app.state.drain_wakeup = asyncio.Event()
+        keeper = asyncio.create_task(housekeeping(app.state), name="housekeeping")
         try:
             yield
         finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
             await pool.close()
             app.state.redis.close()
 
