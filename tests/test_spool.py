@@ -189,7 +189,7 @@ def test_every_route_spools_when_postgres_is_unreachable(route: str, queue_name:
     (record,) = Spool(settings.spool_dir).names()
     assert Spool(settings.spool_dir).read(record).delivery.source == route
     assert f'sidecar_events_stored_total{{outcome="spooled",source="{route}"}}' in metrics_text
-    assert "sidecar_spool_pending" in metrics_text
+    assert "sidecar_spool_pending 1.0" in metrics_text
 
 
 

@@ -182,5 +182,29 @@ def test_health_ready_and_metrics(client: TestClient) -> None:
     client.post("/webhooks/chatwoot", content=body, headers=headers)
     text = client.get("/metrics").text
     assert 'sidecar_http_requests_total{route="chatwoot",status="200"}' in text
-    assert 'sidecar_events{source="chatwoot",status="received"} 1.0' in text
+    assert 'sidecar_events_stored_total{outcome="queued",source="chatwoot"}' in text
     assert "sidecar_webhook_ack_seconds_bucket" in text
+
+
+def test_metrics_count_deliveries_by_outcome_without_reading_the_ledger(client: TestClient, settings: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    before = client.get("/metrics").text
+    payload = load_fixture("chatwoot/message_created.agent_reply.json")
+    for _ in range(2):
+        body, headers = chatwoot_request(payload, SECRET)
+        client.post("/webhooks/chatwoot", content=body, headers=headers)
+    body, headers = chatwoot_request({"event": "contact_merged", "id": 1}, SECRET)
+    client.post("/webhooks/chatwoot", content=body, headers=headers)
+
+    def no_database(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a scrape must not touch Postgres")
+
+    monkeypatch.setattr(client.app.state.pool, "connection", no_database)  # type: ignore[attr-defined]
+    after = client.get("/metrics").text
+    for outcome, added in (("queued", 1), ("duplicate", 1), ("ignored", 1)):
+        assert counter(after, outcome) - counter(before, outcome) == added
+
+
+def counter(text: str, outcome: str) -> float:
+    prefix = f'sidecar_events_stored_total{{outcome="{outcome}",source="chatwoot"}} '
+    return next((float(line.removeprefix(prefix)) for line in text.splitlines() if line.startswith(prefix)), 0.0)

@@ -26,7 +26,6 @@ EVENTS_STORED = Counter("sidecar_events_stored_total", "Verified deliveries by s
 SPOOL_RECORDS = Counter("sidecar_spool_records_total", "Spool records written and drained, by outcome", ["outcome"])
 SPOOL_PENDING = Gauge("sidecar_spool_pending", "Records waiting in this process's spool (read at scrape time)")
 REDACTED = Counter("sidecar_payloads_redacted_total", "Event payloads replaced by a stub (PAYLOAD_RETENTION_DAYS)")
-EVENTS = Gauge("sidecar_events", "Stored webhook events by source and status", ["source", "status"])
 QUEUE_DEPTH = Gauge("sidecar_queue_depth", "Jobs waiting in the RQ queue")
 # Worker side: every finished run of a job, by outcome (done, ignored, failed, ...); its _count is the counter
 # of finished events.
