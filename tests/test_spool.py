@@ -289,3 +289,15 @@ def test_postgres_restart_loses_nothing_and_keeps_arrival_order(cluster: Cluster
     assert [r[0] for r in ledger_rows(settings.database_dsn)] == sent
     assert {r[1] for r in ledger_rows(settings.database_dsn)} == {"received"}
 
+
+
+def test_a_failed_write_leaves_no_partial_record(spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.core import spool as spool_mod
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(spool_mod.os, "fsync", disk_full)
+    with pytest.raises(spool_mod.SpoolError, match="No space left on device"):
+        spool.append(delivery(1), known=True)
+    assert spool.names() == [] and list((spool.directory / "tmp").iterdir()) == []

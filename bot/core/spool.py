@@ -139,23 +139,25 @@ class Spool:
         data = encode(delivery, known=known, received_at=received_at or datetime.now(UTC))
         name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):08d}{SUFFIX}"
         try:
-            with self._lock:
-                if not self._tmp.is_dir():
-                    self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                    self._tmp.mkdir(mode=0o700, exist_ok=True)
-                temp = self._tmp / name
-                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                try:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            if not self._tmp.is_dir():
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._tmp.mkdir(mode=0o700, exist_ok=True)
+            temp = self._tmp / name
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            with self._lock:  # the drain checks for emptiness under the same lock before clearing the flag
                 os.rename(temp, self.directory / name)
-                _fsync_dir(self.directory)
                 self._backlog = True
+            _fsync_dir(self.directory)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                (self._tmp / name).unlink()  # never acknowledged: a partial copy is only clutter
             raise SpoolError(f"cannot write to the spool {self.directory}: {exc.strerror or exc}") from exc
         metrics.SPOOL_RECORDS.labels("spooled").inc()
         return name

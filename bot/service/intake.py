@@ -31,6 +31,7 @@ from bot.core import ledger, metrics
 from bot.core.ledger import Delivery
 from bot.core.spool import DrainReport, Spool, SpoolError, drain_into
 from bot.core.webhooks import Rejection
+from bot.errors import SidecarError
 from bot.service import jobs
 from bot.service.registry import is_supported
 
@@ -41,7 +42,7 @@ REDACT_EVERY_S = 3600.0  # payload retention runs hourly (one web replica at a t
 REDACT_LOCK_ID = 727_003
 
 
-class StorageUnavailable(Exception):
+class StorageUnavailable(SidecarError):
     """Postgres did not take the row in time; the delivery goes to the spool."""
 
 
