@@ -301,3 +301,12 @@ def test_a_failed_write_leaves_no_partial_record(spool: Spool, monkeypatch: pyte
     with pytest.raises(spool_mod.SpoolError, match="No space left on device"):
         spool.append(delivery(1), known=True)
     assert spool.names() == [] and list((spool.directory / "tmp").iterdir()) == []
+
+
+def test_an_unwritable_spool_folder_is_reported_at_start(queue_name: str, clean_db: str,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    settings = make_settings(clean_db, queue_name, SPOOL_DIR="/dev/null/spool")
+    with TestClient(create_app(settings)):
+        pass
+    (logged,) = [r for r in caplog.records if r.getMessage().startswith("spool unusable")]
+    assert logged.reason == "SPOOL_DIR /dev/null/spool is not writable (Not a directory); mount a volume there"

@@ -25,6 +25,7 @@ import itertools
 import json
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -137,7 +138,9 @@ class Spool:
     def append(self, delivery: Delivery, *, known: bool, received_at: datetime | None = None) -> str:
         """Make a delivery durable; once this returns the record survives a crash. SpoolError otherwise."""
         data = encode(delivery, known=known, received_at=received_at or datetime.now(UTC))
-        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):08d}{SUFFIX}"
+        # Time first (drain order); pid, counter and a random tag keep replicas sharing a volume apart
+        # (containers all run as pid 1).
+        name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):08d}-{secrets.token_hex(4)}{SUFFIX}"
         try:
             if not self._tmp.is_dir():
                 self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -161,6 +164,18 @@ class Spool:
             raise SpoolError(f"cannot write to the spool {self.directory}: {exc.strerror or exc}") from exc
         metrics.SPOOL_RECORDS.labels("spooled").inc()
         return name
+
+    def problem(self) -> str | None:
+        """Why records could not be written here, or None; checked at start so the operator hears it early."""
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._tmp.mkdir(mode=0o700, exist_ok=True)
+            probe = self._tmp / f".probe-{os.getpid()}-{secrets.token_hex(4)}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            return f"SPOOL_DIR {self.directory} is not writable ({exc.strerror or exc}); mount a volume there"
+        return None
 
     def read(self, name: str) -> SpooledDelivery:
         return decode(name, (self.directory / name).read_bytes())

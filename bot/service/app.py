@@ -97,6 +97,8 @@ def create_app(settings: Settings) -> Starlette:
         app.state.redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
         app.state.queue = jobs.make_queue(settings, app.state.redis)
         app.state.spool = Spool(settings.spool_dir)
+        if (problem := await asyncio.to_thread(app.state.spool.problem)) is not None:
+            log.error("spool unusable: deliveries will get 500 while Postgres is down", extra={"reason": problem})
         app.state.drain_wakeup = asyncio.Event()
         keeper = asyncio.create_task(housekeeping(app.state), name="housekeeping")
         try:
