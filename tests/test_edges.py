@@ -114,6 +114,11 @@ def test_signed_but_malformed_chatwoot_delivery_is_400_with_a_reason(client: Tes
     refused(client.post("/webhooks/chatwoot", content=body, headers=chatwoot_headers(body)), 400, reason)
 
 
+def test_an_absurd_content_length_is_413_not_a_value_error(client: TestClient) -> None:
+    resp = client.post("/webhooks/aircall", content=b"{}", headers={"content-length": "9" * 5000})
+    refused(resp, 413, "body larger than 1000000 bytes")
+
+
 def test_huge_chatwoot_delivery_id_is_400_not_an_index_error(client: TestClient) -> None:
     body = b'{"event": "conversation_resolved", "id": 5}'
     resp = client.post("/webhooks/chatwoot", content=body, headers=chatwoot_headers(body, delivery=b"d" * 8000))

@@ -42,7 +42,8 @@ class Rejection(SidecarError):
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing anything over `limit` bytes without reading it all."""
     declared = request.headers.get("content-length")
-    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
+    # A length of more than 15 digits is over any limit; int() of thousands of digits would raise.
+    if declared and declared.isascii() and declared.isdigit() and (len(declared) > 15 or int(declared) > limit):
         raise Rejection(413, f"body larger than {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
