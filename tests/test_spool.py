@@ -310,3 +310,13 @@ def test_an_unwritable_spool_folder_is_reported_at_start(queue_name: str, clean_
         pass
     (logged,) = [r for r in caplog.records if r.getMessage().startswith("spool unusable")]
     assert logged.reason == "SPOOL_DIR /dev/null/spool is not writable (Not a directory); mount a volume there"
+
+
+def test_a_record_postgres_refuses_is_set_aside_and_the_rest_drain(clean_db: str, spool: Spool) -> None:
+    refused = Delivery("chatwoot", "message_created", "chatwoot:message_created:1", None, {"content": "a\x00b"})
+    name = spool.append(refused, known=True)  # jsonb holds no NUL; the intake refuses these at the door
+    spool.append(delivery(2), known=True)
+    report = drain_into(clean_db, spool, queued=False)
+    assert (report.quarantined, len(report.queued)) == (1, 1)
+    assert (spool.directory / "quarantine" / name).exists()
+    assert [r[0] for r in ledger_rows(clean_db)] == ["chatwoot:message_created:2"]
