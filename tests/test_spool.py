@@ -107,8 +107,9 @@ def test_web_drain_marks_rows_queued_and_worker_drain_leaves_them_to_the_sweeper
 @pytest.mark.parametrize(
     ("damage", "why"),
     [(lambda data: data[:-5], "cut short"), (lambda data: data[:-1] + b"X", "checksum"),
-     (lambda data: b"hello\n" + data, "not a spool record")],
-    ids=["truncated", "flipped-byte", "not-a-record"],
+     (lambda data: b"hello\n" + data, "not a spool record"),
+     (lambda data: b"SIDECAR-SPOOL 1 " + b"9" * 5000 + b" 00\n{}", "not a spool record")],
+    ids=["truncated", "flipped-byte", "not-a-record", "absurd-length"],
 )
 def test_a_damaged_record_is_quarantined_never_drained(clean_db: str, spool: Spool, damage: Any, why: str,
                                                        caplog: pytest.LogCaptureFixture) -> None:

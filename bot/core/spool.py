@@ -97,7 +97,8 @@ def decode(name: str, data: bytes) -> SpooledDelivery:
     """Read a record back; CorruptRecord unless its header, length and checksum all hold."""
     header, newline, body = data.partition(b"\n")
     parts = header.split(b" ")
-    if not newline or len(parts) != 4 or b" ".join(parts[:2]) != MAGIC or not parts[2].isdigit():
+    if (not newline or len(parts) != 4 or b" ".join(parts[:2]) != MAGIC or not parts[2].isdigit()
+            or len(parts[2]) > 12):
         raise CorruptRecord(f"{name}: not a spool record")
     if int(parts[2]) != len(body):
         raise CorruptRecord(f"{name}: {len(body)} bytes where the header says {int(parts[2])} (cut short?)")
