@@ -321,3 +321,17 @@ def test_a_record_postgres_refuses_is_set_aside_and_the_rest_drain(clean_db: str
     assert (report.quarantined, len(report.queued)) == (1, 1)
     assert (spool.directory / "quarantine" / name).exists()
     assert [r[0] for r in ledger_rows(clean_db)] == ["chatwoot:message_created:2"]
+
+
+def test_the_workers_drain_never_raises_into_the_sweeper(clean_db: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings(clean_db, "unused", SPOOL_DIR=str(tmp_path / "spool"))
+    Spool(settings.spool_dir).append(delivery(1), known=True)
+
+    def unreadable(self: Spool, name: str) -> Any:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Spool, "read", unreadable)
+    assert drain_spool(settings) == 0
+    assert drain_spool(make_settings("postgresql://postgres@127.0.0.1:1/nowhere", "unused",
+                                     SPOOL_DIR=str(tmp_path / "spool"))) == 0

@@ -319,7 +319,12 @@ def drain_into(dsn: str, spool: Spool, *, queued: bool) -> DrainReport:
 def drain_spool(settings: Settings) -> int:
     """For the worker's sweeper: move what the web spooled into the ledger; returns the records drained.
 
-    Rows are left unqueued (enqueued_at NULL), so the sweep that follows queues them. Never raises for an
-    unreachable database. Only useful where the worker mounts the web's SPOOL_DIR.
+    Rows are left unqueued (enqueued_at NULL), so the sweep that follows queues them. Never raises for a
+    database or disk problem (it logs and returns 0), so it cannot stop the sweeper calling it. Only useful
+    where the worker mounts the web's SPOOL_DIR.
     """
-    return drain_into(settings.database_dsn, Spool(settings.spool_dir), queued=False).drained
+    try:
+        return drain_into(settings.database_dsn, Spool(settings.spool_dir), queued=False).drained
+    except (OSError, psycopg.Error) as exc:
+        log.warning("spool drain failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        return 0
