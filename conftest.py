@@ -3,6 +3,7 @@ database created and dropped by this run, and Redis keys no one else uses."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from bot.core import db
-from tests.conftest import REDIS_URL, SERVER_URL
+from tests.conftest import REDIS_URL, SERVER_URL, spool_dir_for
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +40,10 @@ def clean_db(database_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def queue_name() -> Iterator[str]:
-    """A queue name no one else uses; its Redis keys are deleted afterwards."""
+    """A queue name no one else uses; its Redis keys and its spool folder are deleted afterwards."""
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield name
+    shutil.rmtree(spool_dir_for(name), ignore_errors=True)
     r = redis.Redis.from_url(REDIS_URL)
     keys = list(r.scan_iter(f"*{name}*"))
     if keys:

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     voice_transcript_wait_s: float = Field(default=0.0, ge=0, le=120)  # wait for Chatwoot's own transcript
     voicemail_transcripts: bool | None = None  # transcribe Aircall voicemails; default: when Azure Speech is set
     voice_retention_days: int = Field(default=30, ge=1)  # `sidecar purge` drops voice data older than this
+    # Longest voice note transcribed: longer ones are handed to a person without being decoded whole
+    # (hours of low-bitrate Opus fit in SPEECH_MAX_AUDIO_BYTES and decode to gigabytes of PCM).
+    voice_max_seconds: float = Field(default=600.0, gt=0, le=7200)
 
     # Aircall
     aircall_webhook_token: SecretStr | None = None
@@ -145,6 +148,10 @@ class Settings(BaseSettings):
 
     # Intake and jobs
     max_body_bytes: int = Field(default=1_000_000, gt=0)
+    # How long a webhook waits for a pooled connection and its insert before the delivery goes to the spool.
+    intake_db_wait_s: float = Field(default=1.0, gt=0, le=4)
+    spool_dir: Path = Path("data/spool")  # verified deliveries kept while Postgres is unavailable (a volume)
+    payload_retention_days: int = Field(default=90, ge=0)  # finished events' payloads become a stub; 0: keep
     job_max_attempts: int = Field(default=5, ge=1)
     job_backoff_base_s: float = Field(default=2.0, ge=0)
     worker_concurrency: int = Field(default=8, ge=1, le=256)

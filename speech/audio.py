@@ -9,6 +9,12 @@ Guest files are untrusted input for ffmpeg: every read is limited to local files
 (`-protocol_whitelist`) and to plain audio containers (`-format_whitelist`), so a playlist disguised
 as a voice note cannot make ffmpeg open URLs or local files.
 
+Guests' audio is also bounded in time, not only in bytes (the download cap): hours of low-bitrate Opus
+fit in a few megabytes and decode to gigabytes of PCM. Whatever is to be transcribed has its duration read
+from the header first (ffprobe, no decoding) and every decode of it stops just past `max_seconds`
+(ffmpeg's `-t`), so a header that lies costs at most the limit's worth of memory; longer audio raises
+AudioTooLong. Our own synthesized audio is decoded without a limit.
+
 Which uploads Azure fast transcription gets as they are (`prepare_for_azure`): OGG with Opus or Speex,
 MP3, WAV with PCM/A-law/mu-law, WebM with Opus, FLAC, ADTS AAC and AMR, i.e. what its documentation
 lists. Everything else — notably M4A/MP4 (AAC inside an MP4 container, what iPhones and the web widget
@@ -33,13 +39,14 @@ from typing import Any
 
 from pydub import AudioSegment
 
-from speech.errors import AudioFormatError
+from speech.errors import AudioFormatError, AudioTooLong
 from speech.types import CONTENT_TYPES, EXTENSIONS, AudioFormat
 
 FFMPEG = "ffmpeg"
 FFPROBE = "ffprobe"
 TOOL_TIMEOUT_S = 120.0
 SPEECH_RATE = 16_000  # Hz: what Whisper and Azure's speech models work at
+DEFAULT_MAX_SECONDS = 600.0  # VOICE_MAX_SECONDS: ten minutes is a long voice note; 19 MB of 16 kHz PCM
 
 # ffmpeg demuxers a voice note may legitimately use (matched against the demuxer's name list).
 ALLOWED_DEMUXERS = "ogg,mp3,wav,matroska,webm,mov,mp4,m4a,3gp,flac,aac,amr,asf,caf"
@@ -158,22 +165,39 @@ async def _probe_file(path: Path) -> dict[str, Any]:
     return json.loads(out or b"{}")
 
 
-async def _decode_file(path: Path, sample_rate: int, channels: int) -> bytes:
-    return await run_tool(ffmpeg_argv(*_INPUT_GUARD, "-i", str(path), "-vn", "-map_metadata", "-1",
-                                      "-ac", str(channels), "-ar", str(sample_rate), "-f", "s16le", "-c:a", "pcm_s16le",
-                                      "pipe:1"))
+async def _decode_file(path: Path, sample_rate: int, channels: int, max_seconds: float | None = None) -> bytes:
+    """Raw PCM of the file; with `max_seconds`, ffmpeg stops one second past it and AudioTooLong says so."""
+    cap = ["-t", f"{max_seconds + 1:.3f}"] if max_seconds is not None else []
+    pcm = await run_tool(ffmpeg_argv(*_INPUT_GUARD, "-i", str(path), "-vn", "-map_metadata", "-1",
+                                     "-ac", str(channels), "-ar", str(sample_rate), *cap, "-f", "s16le",
+                                     "-c:a", "pcm_s16le", "pipe:1"))
+    if max_seconds is not None and len(pcm) > max_seconds * 2 * sample_rate * channels:
+        raise AudioTooLong(max_seconds)
+    return pcm
 
 
-async def probe(audio: bytes) -> AudioInfo:
-    """Container, codec and duration of `audio`; AudioFormatError when it holds no audio stream."""
+async def _check_length(path: Path, max_seconds: float | None) -> None:
+    """AudioTooLong when the header already says the audio is too long (nothing decoded)."""
+    if max_seconds is None:
+        return
+    out = await run_tool([FFPROBE, "-v", "error", *_INPUT_GUARD, "-show_entries", "format=duration", "-of", "json",
+                          str(path)])
+    duration = _float(json.loads(out or b"{}").get("format", {}).get("duration"))
+    if duration is not None and duration > max_seconds:
+        raise AudioTooLong(max_seconds, round(duration * 1000))
+
+
+async def probe(audio: bytes, *, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> AudioInfo:
+    """Container, codec and duration of `audio`; AudioFormatError when it holds no audio stream,
+    AudioTooLong past `max_seconds`."""
     if not audio:
         raise AudioFormatError("the audio is empty")
     with private_workdir() as work:
         path = write_private(work, "input", audio)
-        return await _info(path)
+        return await _info(path, max_seconds)
 
 
-async def _info(path: Path) -> AudioInfo:
+async def _info(path: Path, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> AudioInfo:
     data = await _probe_file(path)
     streams = [s for s in data.get("streams", []) if s.get("codec_type") == "audio"]
     if not streams:
@@ -181,8 +205,10 @@ async def _info(path: Path) -> AudioInfo:
     stream, fmt = streams[0], data.get("format", {})
     duration = _float(fmt.get("duration"))
     if duration is None:  # browser MediaRecorder WebM often has no duration in its header
-        pcm = await _decode_file(path, SPEECH_RATE, 1)
+        pcm = await _decode_file(path, SPEECH_RATE, 1, max_seconds)
         duration_ms = len(pcm) * 1000 // (2 * SPEECH_RATE)
+    elif max_seconds is not None and duration > max_seconds:
+        raise AudioTooLong(max_seconds, round(duration * 1000))
     else:
         duration_ms = round(duration * 1000)
     rate = _float(stream.get("sample_rate"))
@@ -198,16 +224,23 @@ def _float(value: object) -> float | None:
 
 
 async def duration_ms(audio: bytes) -> int:
-    """Length of `audio` in milliseconds."""
-    return (await probe(audio)).duration_ms
+    """Length of `audio` in milliseconds (our own audio: no limit)."""
+    return (await probe(audio, max_seconds=None)).duration_ms
 
 
-async def decode_pcm(audio: bytes, *, sample_rate: int = SPEECH_RATE, channels: int = 1) -> bytes:
-    """Decode any supported audio to raw signed 16-bit little-endian PCM."""
+async def decode_pcm(audio: bytes, *, sample_rate: int = SPEECH_RATE, channels: int = 1,
+                     max_seconds: float | None = None) -> bytes:
+    """Decode any supported audio to raw signed 16-bit little-endian PCM.
+
+    With `max_seconds` (guests' audio), the header is checked before decoding and the decode stops just
+    past the limit: AudioTooLong either way, and never more than the limit's worth of PCM in memory.
+    """
     if not audio:
         raise AudioFormatError("the audio is empty")
     with private_workdir() as work:
-        pcm = await _decode_file(write_private(work, "input", audio), sample_rate, channels)
+        path = write_private(work, "input", audio)
+        await _check_length(path, max_seconds)
+        pcm = await _decode_file(path, sample_rate, channels, max_seconds)
     if not pcm:
         raise AudioFormatError("the audio decoded to nothing")
     return pcm
@@ -298,26 +331,28 @@ async def convert(audio: bytes, fmt: AudioFormat) -> bytes:
 
 async def ensure_format(audio: bytes, fmt: AudioFormat) -> bytes:
     """`audio` in `fmt`, converted only when it is not already (same bytes back when it is)."""
-    info = await probe(audio)
+    info = await probe(audio, max_seconds=None)  # our own synthesized audio
     if (info.format_name, info.codec) == _NATIVE[fmt]:
         return audio
     return await convert(audio, fmt)
 
 
-async def prepare_for_azure(audio: bytes, filename: str, content_type: str | None = None) -> PreparedAudio:
+async def prepare_for_azure(audio: bytes, filename: str, content_type: str | None = None, *,
+                            max_seconds: float | None = DEFAULT_MAX_SECONDS) -> PreparedAudio:
     """Pass what Azure fast transcription reads as it is; turn anything else into 16 kHz mono WAV.
 
     The decision follows the probed container and codec, not the declared content type, which
-    Chatwoot does not always get right (widget direct uploads, `audio/opus` relabelling).
+    Chatwoot does not always get right (widget direct uploads, `audio/opus` relabelling). AudioTooLong
+    past `max_seconds`, found before anything is decoded when the header has a duration.
     """
     stem = PurePosixPath(filename or "audio").stem or "audio"
     with private_workdir() as work:
         path = write_private(work, "input", audio)
-        info = await _info(path)
+        info = await _info(path, max_seconds)
         known = AZURE_PASSTHROUGH.get((info.format_name, info.codec))
         if known is not None:
             return PreparedAudio(audio, stem + known[1], known[0], info, converted=False)
-        pcm = await _decode_file(path, SPEECH_RATE, 1)
+        pcm = await _decode_file(path, SPEECH_RATE, 1, max_seconds)
     return PreparedAudio(pcm_to_wav(pcm, sample_rate=SPEECH_RATE), f"{stem}.wav", CONTENT_TYPES["wav"], info,
                          converted=True)
 

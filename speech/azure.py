@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from speech.audio import join_segments, prepare_for_azure
+from speech.audio import DEFAULT_MAX_SECONDS, join_segments, prepare_for_azure
 from speech.errors import (
     SpeechAuthError,
     SpeechRequestError,
@@ -82,6 +82,7 @@ class AzureSpeech:
         min_confidence: float = 0.3,
         max_chunk_chars: int = MAX_CHUNK_CHARS,
         sleep: Sleep = asyncio.sleep,
+        max_seconds: float = DEFAULT_MAX_SECONDS,
     ) -> None:
         if not key:
             raise ValueError("AZURE_SPEECH_KEY: the Azure backend needs a key")
@@ -98,6 +99,7 @@ class AzureSpeech:
         self._min_confidence = min_confidence
         self._max_chunk_chars = max_chunk_chars
         self._sleep = sleep
+        self._max_seconds = max_seconds  # longer voice notes raise AudioTooLong before being decoded whole
 
     def voice_for(self, locale: str | None) -> str:
         """The voice `synthesize` uses for `locale` when none is given."""
@@ -110,7 +112,7 @@ class AzureSpeech:
         One locale fixes the language, several ask Azure to identify it among them, none uses its
         multilingual model. Raises UnintelligibleAudio for silence or unrecognisable speech.
         """
-        prepared = await prepare_for_azure(audio, filename, content_type)
+        prepared = await prepare_for_azure(audio, filename, content_type, max_seconds=self._max_seconds)
         if prepared.info.duration_ms < MIN_SPEECH_MS:
             raise UnintelligibleAudio("the voice note is too short to hold speech",
                                       duration_ms=prepared.info.duration_ms)

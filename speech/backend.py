@@ -2,7 +2,8 @@
 
 Optional settings read here when the Settings model has them (defaults otherwise):
 `azure_speech_api_version` (default 2025-10-15), `speech_cpu_threads` (2), `whisper_model_path`
-(the packaged tiny.en model), `speech_voices` (a mapping or "locale=voice,locale=voice" string).
+(the packaged tiny.en model), `speech_voices` (a mapping or "locale=voice,locale=voice" string),
+`voice_max_seconds` (600: longer audio raises AudioTooLong instead of being transcribed).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
+from speech.audio import DEFAULT_MAX_SECONDS
 from speech.azure import DEFAULT_API_VERSION, AzureSpeech
 from speech.cache import AudioCache, CachedSpeech
 from speech.local import LocalSpeech
@@ -59,6 +61,7 @@ def open_speech(settings: Any, http: httpx.AsyncClient, *, voices: Mapping[str, 
     """The backend `settings.speech_backend` names ("azure" or "local"), with `voices` (locale -> voice)
     overriding the defaults and synthesis cached in `cache` when one is given."""
     overrides = {**parse_voices(getattr(settings, "speech_voices", None)), **(voices or {})}
+    max_seconds = float(getattr(settings, "voice_max_seconds", None) or DEFAULT_MAX_SECONDS)
     backend: SpeechBackend
     if settings.speech_backend == "azure":
         backend = AzureSpeech(
@@ -68,12 +71,14 @@ def open_speech(settings: Any, http: httpx.AsyncClient, *, voices: Mapping[str, 
             endpoint=settings.azure_speech_endpoint,
             api_version=getattr(settings, "azure_speech_api_version", None) or DEFAULT_API_VERSION,
             voices=DEFAULT_AZURE_VOICES.with_overrides(overrides),
+            max_seconds=max_seconds,
         )
     elif settings.speech_backend == "local":
         backend = LocalSpeech(
             model_path=getattr(settings, "whisper_model_path", None),
             cpu_threads=int(getattr(settings, "speech_cpu_threads", None) or 2),
             voices=DEFAULT_ESPEAK_VOICES.with_overrides(overrides),
+            max_seconds=max_seconds,
         )
     else:
         raise ValueError(f"SPEECH_BACKEND: unknown backend {settings.speech_backend!r}; use 'azure' or 'local'")

@@ -7,6 +7,7 @@
     │   ├── RedirectRefused           a hop pointed somewhere we will not go (private address, bad scheme, loop)
     │   └── DownloadFailed            any other HTTP status, DNS or transport failure
     ├── AudioFormatError              ffmpeg/ffprobe could not read or write the audio
+    ├── AudioTooLong                  longer than the limit (VOICE_MAX_SECONDS): a person listens to it
     ├── UnintelligibleAudio           silence or speech nobody could make out: hand off with a note
     ├── SpeechAuthError               the speech service refused our key (401/403): fix configuration
     ├── SpeechRequestError            the speech service rejected the request (400/415/...): our bug or bad input
@@ -62,6 +63,28 @@ class DownloadFailed(AudioDownloadError):
 
 class AudioFormatError(SpeechError):
     """ffmpeg/ffprobe could not decode or encode the audio (corrupt or unsupported file)."""
+
+
+class AudioTooLong(SpeechError):
+    """Longer than we transcribe; found from the header (ffprobe) or by a decode that stops at the limit.
+
+    Hours of low-bitrate Opus fit within the download cap yet decode to gigabytes of PCM, so long audio is
+    refused before it is decoded whole. `duration_ms` is None when only "longer than the limit" is known.
+    """
+
+    def __init__(self, limit_s: float, duration_ms: int | None = None) -> None:
+        limit = f"the {_clock(limit_s)} limit (VOICE_MAX_SECONDS)"
+        super().__init__(f"the audio lasts {_clock(duration_ms / 1000)}, over {limit}" if duration_ms is not None
+                         else f"the audio is longer than {limit}")
+        self.limit_s = limit_s
+        self.duration_ms = duration_ms
+
+
+def _clock(seconds: float) -> str:
+    """2:13:20, or 10:00 under an hour."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 class UnintelligibleAudio(SpeechError):

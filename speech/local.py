@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from speech.audio import SPEECH_RATE, convert, decode_pcm, run_tool
+from speech.audio import DEFAULT_MAX_SECONDS, SPEECH_RATE, convert, decode_pcm, run_tool
 from speech.errors import UnintelligibleAudio
 from speech.text import clean_text
 from speech.types import AudioFormat, Transcript
@@ -75,6 +75,7 @@ class LocalSpeech:
         words_per_minute: int = 165,
         min_confidence: float = 0.2,
         beam_size: int = 5,
+        max_seconds: float = DEFAULT_MAX_SECONDS,
     ) -> None:
         self._model_path = model_path
         self._cpu_threads = cpu_threads
@@ -82,6 +83,7 @@ class LocalSpeech:
         self._wpm = words_per_minute
         self._min_confidence = min_confidence
         self._beam_size = beam_size  # Whisper's default; greedy decoding (1) garbles tiny.en noticeably
+        self._max_seconds = max_seconds  # longer voice notes raise AudioTooLong before being decoded whole
 
     def voice_for(self, locale: str | None) -> str:
         """The espeak-ng voice `synthesize` uses for `locale` when none is given."""
@@ -94,8 +96,9 @@ class LocalSpeech:
 
     async def transcribe(self, audio: bytes, filename: str, content_type: str | None,
                          locales: Sequence[str] = ()) -> Transcript:
-        """Transcribe with Whisper; UnintelligibleAudio for silence or unrecognisable speech."""
-        pcm = await decode_pcm(audio, sample_rate=SPEECH_RATE)
+        """Transcribe with Whisper; UnintelligibleAudio for silence or unrecognisable speech, AudioTooLong
+        past the limit."""
+        pcm = await decode_pcm(audio, sample_rate=SPEECH_RATE, max_seconds=self._max_seconds)
         duration_ms = len(pcm) * 1000 // (2 * SPEECH_RATE)
         if duration_ms < MIN_SPEECH_MS:
             raise UnintelligibleAudio("the voice note is too short to hold speech", duration_ms=duration_ms)

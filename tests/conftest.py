@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,11 @@ def load_fixture(relative: str) -> Any:
     integrations/aircall/tests/fixtures/call.ended.json."""
     source, _, name = relative.partition("/")
     return json.loads((INTEGRATIONS / source / "tests" / "fixtures" / name).read_text())
+
+
+def spool_dir_for(queue_name: str) -> Path:
+    """Where a test's spool goes (written only when Postgres is unavailable); removed with its queue."""
+    return Path(tempfile.gettempdir()) / f"sidecar-spool-{queue_name}"
 
 
 def make_settings(database_url: str, queue_name: str, **overrides: str) -> Any:
@@ -37,6 +43,7 @@ def make_settings(database_url: str, queue_name: str, **overrides: str) -> Any:
         "JOB_MAX_ATTEMPTS": "3",
         "SWEEP_GRACE_S": "0",
         "SPEECH_BACKEND": "local",
+        "SPOOL_DIR": str(spool_dir_for(queue_name)),
     }
     env.update(overrides)
     return load_settings(env)

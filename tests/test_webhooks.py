@@ -156,13 +156,23 @@ def test_redis_down_still_stores_and_answers(clean_db: str, queue_name: str) -> 
         assert conn.execute("SELECT status, enqueued_at FROM operational_events").fetchone() == ("received", None)
 
 
-def test_postgres_down_answers_503(queue_name: str) -> None:
-    settings = make_settings("postgresql://postgres@127.0.0.1:1/nowhere", queue_name)
+def test_postgres_down_spools_the_delivery_and_answers_200(queue_name: str) -> None:
+    settings = make_settings("postgresql://postgres@127.0.0.1:1/nowhere", queue_name, INTAKE_DB_WAIT_S="0.2")
     body, headers = chatwoot_request(load_fixture("chatwoot/message_created.agent_reply.json"), SECRET)
     with TestClient(create_app(settings)) as c:
         resp = c.post("/webhooks/chatwoot", content=body, headers=headers)
-    assert resp.status_code == 503
-    assert "retry" in resp.json()["error"]
+    assert (resp.status_code, resp.json()) == (200, {"status": "spooled"})
+    assert len(list(settings.spool_dir.glob("*.rec"))) == 1
+
+
+def test_postgres_and_spool_both_down_answers_500_so_chatwoot_retries(queue_name: str) -> None:
+    settings = make_settings("postgresql://postgres@127.0.0.1:1/nowhere", queue_name, INTAKE_DB_WAIT_S="0.2",
+                             SPOOL_DIR="/dev/null/spool")
+    body, headers = chatwoot_request(load_fixture("chatwoot/message_created.agent_reply.json"), SECRET)
+    with TestClient(create_app(settings)) as c:
+        resp = c.post("/webhooks/chatwoot", content=body, headers=headers)
+    assert resp.status_code == 500
+    assert resp.json() == {"error": "storage unavailable, retry later"}
 
 
 def test_health_ready_and_metrics(client: TestClient) -> None:
@@ -172,5 +182,29 @@ def test_health_ready_and_metrics(client: TestClient) -> None:
     client.post("/webhooks/chatwoot", content=body, headers=headers)
     text = client.get("/metrics").text
     assert 'sidecar_http_requests_total{route="chatwoot",status="200"}' in text
-    assert 'sidecar_events{source="chatwoot",status="received"} 1.0' in text
+    assert 'sidecar_events_stored_total{outcome="queued",source="chatwoot"}' in text
     assert "sidecar_webhook_ack_seconds_bucket" in text
+
+
+def test_metrics_count_deliveries_by_outcome_without_reading_the_ledger(client: TestClient, settings: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    before = client.get("/metrics").text
+    payload = load_fixture("chatwoot/message_created.agent_reply.json")
+    for _ in range(2):
+        body, headers = chatwoot_request(payload, SECRET)
+        client.post("/webhooks/chatwoot", content=body, headers=headers)
+    body, headers = chatwoot_request({"event": "contact_merged", "id": 1}, SECRET)
+    client.post("/webhooks/chatwoot", content=body, headers=headers)
+
+    def no_database(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a scrape must not touch Postgres")
+
+    monkeypatch.setattr(client.app.state.pool, "connection", no_database)  # type: ignore[attr-defined]
+    after = client.get("/metrics").text
+    for outcome, added in (("queued", 1), ("duplicate", 1), ("ignored", 1)):
+        assert counter(after, outcome) - counter(before, outcome) == added
+
+
+def counter(text: str, outcome: str) -> float:
+    prefix = f'sidecar_events_stored_total{{outcome="{outcome}",source="chatwoot"}} '
+    return next((float(line.removeprefix(prefix)) for line in text.splitlines() if line.startswith(prefix)), 0.0)

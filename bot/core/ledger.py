@@ -253,3 +253,59 @@ def list_events(
             (*params, limit),
         )
         return list(cur.fetchall())
+
+
+INSERT_SPOOLED_SQL = """
+INSERT INTO operational_events (source, event_type, dedupe_key, subject, payload, status, received_at, enqueued_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, CASE WHEN %s AND %s = 'received' THEN now() END)
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id
+"""
+
+
+def insert_spooled(conn: psycopg.Connection[Any], delivery: Delivery, *, known: bool, received_at: datetime,
+                   queued: bool) -> int | None:
+    """Store a delivery drained from the spool, with the time it really arrived; None when seen before.
+
+    `queued` says the caller queues its job now; otherwise enqueued_at stays NULL and the sweeper queues it.
+    """
+    status = "received" if known else "ignored"
+    row = conn.execute(
+        INSERT_SPOOLED_SQL,
+        (delivery.source, delivery.event_type, delivery.dedupe_key, delivery.subject, Jsonb(delivery.payload),
+         status, received_at, queued, status),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+REDACT_SQL = """
+WITH batch AS (
+    SELECT id FROM operational_events
+     WHERE redacted_at IS NULL AND status IN ('done', 'ignored')
+       AND received_at < now() - make_interval(days => %(days)s)
+     ORDER BY received_at
+     LIMIT %(batch)s
+     FOR UPDATE SKIP LOCKED)
+UPDATE operational_events AS e
+   SET payload = jsonb_build_object('redacted', true, 'event', e.event_type, 'source', e.source),
+       redacted_at = now()
+  FROM batch
+ WHERE e.id = batch.id
+"""
+
+
+def redact_payloads(conn: psycopg.Connection[Any], older_than_days: int, *, batch: int = 1000) -> int:
+    """Replace the payloads of finished (done or ignored) events older than `older_than_days` with a stub.
+
+    The row stays, with its dedupe key (so a late retry is still a duplicate), status, attempts and times;
+    what the guest wrote goes. Failed and unfinished events keep their payload: a replay needs it. Works in
+    batches of `batch` rows, each its own statement, so it never holds many row locks for long. 0 days: off.
+    """
+    if older_than_days <= 0:
+        return 0
+    total = 0
+    while True:
+        cur = conn.execute(REDACT_SQL, {"days": older_than_days, "batch": batch})
+        total += cur.rowcount
+        if cur.rowcount < batch:
+            return total

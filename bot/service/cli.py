@@ -102,6 +102,22 @@ def cmd_events_replay(args: argparse.Namespace) -> int:
     return 0 if ids or args.failed else 1
 
 
+def cmd_events_redact(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from bot.core import ledger
+
+    settings = _settings()
+    days = settings.payload_retention_days if args.days is None else args.days
+    if days <= 0:
+        print("payload retention is off (PAYLOAD_RETENTION_DAYS=0): nothing redacted")
+        return 0
+    with psycopg.connect(settings.database_dsn, autocommit=True) as conn:
+        count = ledger.redact_payloads(conn, days)
+    print(f"redacted the payloads of {count} finished event(s) older than {days} days")
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -381,6 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int, nargs="?")
     p.add_argument("--failed", action="store_true")
     p.set_defaults(func=cmd_events_replay)
+    p = ev.add_parser("redact", help="replace payloads of done/ignored events older than PAYLOAD_RETENTION_DAYS "
+                                     "with a stub (the web does it hourly)")
+    p.add_argument("--days", type=int, default=None, help="override PAYLOAD_RETENTION_DAYS (default 90)")
+    p.set_defaults(func=cmd_events_redact)
     p = sub.add_parser("ingest", help="index a folder of guides, house rules and FAQs (incremental)")
     p.add_argument("path")
     p.add_argument("--no-queue", action="store_true",

@@ -21,13 +21,13 @@ async def delivery(request: Request, raw: bytes) -> Delivery:
         aircall_verify.verify_token(payload, expected)
     except aircall_verify.AircallVerificationError as exc:
         raise Rejection(401, str(exc)) from None
-    event = payload.get("event")
-    data = payload.get("data")
-    if not isinstance(event, str) or not isinstance(data, dict):
-        raise Rejection(400, "missing 'event' or 'data'")
+    try:
+        event, data = aircall_verify.check_envelope(payload)
+    except aircall_verify.AircallPayloadError as exc:
+        raise Rejection(400, str(exc)) from None
     # Never keep the shared secret, nor the presigned media links (bearer URLs to guests' audio): the
     # durable `asset` link stays, and a fresh URL comes from Aircall's API when one is needed.
     stored = {k: v for k, v in payload.items() if k != "token"}
     if payload.get("resource") == "call":
-        stored["data"] = aircall_transforms.storable(data)
+        stored["data"] = aircall_transforms.storable(dict(data))
     return Delivery("aircall", event, aircall_verify.dedupe_key(payload), aircall_verify.subject(payload), stored)

@@ -17,7 +17,8 @@ from typing import Any
 
 from bot.errors import VerificationRefused
 
-__all__ = ["REPEATABLE_EVENTS", "AircallVerificationError", "call_id", "dedupe_key", "subject", "verify_token"]
+__all__ = ["REPEATABLE_EVENTS", "AircallPayloadError", "AircallVerificationError", "call_id", "check_envelope",
+           "dedupe_key", "subject", "verify_token"]
 
 # Events that may fire more than once for the same call.
 REPEATABLE_EVENTS = frozenset({
@@ -26,6 +27,8 @@ REPEATABLE_EVENTS = frozenset({
     "call.unsuccessful_transfer", "call.tagged", "call.untagged", "call.commented", "call.archived",
 })
 AI_RESOURCES_EVENTS = frozenset({"transcription.created", "summary.created"})
+MAX_ID = 2**63 - 1  # Aircall's ids are int64
+MAX_TEXT_ID = 64  # users, contacts and numbers may carry string ids ("1402231")
 
 
 class AircallVerificationError(VerificationRefused):
@@ -46,6 +49,51 @@ def verify_token(payload: Mapping[str, Any], expected: str) -> None:
         raise AircallVerificationError("wrong token: it does not match AIRCALL_WEBHOOK_TOKEN")
 
 
+class AircallPayloadError(ValueError):
+    """An authentic delivery whose envelope is not what Aircall sends; the message names the field (400)."""
+
+
+def _is_call_id(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 0 <= value <= MAX_ID
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19 \
+        and int(value) <= MAX_ID
+
+
+def check_envelope(payload: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """`event` and `data`, once the envelope fields the ledger's keys come from have Aircall's types.
+
+    Call ids must be int64 (a string of digits is tolerated, as `call_id` reads it); other resources'
+    ids an int64 or a short string; `timestamp` unix seconds. Raises AircallPayloadError naming the field.
+    """
+    event, data = payload.get("event"), payload.get("data")
+    if not isinstance(event, str) or not event:
+        raise AircallPayloadError("missing 'event'" if event in (None, "") else "'event' must be a string")
+    if not isinstance(data, Mapping):
+        raise AircallPayloadError("missing 'data'" if data is None else "'data' must be an object")
+    if payload.get("resource") is not None and not isinstance(payload["resource"], str):
+        raise AircallPayloadError("'resource' must be a string")
+    stamp = payload.get("timestamp")
+    if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, int) or not 0 <= stamp <= MAX_ID):
+        raise AircallPayloadError("'timestamp' must be unix seconds (an integer)")
+    if event in AI_RESOURCES_EVENTS or payload.get("resource") == "conversation_intelligence":
+        if data.get("call_id") is not None and not _is_call_id(data["call_id"]):
+            raise AircallPayloadError("'data.call_id' must be an integer id")
+        nested = data.get("call")
+        if nested is not None and not isinstance(nested, Mapping):
+            raise AircallPayloadError("'data.call' must be an object")
+        if isinstance(nested, Mapping) and nested.get("id") is not None and not _is_call_id(nested["id"]):
+            raise AircallPayloadError("'data.call.id' must be an integer id")
+    elif (event.startswith("call.") or payload.get("resource") == "call") and not _is_call_id(data.get("id")):
+        raise AircallPayloadError("'data.id' must be the call's integer id")
+    ident = data.get("id")
+    if ident is not None and not (_is_call_id(ident) or (isinstance(ident, str) and 0 < len(ident) <= MAX_TEXT_ID)):
+        raise AircallPayloadError(f"'data.id' must be an integer or a string of at most {MAX_TEXT_ID} characters")
+    return event, data
+
+
 def call_id(payload: Mapping[str, Any]) -> int | None:
     """The Aircall call a delivery is about: data.id for call events, data.call_id for AI events."""
     data = payload.get("data")
@@ -61,7 +109,7 @@ def call_id(payload: Mapping[str, Any]) -> int | None:
     for value in candidates:
         if isinstance(value, bool):
             continue
-        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        if isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit()):
             return int(value)
     return None
 

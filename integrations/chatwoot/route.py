@@ -26,9 +26,10 @@ async def delivery(request: Request, raw: bytes) -> Delivery:
     except chatwoot_verify.ChatwootVerificationError as exc:
         raise Rejection(401, str(exc)) from None
     payload = parse_object(raw)
-    event = payload.get("event")
-    if not isinstance(event, str) or not event:
-        raise Rejection(400, "missing 'event'")
+    try:
+        event = chatwoot_verify.check_envelope(payload)
+    except chatwoot_verify.ChatwootPayloadError as exc:
+        raise Rejection(400, str(exc)) from None
     return Delivery(
         source="chatwoot",
         event_type=event,

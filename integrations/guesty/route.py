@@ -21,6 +21,8 @@ async def delivery(request: Request, raw: bytes) -> Delivery:
         raise Rejection(401, str(exc)) from None
     payload = parse_object(raw)
     event = payload.get("event")
-    if not isinstance(event, str) or not event:
+    if event is None or event == "":
         raise Rejection(400, "missing 'event'")
+    if not isinstance(event, str):
+        raise Rejection(400, "'event' must be a string")
     return Delivery("guesty", event, message_id, guesty_verify.subject(payload), payload)
