@@ -130,6 +130,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=8, ge=1, le=256)
     job_timeout_s: float = Field(default=300.0, gt=0)  # a handler still running after this is cancelled
     job_max_crashes: int = Field(default=3, ge=1)  # claims that died with their worker before the event fails
+    job_lease_s: float = Field(default=15.0, gt=0)  # a claim not renewed this long is a dead worker's
     worker_shutdown_grace_s: float = Field(default=5.0, ge=0)  # on SIGTERM, running jobs get this long
     # A post whose outcome is unknown is read back once its attempt is this old (the request timeout's margin).
     reply_settle_s: float = Field(default=25.0, ge=0)
