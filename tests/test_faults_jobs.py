@@ -284,3 +284,20 @@ def test_queuing_survives_a_dropped_redis_connection(settings: Any) -> None:
     redis.Redis.from_url(REDIS_URL).client_kill_filter(_id=client_id)
     jobs.enqueue(queue, 4242)
     assert queue.count == 1
+
+
+def test_a_retry_stuck_behind_a_dead_workers_scheduler_lock_is_queued_by_the_sweeper(
+        settings: Any, done_handler: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    from rq.scheduler import RQScheduler
+
+    queue = jobs.make_queue(settings)
+    # A worker died holding RQ's scheduler lock (it lives 61 s): no one moves delayed jobs meanwhile.
+    queue.connection.set(RQScheduler.get_locking_key(queue.name), "dead-worker", ex=120)
+    monkeypatch.setattr(jobs, "SCHEDULE_SLACK_S", 0)  # its mark lasts a second past the due time
+    event_id = store(settings, queue=False)
+    jobs.enqueue(queue, event_id, delay_s=0.01)  # a retry, waiting in RQ's scheduled registry
+    wait_for("the retry's mark to lapse", lambda: not queue.connection.exists(jobs.queued_mark(queue, event_id)))
+    assert Sweeper(settings).run_once() == [event_id]
+    run_worker(settings, burst=True)
+    assert done_handler == [event_id]
+    assert row(settings, event_id)[:2] == ("done", 1)

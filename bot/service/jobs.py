@@ -48,6 +48,9 @@ JOB_TIMEOUT_S = 600  # RQ's own limit, a backstop behind the handler timeout (se
 BUSY_RETRY_S = 1.0  # a busy subject is tried again this soon
 DB_RETRY_S = 5.0  # a job that could not reach Postgres is queued again after this
 QUEUED_MARK = "{queue}:queued:{event_id}"  # set with every job: the sweeper's proof that a job exists
+# A delayed job not run this long after it was due (RQ's scheduler stalled: its lock is held by a dead
+# worker for up to 61 s) loses its mark, and the sweeper queues the event directly.
+SCHEDULE_SLACK_S = 30
 
 
 class JobCancelled(Exception):
@@ -120,6 +123,7 @@ class Runtime:
         self._local = threading.local()
         self._conns: list[psycopg.Connection[Any]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._cancelling = False
         self.leases = Leases(settings)
         self.leases.start()
 
@@ -128,6 +132,11 @@ class Runtime:
 
         With `timeout` the coroutine is cancelled when it runs over (TimeoutError); `cancel_all` cancels
         it from outside (JobCancelled). Either way the coroutine's own cleanup runs before this returns."""
+
+        if self._cancelling:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise JobCancelled("the worker is shutting down")
 
         async def call() -> T:
             task = asyncio.current_task()
@@ -144,7 +153,9 @@ class Runtime:
             raise JobCancelled("the worker is shutting down") from None
 
     def cancel_all(self) -> int:
-        """Cancel every job's coroutine (the worker is stopping); return how many were running."""
+        """Cancel every job's coroutine, and any a job starts from now on (the worker is stopping); return how
+        many were running."""
+        self._cancelling = True
         tasks = list(self._tasks)
         for task in tasks:
             self.loop.call_soon_threadsafe(task.cancel)
@@ -179,6 +190,7 @@ class Runtime:
 
     def close(self) -> None:
         self.leases.stopping.set()
+        self._cancelling = False  # the jobs are over; closing the context is not one of them
         if self.ctx is not None:
             self.run(self.ctx.close())
             self.ctx = None
@@ -228,7 +240,8 @@ def enqueue(queue: Queue, event_id: int, delay_s: float = 0) -> None:
             queue.enqueue_in(timedelta(seconds=delay_s), JOB_FUNC, event_id, pipeline=pipe, **opts)
         else:
             queue.enqueue(JOB_FUNC, event_id, pipeline=pipe, **opts)
-        pipe.set(queued_mark(queue, event_id), "1", ex=int(delay_s + ledger.REQUEUE_AFTER_SECONDS))
+        ttl = delay_s + SCHEDULE_SLACK_S if delay_s > 0 else ledger.REQUEUE_AFTER_SECONDS
+        pipe.set(queued_mark(queue, event_id), "1", ex=max(int(ttl), 1))
         pipe.execute()
 
 

@@ -211,6 +211,7 @@ def run_worker(settings: Settings, *, burst: bool = False, metrics_port: int | N
         worker = ConcurrentWorker([queue], connection=conn, concurrency=settings.worker_concurrency,
                                   shutdown_grace_s=settings.worker_shutdown_grace_s, on_overdue=rt.cancel_all,
                                   maintenance_interval=MAINTENANCE_INTERVAL_S)
+        overdue_seen = False
         while True:
             worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
             # In burst mode, jobs that finished last may have queued follow-ups (a retry, the rest of a burst,
@@ -219,8 +220,9 @@ def run_worker(settings: Settings, *, burst: bool = False, metrics_port: int | N
                 break
             if queue.count == 0:
                 soon = next_scheduled_in(queue)
-                if soon is None or soon > BURST_WAITS_FOR_S:
-                    break
+                if soon is None or soon > BURST_WAITS_FOR_S or (soon == 0 and overdue_seen):
+                    break  # nothing due soon, or a job overdue twice: another scheduler holds RQ's lock
+                overdue_seen = soon == 0
                 time.sleep(soon)
     finally:
         sweeper.stopping.set()
