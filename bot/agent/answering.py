@@ -103,7 +103,9 @@ async def on_text_message(ctx: JobContext, event: StoredEvent, msg: MessageEvent
     batch = await gather_batch(ctx, event, msg, policy)
     if batch is None or batch.newest.id != msg.id:
         return "done"  # a later message of the same burst answers this one too
-    if await _answered(ctx, batch.newest):
+    if await _answered(ctx, batch.newest):  # by an earlier run, perhaps finished only now (a hand-off)
+        newest = batch.newest
+        await state.set_last_answered(ctx.db, newest.conversation_id, newest.id, newest.inbox_id, newest.contact_id)
         return "done"
     await answer_batch(ctx, batch, policy)
     return "done"

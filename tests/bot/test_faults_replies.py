@@ -223,6 +223,9 @@ def test_a_hand_off_cut_half_way_is_finished_by_the_retry_without_repeating_its_
         "handoff-note:9510": "posted", "handoff-reply:9510": "posted", "handoff-labels:9510": "posted",
         "handoff-status:9510": "posted"}
     assert event_status(bot_settings.database_dsn) == [("done", 2)]
+    with psycopg.connect(bot_settings.database_dsn) as conn:  # the message counts as answered from now on
+        assert conn.execute("SELECT last_answered_message_id, human_since IS NOT NULL FROM conversation_state"
+                            " WHERE conversation_id = 110").fetchone() == (9510, True)
 
 
 def test_a_hand_off_message_in_doubt_is_read_back_before_the_rest_is_done(
