@@ -148,6 +148,8 @@ def test_an_event_that_keeps_killing_its_worker_fails_and_is_listed(
         monkeypatch.setenv(key, value)
     assert cli(["events", "list", "--failed"]) == 0
     assert "gave up: crashed 3 times" in capsys.readouterr().out
+    assert cli(["events", "replay", str(event_id)]) == 0  # once the cause is fixed: a fresh budget
+    assert row(settings, event_id)[:3] == ("received", 0, 0)
 
 
 def test_sigterm_stops_the_worker_mid_job_and_the_event_goes_back_on_the_queue(

@@ -253,7 +253,8 @@ def unqueue(conn: psycopg.Connection[Any], event_ids: list[int]) -> None:
 def prepare_replay(
     conn: psycopg.Connection[Any], *, event_id: int | None = None, all_failed: bool = False
 ) -> list[int]:
-    """Reset given-up (or any failed) events to received with a fresh attempt budget; return their ids."""
+    """Reset given-up (or any failed) events to received with a fresh budget of attempts and crashes; return
+    their ids."""
     params: tuple[int, ...] = ()
     if event_id is not None:
         where, params = "id = %s AND status IN ('failed', 'done', 'ignored')", (event_id,)
@@ -264,7 +265,8 @@ def prepare_replay(
     rows = conn.execute(
         f"""
         UPDATE operational_events
-           SET status = 'received', attempts = 0, next_attempt_at = NULL, locked_until = NULL, enqueued_at = now()
+           SET status = 'received', attempts = 0, crashes = 0, next_attempt_at = NULL, locked_until = NULL,
+               enqueued_at = now()
          WHERE {where}
         RETURNING id
         """,
