@@ -45,7 +45,7 @@ RUN apt-get update \
 RUN groupadd --gid 10001 sidecar \
     && useradd --uid 10001 --gid sidecar --create-home --home-dir /home/sidecar \
         --shell /usr/sbin/nologin sidecar \
-    && mkdir -p /app /data/qdrant \
+    && mkdir -p /app /data/qdrant /data/spool \
     && chown -R sidecar:sidecar /data
 
 COPY --from=builder /opt/venv /opt/venv
@@ -53,7 +53,8 @@ COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    QDRANT_PATH=/data/qdrant
+    QDRANT_PATH=/data/qdrant \
+    SPOOL_DIR=/data/spool
 
 WORKDIR /app
 USER 10001:10001

@@ -44,10 +44,12 @@ class JobContext:
 
     @classmethod
     async def open(cls, settings: Settings) -> JobContext:
-        # Handlers' queries are short, so a small pool serves many concurrent jobs.
+        # Handlers' queries are short, so a small pool serves many concurrent jobs. Each connection is checked
+        # as it is handed out, so after a Postgres restart the pool replaces dead ones instead of failing jobs.
         size = min(settings.worker_concurrency, 16) + 2
         pool = AsyncConnectionPool(settings.database_dsn, min_size=2, max_size=size, open=False,
-                                   kwargs={"autocommit": True})
+                                   kwargs={"autocommit": True, "connect_timeout": 5},
+                                   check=AsyncConnectionPool.check_connection)
         await pool.open(wait=True, timeout=10)
         http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0),
                                  limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
@@ -57,8 +59,8 @@ class JobContext:
                 http, settings.chatwoot_url, settings.chatwoot_account_id,
                 bot_token=settings.secret("chatwoot_bot_token"), api_token=settings.secret("chatwoot_api_token"),
             )
-        return cls(settings=settings, db=pool, http=http, redis=redis.Redis.from_url(settings.redis_url),
-                   chatwoot=chatwoot)
+        return cls(settings=settings, db=pool, http=http, chatwoot=chatwoot,
+                   redis=redis.Redis.from_url(settings.redis_url, health_check_interval=10))
 
     def _resource(self, name: str, build: Callable[[], T]) -> T:
         if name not in self.extras:

@@ -155,7 +155,13 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=5, ge=1)
     job_backoff_base_s: float = Field(default=2.0, ge=0)
     worker_concurrency: int = Field(default=8, ge=1, le=256)
-    sweep_interval_s: float = Field(default=15.0, gt=0)
+    job_timeout_s: float = Field(default=300.0, gt=0)  # a handler still running after this is cancelled
+    job_max_crashes: int = Field(default=3, ge=1)  # claims that died with their worker before the event fails
+    job_lease_s: float = Field(default=15.0, gt=0)  # a claim not renewed this long is a dead worker's
+    worker_shutdown_grace_s: float = Field(default=5.0, ge=0)  # on SIGTERM, running jobs get this long
+    # A post whose outcome is unknown is read back once its attempt is this old (the request timeout's margin).
+    reply_settle_s: float = Field(default=25.0, ge=0)
+    sweep_interval_s: float = Field(default=5.0, gt=0)
     sweep_grace_s: float = Field(default=10.0, ge=0)
     log_level: str = "INFO"
     # Webhook rate limits (bot.service.ratelimit); 0 turns a limit off.

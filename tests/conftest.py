@@ -42,6 +42,7 @@ def make_settings(database_url: str, queue_name: str, **overrides: str) -> Any:
         "JOB_BACKOFF_BASE_S": "0",
         "JOB_MAX_ATTEMPTS": "3",
         "SWEEP_GRACE_S": "0",
+        "REPLY_SETTLE_S": "0",
         "SPEECH_BACKEND": "local",
         "SPOOL_DIR": str(spool_dir_for(queue_name)),
     }

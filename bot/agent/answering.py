@@ -21,11 +21,18 @@ from bot.agent.policy import classify
 from bot.answer.pipeline import HUMAN_REQUESTED, AnswerOutcome, answer_question
 from bot.answer.types import GuestContext, Source, Turn
 from bot.context import JobContext
+from bot.core import replies
 from bot.core.ledger import StoredEvent
 from bot.core.replies import any_posted, post_once
 from bot.errors import Defer, PermanentError
 from config.inboxes import InboxPolicy
-from integrations.chatwoot.client import ChatwootAuthError, ChatwootClient, ChatwootError, ChatwootNotFound
+from integrations.chatwoot.client import (
+    ChatwootAuthError,
+    ChatwootClient,
+    ChatwootConfigError,
+    ChatwootError,
+    ChatwootNotFound,
+)
 from integrations.chatwoot.models import MalformedPayload, MessageEvent, UnknownEvent, parse_event
 
 log = logging.getLogger("sidecar.bot")
@@ -44,6 +51,8 @@ HANDOFF_NOTE = "🤖 Handed off to a person.\n{reason}\n\nGuest wrote:\n{quote}"
 SUGGESTION_NOTE = "💡 Suggested reply (not sent to the guest):\n\n{answer}"
 SOURCES_LINE = "\n\nSources: {sources}"
 NO_SUGGESTION_NOTE = "💡 No suggestion for this message. {reason}\n\nGuest wrote:\n{quote}"
+# A hand-off is a plan of four keyed steps, taken in this order; a retry takes only the missing ones.
+HANDOFF_STEPS = ("note", "reply", "labels", "status")
 
 
 @dataclass
@@ -83,7 +92,9 @@ async def on_text_message(ctx: JobContext, event: StoredEvent, msg: MessageEvent
     batch = await gather_batch(ctx, event, msg, policy)
     if batch is None or batch.newest.id != msg.id:
         return "done"  # a later message of the same burst answers this one too
-    if await _answered(ctx, batch.newest.id):
+    if await _answered(ctx, batch.newest):  # by an earlier run, perhaps finished only now (a hand-off)
+        newest = batch.newest
+        await state.set_last_answered(ctx.db, newest.conversation_id, newest.id, newest.inbox_id, newest.contact_id)
         return "done"
     await answer_batch(ctx, batch, policy)
     return "done"
@@ -112,9 +123,21 @@ async def gather_batch(ctx: JobContext, event: StoredEvent, msg: MessageEvent,
     return batch
 
 
-async def _answered(ctx: JobContext, message_id: int) -> bool:
-    return await any_posted(ctx.db, [f"{kind}:{message_id}" for kind in ("answer", "suggestion", "handoff-note",
-                                                                        "check")])
+async def _answered(ctx: JobContext, msg: MessageEvent) -> bool:
+    """Whether this message got its answer or suggestion, or a hand-off that is now complete.
+
+    An answer whose post has no known outcome is read back first (no new answer is written for it); a
+    hand-off begun by an earlier run is finished here, never counted as done half-way."""
+    cw, key = ctx.chatwoot, msg.id
+    if cw is not None:
+        for kind, private in (("answer", False), ("suggestion", True)):
+            if await replies.settle(ctx.db, f"{kind}:{key}", reply_finder(cw, f"{kind}:{key}", msg.conversation_id,
+                                                                          private=private),
+                                    settle_s=ctx.settings.reply_settle_s):
+                return True
+        if await complete_hand_off(ctx, cw, msg):
+            return True
+    return await any_posted(ctx.db, [f"{kind}:{key}" for kind in ("answer", "suggestion", "check")])
 
 
 async def history(ctx: JobContext, msg: MessageEvent, exclude: set[int]) -> list[Turn]:
@@ -256,31 +279,97 @@ async def act(ctx: JobContext, cw: ChatwootClient, batch: Batch, question: str, 
                 note += SOURCES_LINE.format(sources=format_sources(outcome.sources))
         else:
             note = NO_SUGGESTION_NOTE.format(reason=outcome.text, quote=quote(question))
-        await post_once(ctx.db, f"suggestion:{key}", conversation_id=conv, kind="suggestion", content=note,
-                        post=lambda: cw.post_message(conv, note, private=True))
+        await post_text(ctx, cw, f"suggestion:{key}", conv, "suggestion", note, private=True)
         return "suggested"
     if outcome.kind == "answer":
-        await post_once(ctx.db, f"answer:{key}", conversation_id=conv, kind="reply", content=outcome.text,
-                        post=lambda: cw.post_message(conv, outcome.text))
+        await post_text(ctx, cw, f"answer:{key}", conv, "reply", outcome.text, private=False)
         return "answered"
     await hand_off(ctx, cw, newest, policy, outcome.text, question, tell_guest=True)
     return "handed_off"
 
 
+def reply_finder(cw: ChatwootClient, key: str, conversation_id: int, *, private: bool) -> replies.Find:
+    """How the reply ledger looks for a message of ours whose post has no known outcome (by its marker)."""
+
+    async def find(since: datetime, sent: str | None) -> int | None:
+        try:
+            return await cw.find_reply(conversation_id, key, content=sent, private=private, since=since)
+        except (ChatwootConfigError, ChatwootAuthError, ChatwootNotFound) as exc:
+            # This Chatwoot cannot be read back (no CHATWOOT_API_TOKEN, bot token before 4.15): at least once.
+            log.warning("cannot read the conversation back; posting again", extra={
+                "conversation_id": conversation_id, "reply_key": key, "error": str(exc)[:200]})
+            return None
+
+    return find
+
+
+async def post_text(ctx: JobContext, cw: ChatwootClient, key: str, conversation_id: int, kind: str, content: str,
+                    *, private: bool) -> bool:
+    """Post a message once under `key`, marked with the key so a lost outcome can be read back."""
+    return await post_once(ctx.db, key, conversation_id=conversation_id, kind=kind, content=content,
+                           post=lambda: cw.post_message(conversation_id, content, private=private, marker=key),
+                           find=reply_finder(cw, key, conversation_id, private=private),
+                           settle_s=ctx.settings.reply_settle_s)
+
+
+def handoff_keys(message_id: int) -> list[str]:
+    return [f"handoff-{step}:{message_id}" for step in HANDOFF_STEPS]
+
+
 async def hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, policy: InboxPolicy, reason: str,
                    question: str, *, tell_guest: bool) -> None:
-    """Open the conversation for people: a note saying why, the guest told, a label, status open."""
-    conv, key = msg.conversation_id, msg.id
-    note = HANDOFF_NOTE.format(reason=reason, quote=quote(question))
-    await post_once(ctx.db, f"handoff-note:{key}", conversation_id=conv, kind="handoff", content=note,
-                    post=lambda: cw.post_message(conv, note, private=True))
+    """Open the conversation for people: a note saying why, the guest told, a label, status open.
+
+    The steps are planned in the reply ledger first, all at once, then taken; a retry (or the next run)
+    takes the ones still missing (`complete_hand_off`)."""
+    key = msg.id
+    steps = [(f"handoff-note:{key}", "handoff", HANDOFF_NOTE.format(reason=reason, quote=quote(question)))]
     if tell_guest:
-        reply = HANDOFF_REPLY.get(policy.language, HANDOFF_REPLY["en"])
-        await post_once(ctx.db, f"handoff-reply:{key}", conversation_id=conv, kind="reply", content=reply,
-                        post=lambda: cw.post_message(conv, reply))
-    await cw.add_labels(conv, [policy.handoff_label])
-    await cw.toggle_status(conv, "open")
+        steps.append((f"handoff-reply:{key}", "reply", HANDOFF_REPLY.get(policy.language, HANDOFF_REPLY["en"])))
+    steps += [(f"handoff-labels:{key}", "action", policy.handoff_label), (f"handoff-status:{key}", "action", "open")]
+    await replies.plan_steps(ctx.db, steps, conversation_id=msg.conversation_id)
+    await complete_hand_off(ctx, cw, msg, reason=reason)
+
+
+async def complete_hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, *,
+                            reason: str = "handed off") -> bool:
+    """Take the steps of this message's planned hand-off that are not done; False when none was planned.
+
+    Every missing step is tried even when one before it fails (the status change is what notifies the
+    agents); the first failure is raised afterwards so the job retries the rest."""
+    conv, keys = msg.conversation_id, handoff_keys(msg.id)
+    planned = await replies.states(ctx.db, keys)
+    if not planned:
+        return False
+    errors: list[Exception] = []
+    for key in keys:
+        step = planned.get(key)
+        if step is None or step.status in ("posted", "skipped") or step.content is None:
+            continue
+        try:
+            await _handoff_step(ctx, cw, key, conv, step.content)
+        except Exception as exc:  # each step is independent: try the rest
+            errors.append(exc)
+    if errors:
+        raise next((e for e in errors if not isinstance(e, Defer)), errors[0])
     await state.mark_human(ctx.db, conv, reason)
+    return True
+
+
+async def _handoff_step(ctx: JobContext, cw: ChatwootClient, key: str, conv: int, content: str) -> None:
+    step = key.split(":", 1)[0].removeprefix("handoff-")
+    if step == "note":
+        await post_text(ctx, cw, key, conv, "handoff", content, private=True)
+    elif step == "reply":
+        await post_text(ctx, cw, key, conv, "reply", content, private=False)
+    elif step == "labels":  # reads and merges: repeating it is harmless, so no read-back is needed
+        async def label() -> None:
+            await cw.add_labels(conv, [content])
+
+        await post_once(ctx.db, key, conversation_id=conv, kind="action", content=content, post=label, settle_s=0)
+    else:
+        await post_once(ctx.db, key, conversation_id=conv, kind="action", content=content,
+                        post=lambda: cw.toggle_status(conv, content), settle_s=0)
 
 
 async def set_typing(cw: ChatwootClient, conversation_id: int, on: bool) -> None:

@@ -32,10 +32,12 @@ from bot.agent.answering import (
     Batch,
     GuestContext,
     act,
+    complete_hand_off,
     hand_off,
     history,
     parse_message,
     post_check_reply,
+    post_text,
     quote,
     record_qa,
     set_typing,
@@ -51,7 +53,7 @@ from bot.answer.pipeline import AnswerOutcome, answer_question
 from bot.context import JobContext
 from bot.core import replies
 from bot.core.ledger import StoredEvent
-from bot.core.replies import any_posted, post_once
+from bot.core.replies import any_posted
 from bot.errors import Defer, PermanentError
 from config.inboxes import InboxPolicy
 from integrations.chatwoot.client import ChatwootClient, ChatwootError, ChatwootRetryable
@@ -59,6 +61,7 @@ from integrations.chatwoot.models import MessageEvent
 from speech import (
     AudioDownloadError,
     AudioFormatError,
+    AudioTooLong,
     DownloadFailed,
     DownloadPolicy,
     RedirectRefused,
@@ -84,6 +87,8 @@ FAILURES: list[tuple[type[SpeechError], str, str]] = [
      "The speech service is unavailable ({error}), so the voice note was not transcribed. Please listen to it."),
     (SpeechRequestError, "speech_rejected",
      "The speech service rejected the voice note ({error}). Please listen to it."),
+    (AudioTooLong, "voice_too_long",
+     "The voice note is too long for the bot to transcribe ({error}). Please listen to it."),
     (AudioFormatError, "voice_unreadable", "The voice note's audio could not be read ({error}). Please listen to it."),
     (AudioDownloadError, "voice_download_failed",
      "The voice note could not be downloaded ({error}). Please listen to it in the conversation."),
@@ -122,9 +127,8 @@ async def on_voice_message(ctx: JobContext, event: StoredEvent, msg: MessageEven
     timings.update(transcript_source=heard.backend, input_audio_ms=heard.duration_ms)
     note = TRANSCRIPT_NOTE.format(details=_details(heard), quote=quote(heard.text))
     # The note needs no answer: post it alongside the retrieval instead of before it.
-    noting = asyncio.create_task(post_once(ctx.db, f"transcript:{msg.id}", conversation_id=msg.conversation_id,
-                                           kind="transcript", content=note,
-                                           post=lambda: cw.post_message(msg.conversation_id, note, private=True)))
+    noting = asyncio.create_task(post_text(ctx, cw, f"transcript:{msg.id}", msg.conversation_id, "transcript", note,
+                                           private=True))
     try:
         if not await _resume(ctx, cw, event, msg, policy, heard):
             question = "\n".join(part for part in (msg.text.strip(), heard.text) if part)
@@ -267,8 +271,7 @@ async def _give_up(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, msg:
         result = "handed_off"
     else:
         content = NO_SUGGESTION_NOTE.format(reason=note, quote=quote(question))
-        await post_once(ctx.db, f"suggestion:{msg.id}", conversation_id=msg.conversation_id, kind="suggestion",
-                        content=content, post=lambda: cw.post_message(msg.conversation_id, content, private=True))
+        await post_text(ctx, cw, f"suggestion:{msg.id}", msg.conversation_id, "suggestion", content, private=True)
         result = "suggested"
     outcome = AnswerOutcome("handoff", note, reason)
     await record_qa(ctx, Batch([msg]), question, outcome, policy, GuestContext(property_code=policy.property), result,
@@ -368,7 +371,10 @@ def _retry_or_accept(ctx: JobContext, event: StoredEvent, msg: MessageEvent, exc
 
 async def _resume(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, msg: MessageEvent, policy: InboxPolicy,
                   heard: Heard) -> bool:
-    """An earlier run answered already (and then failed): post only what it left, the audio. True if so."""
+    """An earlier run answered already (and then failed): post only what it left (the audio, or the rest of a
+    hand-off). True if so."""
+    if await complete_hand_off(ctx, cw, msg):
+        return True
     posted = await replies.posted_contents(ctx.db, [f"{kind}:{msg.id}" for kind in ("answer", "audio", "suggestion",
                                                                                       "handoff-note")])
     answer = posted.get(f"answer:{msg.id}")

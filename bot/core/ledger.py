@@ -3,6 +3,12 @@
 Status moves received -> processing -> done, or -> failed (retried at next_attempt_at, or given up when
 next_attempt_at is NULL). Unknown event types are stored as ignored. The SQL lives here so the web
 intake, the job runner, the sweeper and the CLI all agree on what each status means.
+
+A claim holds a short lease (`locked_until`) that the running worker renews while the job runs
+(`renew`); a worker that dies stops renewing, so its claims are visible as expired within seconds. A claim
+found expired is a crash: it is not counted as an attempt but in `crashes`, and after `max_crashes` of
+them the event is failed ("crashed N times") instead of being run again. Attempts count only runs that
+ended in a real failure or success: deferring, a busy subject and a shutdown give the attempt back.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 STATUSES = ("received", "processing", "done", "failed", "ignored")
-LEASE_SECONDS = 300  # a worker that holds an event longer than this is presumed dead
+LEASE_SECONDS = 15.0  # a claim not renewed for this long belongs to a dead worker (renewed every third of it)
 REQUEUE_AFTER_SECONDS = 300  # a queued event not started after this long is queued again
 
 
@@ -81,12 +87,20 @@ async def mark_not_enqueued(conn: psycopg.AsyncConnection[Any], event_id: int) -
     await conn.execute("UPDATE operational_events SET enqueued_at = NULL WHERE id = %s", (event_id,))
 
 
-def claim(conn: psycopg.Connection[Any], event_id: int) -> StoredEvent | None:
-    """Take an event for processing, or None if it is done, ignored, given up or held by a live worker."""
+def claim(conn: psycopg.Connection[Any], event_id: int, *, max_crashes: int = 3,
+          lease_s: float = LEASE_SECONDS) -> StoredEvent | None:
+    """Take an event for processing, or None if it is done, ignored, given up or held by a live worker.
+
+    Taking over an expired claim counts a crash instead of an attempt; the claim that would be crash number
+    `max_crashes` fails the event instead."""
+    if give_up_crashed(conn, max_crashes, event_id=event_id):
+        return None
     row = conn.execute(
         """
         UPDATE operational_events
-           SET status = 'processing', attempts = attempts + 1,
+           SET status = 'processing',
+               attempts = attempts + CASE WHEN status = 'processing' THEN 0 ELSE 1 END,
+               crashes = crashes + CASE WHEN status = 'processing' THEN 1 ELSE 0 END,
                locked_until = now() + make_interval(secs => %s)
          WHERE id = %s
            AND (status = 'received'
@@ -94,11 +108,39 @@ def claim(conn: psycopg.Connection[Any], event_id: int) -> StoredEvent | None:
                 OR (status = 'processing' AND locked_until < now()))
         RETURNING id, source, event_type, dedupe_key, subject, payload, received_at, attempts
         """,
-        (LEASE_SECONDS, event_id),
+        (lease_s, event_id),
     ).fetchone()
     if row is None:
         return None
     return StoredEvent(*row)
+
+
+def subject_of(conn: psycopg.Connection[Any], event_id: int) -> str | None:
+    """What the event is about ("conversation:57"), None when it has no subject or does not exist."""
+    row = conn.execute("SELECT subject FROM operational_events WHERE id = %s", (event_id,)).fetchone()
+    return row[0] if row else None
+
+
+def give_up_crashed(conn: psycopg.Connection[Any], max_crashes: int, *, event_id: int | None = None) -> list[int]:
+    """Fail the expired claims (all, or one event's) whose next run would be crash number `max_crashes`."""
+    rows = conn.execute(
+        """
+        UPDATE operational_events
+           SET status = 'failed', crashes = crashes + 1, locked_until = NULL, next_attempt_at = NULL,
+               last_error = format('crashed %%s times: the worker died while processing it', crashes + 1)
+         WHERE status = 'processing' AND locked_until < now() AND crashes + 1 >= %s
+           AND (%s::bigint IS NULL OR id = %s::bigint)
+        RETURNING id
+        """,
+        (max_crashes, event_id, event_id),
+    ).fetchall()
+    return sorted(int(r[0]) for r in rows)
+
+
+def renew(conn: psycopg.Connection[Any], event_ids: list[int], *, lease_s: float = LEASE_SECONDS) -> None:
+    """Extend the lease of events this worker is still processing."""
+    conn.execute("UPDATE operational_events SET locked_until = now() + make_interval(secs => %s)"
+                 " WHERE id = ANY(%s) AND status = 'processing'", (lease_s, event_ids))
 
 
 def older_due(conn: psycopg.Connection[Any], event: StoredEvent) -> list[int]:
@@ -130,7 +172,8 @@ def finish(conn: psycopg.Connection[Any], event_id: int, status: str) -> None:
 
 
 def defer(conn: psycopg.Connection[Any], event_id: int, seconds: float) -> None:
-    """Put an event back to received without counting the attempt (e.g. to wait out a burst)."""
+    """Put an event back to received without counting the attempt (to wait out a burst, a reply still
+    settling, or a worker shutting down)."""
     conn.execute(
         """
         UPDATE operational_events
@@ -173,44 +216,45 @@ def end_attempt(conn: psycopg.Connection[Any], attempt_id: int, outcome: str, er
     )
 
 
-def due_for_sweep(conn: psycopg.Connection[Any], *, grace_s: float, limit: int = 500) -> list[int]:
-    """Events that should be running but have no job in Redis: mark them queued now and return their ids.
+def sweep_candidates(conn: psycopg.Connection[Any], *, grace_s: float, limit: int = 500) -> tuple[list[int], list[int]]:
+    """Events that may have no job: (ids to check against the queue, ids that need one for sure).
 
-    That is: received and never queued (Redis was down) for longer than the grace period; queued long ago
-    but never started (Redis lost the job); failed with a retry time that passed without the retry being
-    queued; or processing under an expired lease (the worker died).
-    """
+    To check: received and due for longer than the grace period (stored while Redis was down, or queued
+    by a web process that died before the job reached Redis), or failed with a retry time that passed. The
+    caller asks Redis whether their job exists. Needing one for sure: processing under an expired lease (the
+    worker died)."""
     rows = conn.execute(
         """
-        UPDATE operational_events SET enqueued_at = now()
-         WHERE id IN (
-            SELECT id FROM operational_events
-             WHERE (status = 'received'
-                    AND ((enqueued_at IS NULL AND received_at < now() - make_interval(secs => %(grace)s))
-                         OR enqueued_at < now() - make_interval(secs => %(requeue)s)))
-                OR (status = 'failed' AND next_attempt_at IS NOT NULL
-                    AND next_attempt_at < now() - make_interval(secs => %(grace)s)
-                    AND (enqueued_at IS NULL OR enqueued_at < now() - make_interval(secs => %(requeue)s)))
-                OR (status = 'processing' AND locked_until < now())
-             ORDER BY id
-             LIMIT %(limit)s
-             FOR UPDATE SKIP LOCKED)
-        RETURNING id
+        SELECT id, status FROM operational_events
+         WHERE (status = 'received' AND coalesce(enqueued_at, received_at) < now() - make_interval(secs => %(grace)s))
+            OR (status = 'failed' AND next_attempt_at IS NOT NULL
+                AND next_attempt_at < now() - make_interval(secs => %(grace)s))
+            OR (status = 'processing' AND locked_until < now())
+         ORDER BY id
+         LIMIT %(limit)s
         """,
-        {"grace": grace_s, "requeue": REQUEUE_AFTER_SECONDS, "limit": limit},
+        {"grace": grace_s, "limit": limit},
     ).fetchall()
-    return sorted(int(r[0]) for r in rows)
+    check = [int(i) for i, status in rows if status != "processing"]
+    expired = [int(i) for i, status in rows if status == "processing"]
+    return check, expired
+
+
+def mark_queued(conn: psycopg.Connection[Any], event_ids: list[int]) -> None:
+    """The sweeper is queuing these now."""
+    conn.execute("UPDATE operational_events SET enqueued_at = now() WHERE id = ANY(%s)", (event_ids,))
 
 
 def unqueue(conn: psycopg.Connection[Any], event_ids: list[int]) -> None:
-    """Queuing failed after due_for_sweep marked these: leave them for the next sweep."""
+    """Queuing failed after mark_queued: leave them for the next sweep."""
     conn.execute("UPDATE operational_events SET enqueued_at = NULL WHERE id = ANY(%s)", (event_ids,))
 
 
 def prepare_replay(
     conn: psycopg.Connection[Any], *, event_id: int | None = None, all_failed: bool = False
 ) -> list[int]:
-    """Reset given-up (or any failed) events to received with a fresh attempt budget; return their ids."""
+    """Reset given-up (or any failed) events to received with a fresh budget of attempts and crashes; return
+    their ids."""
     params: tuple[int, ...] = ()
     if event_id is not None:
         where, params = "id = %s AND status IN ('failed', 'done', 'ignored')", (event_id,)
@@ -221,7 +265,8 @@ def prepare_replay(
     rows = conn.execute(
         f"""
         UPDATE operational_events
-           SET status = 'received', attempts = 0, next_attempt_at = NULL, locked_until = NULL, enqueued_at = now()
+           SET status = 'received', attempts = 0, crashes = 0, next_attempt_at = NULL, locked_until = NULL,
+               enqueued_at = now()
          WHERE {where}
         RETURNING id
         """,

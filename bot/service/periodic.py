@@ -21,7 +21,7 @@ def refresh_stay_stages() -> str:
     from integrations.guesty.stays import refresh_stay_stages as refresh
 
     rt = runtime()
-    report = rt.run(refresh(rt.context()))
+    report = rt.run(refresh(rt.context()), timeout=rt.settings.job_timeout_s)  # cancelled, not left hanging
     log.info("stay stages refreshed", extra={"report": str(report)})
     return str(report)
 

@@ -4,6 +4,9 @@ SimpleWorker runs jobs in this process instead of forking a work horse per job, 
 the Qdrant store and the HTTP connection pools stay warm between jobs (a fork per job would reload the
 model or share broken sockets). Run several worker replicas for parallelism; jobs touching the same
 conversation or call are serialised by an advisory lock, not by the number of workers.
+
+Stopping: SIGTERM (or SIGINT) ends the loop at once, whether or not jobs run; running jobs get
+WORKER_SHUTDOWN_GRACE_S to finish, then are cancelled and their events queued again for another worker.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -19,13 +24,22 @@ import redis
 from prometheus_client import start_http_server
 from rq import Queue, SimpleWorker
 from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 from rq.timeouts import TimerDeathPenalty
+from rq.worker.base import StopRequested
 
+from bot.core import spool
 from bot.service import jobs, periodic
 from config.settings import Settings
 
 log = logging.getLogger("sidecar.worker")
 PUBSUB_POLL_S = 1.0
+SLOT_POLL_S = 1.0
+# RQ's scheduler lock lives interval + 60 s; a worker that died holding it leaves delayed jobs (retries,
+# deferrals) waiting until it expires and another worker's maintenance takes it over. RQ runs maintenance
+# every 10 minutes by default; this makes the takeover follow the lock's expiry within seconds.
+MAINTENANCE_INTERVAL_S = 10
+BURST_WAITS_FOR_S = 3.0  # a burst run (tests, the demo) also runs delayed jobs due this soon
 
 
 class Sweeper(threading.Thread):
@@ -38,6 +52,9 @@ class Sweeper(threading.Thread):
         self.stopping = threading.Event()
 
     def run_once(self) -> list[int]:
+        # Deliveries the web spooled while Postgres was away (when this worker shares its SPOOL_DIR); the
+        # sweep below queues them.
+        spool.drain_spool(self.settings)
         with psycopg.connect(self.settings.database_dsn, autocommit=True) as conn:
             # Only one sweeper at a time across replicas; the others skip this round.
             got = conn.execute("SELECT pg_try_advisory_lock(727002)").fetchone()
@@ -56,14 +73,23 @@ class Sweeper(threading.Thread):
                 if time.monotonic() >= next_stages:
                     next_stages = time.monotonic() + periodic.STAY_STAGES_EVERY_S
                     self.queue_periodic("bot.service.periodic.refresh_stay_stages")
-            except (psycopg.Error, redis.RedisError) as exc:
-                log.warning("sweep failed", extra={"error": str(exc)[:200]})
+                if self.knowledge_changed():
+                    self.queue_periodic("bot.service.periodic.reindex_knowledge",
+                                        every_s=self.settings.sweep_interval_s)
+            except Exception as exc:  # the sweeper must outlive any one failed round (a restart, a bug)
+                log.warning("sweep failed", extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
 
-    def queue_periodic(self, func: str) -> None:
+    def knowledge_changed(self) -> bool:
+        """Whether rows that feed knowledge changed since the feed last ran (bot.migration.feed)."""
+        with psycopg.connect(self.settings.database_dsn, autocommit=True) as conn:
+            row = conn.execute("SELECT EXISTS (SELECT 1 FROM knowledge_changes)").fetchone()
+        return bool(row and row[0])
+
+    def queue_periodic(self, func: str, *, every_s: float = periodic.STAY_STAGES_EVERY_S - 60) -> None:
         """Queue a periodic job once across replicas: a Redis key marks it taken for this round."""
         conn = redis.Redis.from_url(self.settings.redis_url)
         marker = f"{self.settings.queue_name}:periodic:{func}"
-        if conn.set(marker, "1", nx=True, ex=int(periodic.STAY_STAGES_EVERY_S) - 60):
+        if conn.set(marker, "1", nx=True, ex=max(1, int(every_s))):
             jobs.make_queue(self.settings, conn).enqueue(func, job_timeout=jobs.JOB_TIMEOUT_S)
 
 
@@ -73,14 +99,22 @@ class ConcurrentWorker(SimpleWorker):
     Jobs mostly wait on Chatwoot, Groq and Azure; running them side by side in one process keeps one warm
     copy of the model and the embedded store (which a single process must own) while many conversations
     are answered at once. Job timeouts use a timer instead of SIGALRM, which only works in the main thread.
+
+    A slot is taken before a job is dequeued, so the main loop never holds a job it cannot start, and a
+    stop request can end the loop wherever it waits.
     """
 
     death_penalty_class = TimerDeathPenalty
 
-    def __init__(self, *args: Any, concurrency: int = 8, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, concurrency: int = 8, shutdown_grace_s: float = 5.0,
+                 on_overdue: Callable[[], object] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._slots = threading.BoundedSemaphore(concurrency)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job")
+        self._running: set[Future[None]] = set()
+        self._handing_over = False
+        self.shutdown_grace_s = shutdown_grace_s
+        self.on_overdue = on_overdue
 
     def subscribe(self) -> None:
         """RQ's command channel, polled every second instead of every 60 s.
@@ -94,26 +128,71 @@ class ConcurrentWorker(SimpleWorker):
             sleep_time=PUBSUB_POLL_S, daemon=True, exception_handler=self._pubsub_exception_handler
         )
 
+    def _shutdown(self) -> None:
+        """Stop now, busy or not (RQ waits for a busy worker's job, which here is only handed to a thread):
+        the running jobs are drained, or cancelled after the grace period, in teardown."""
+        self._stop_requested = True
+        self.set_shutdown_requested_date()
+        if not self._handing_over:
+            raise StopRequested()
+
+    def dequeue_job_and_maintain_ttl(self, timeout: int | None,
+                                     max_idle_time: int | None = None) -> tuple[Job, Queue] | None:
+        while not self._slots.acquire(timeout=SLOT_POLL_S):
+            if self._stop_requested:
+                raise StopRequested()
+        try:
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        except BaseException:
+            self._slots.release()
+            raise
+        if result is None:
+            self._slots.release()
+        else:
+            self._handing_over = True  # a job is out of Redis: no stop may interrupt until a thread has it
+        return result
+
     def execute_job(self, job: Job, queue: Queue) -> None:
-        self._slots.acquire()  # wait for a free slot before taking the job on
-        execution = self.prepare_execution(job)
+        try:
+            execution = self.prepare_execution(job)
 
-        def run() -> None:
-            try:
-                self.perform_job(job, queue, execution)
-            finally:
-                self._slots.release()
+            def run() -> None:
+                try:
+                    self.perform_job(job, queue, execution)
+                finally:
+                    self._slots.release()
 
-        self._pool.submit(run)
+            future = self._pool.submit(run)
+            self._running.add(future)
+            future.add_done_callback(self._running.discard)
+        finally:
+            self._handing_over = False
+        if self._stop_requested:
+            raise StopRequested()
 
     def drain(self) -> None:
-        """Wait for the jobs still running."""
+        """Wait for the jobs still running; when stopping, only for the grace period, then cancel them."""
+        if self._stop_requested and self._running:
+            _, overdue = wait(list(self._running), timeout=self.shutdown_grace_s)
+            if overdue and self.on_overdue is not None:
+                log.warning("stopping: cancelling jobs still running", extra={"count": len(overdue)})
+                self.on_overdue()
         self._pool.shutdown(wait=True)
         self._pool = ThreadPoolExecutor(max_workers=self._pool._max_workers, thread_name_prefix="job")
 
     def teardown(self) -> None:
         self.drain()
         super().teardown()
+
+
+def next_scheduled_in(queue: Queue) -> float | None:
+    """Seconds until the queue's next delayed job is due (0 if overdue), or None when none is scheduled."""
+    registry = ScheduledJobRegistry(queue=queue)
+    ids = registry.get_job_ids(0, 0)
+    if not ids:
+        return None
+    when = registry.get_scheduled_time(ids[0])
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def warm_up(rt: jobs.Runtime) -> None:
@@ -142,12 +221,22 @@ def run_worker(settings: Settings, *, burst: bool = False, metrics_port: int | N
                 start_http_server(metrics_port)
         conn = redis.Redis.from_url(settings.redis_url)
         queue = jobs.make_queue(settings, conn)
-        worker = ConcurrentWorker([queue], connection=conn, concurrency=settings.worker_concurrency)
+        worker = ConcurrentWorker([queue], connection=conn, concurrency=settings.worker_concurrency,
+                                  shutdown_grace_s=settings.worker_shutdown_grace_s, on_overdue=rt.cancel_all,
+                                  maintenance_interval=MAINTENANCE_INTERVAL_S)
+        overdue_seen = False
         while True:
             worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
-            # In burst mode, jobs that finished last may have queued follow-ups (a retry, the rest of a burst).
-            if not burst or queue.count == 0:
+            # In burst mode, jobs that finished last may have queued follow-ups (a retry, the rest of a burst,
+            # a job deferred a moment because its conversation was busy).
+            if not burst or worker._stop_requested:
                 break
+            if queue.count == 0:
+                soon = next_scheduled_in(queue)
+                if soon is None or soon > BURST_WAITS_FOR_S or (soon == 0 and overdue_seen):
+                    break  # nothing due soon, or a job overdue twice: another scheduler holds RQ's lock
+                overdue_seen = soon == 0
+                time.sleep(soon)
     finally:
         sweeper.stopping.set()
         rt.close()

@@ -45,6 +45,13 @@ SEARCH_PAGE_SIZE = 15  # RESULTS_PER_PAGE in Chatwoot's contacts controller
 MAX_CONTACT_PAGES = 5  # search/filter read at most 75 contacts: enough to match a phone or email
 MAX_ATTACHMENTS = 15  # Chatwoot refuses more per message
 ERROR_BODY_CHARS = 300
+# The key under which each message we post carries its reply-ledger key, in content_attributes. Chatwoot
+# (4.x: Messages::MessageBuilder keeps the whole content_attributes hash) stores it and returns it when
+# messages are listed, so a post whose outcome was lost can be found again. `echo_id` cannot serve: it is
+# a transient attribute, echoed once over ActionCable and never stored or listed.
+REPLY_MARKER = "sidecar_reply_key"
+READ_BACK_PAGES = 5  # pages of 20 read back at most when looking for a message in doubt
+CLOCK_SKEW_S = 60  # Chatwoot's clock may differ from our database's
 
 
 class ChatwootError(UpstreamError):
@@ -134,8 +141,13 @@ class ChatwootClient:
 
     async def post_message(self, conversation_id: int, content: str, *, private: bool = False,
                            content_attributes: dict[str, Any] | None = None,
-                           echo_id: str | None = None) -> dict[str, Any]:
-        """Post an outgoing message (or a private note) and return the created message."""
+                           echo_id: str | None = None, marker: str | None = None) -> dict[str, Any]:
+        """Post an outgoing message (or a private note) and return the created message.
+
+        `marker` (a reply-ledger key) is stored with it under content_attributes[REPLY_MARKER], so that
+        `find_reply` can tell whether a post whose answer was lost was saved."""
+        if marker is not None:
+            content_attributes = {**(content_attributes or {}), REPLY_MARKER: marker}
         body = _without_none({"content": content, "message_type": "outgoing", "private": private,
                               "content_attributes": content_attributes, "echo_id": echo_id})
         return _as_dict(await self._request("POST", f"/conversations/{conversation_id}/messages", "bot",
@@ -222,6 +234,46 @@ class ChatwootClient:
                                      json={"labels": wanted})
         stored = _payload_list(answer)
         return [str(label) for label in stored] if stored else wanted
+
+    async def find_reply(self, conversation_id: int, marker: str, *, content: str | None, private: bool,
+                         since: datetime) -> int | None:
+        """The id of our message carrying `marker` (see REPLY_MARKER), or None when Chatwoot does not have it.
+
+        A message matches when its content_attributes carry the marker, or, for a Chatwoot that drops
+        unknown content_attributes, when it is an outgoing message with exactly `content` and the same
+        privacy created since `since` (less a minute of clock skew). With the user token the newest
+        messages are read (up to five pages back to `since`); with only the bot token (Chatwoot 4.15+) the
+        conversation's last message is all that can be seen, so a message followed by others is missed.
+        """
+        cutoff = since.timestamp() - CLOCK_SKEW_S
+
+        def ours(message: dict[str, Any]) -> bool:
+            attrs = message.get("content_attributes")
+            if isinstance(attrs, dict) and REPLY_MARKER in attrs:
+                return bool(attrs[REPLY_MARKER] == marker)
+            created = message.get("created_at")
+            return (content is not None and message.get("message_type") in (1, "outgoing")
+                    and bool(message.get("private")) == private
+                    and str(message.get("content") or "").strip() == content.strip()
+                    and isinstance(created, int | float) and created >= cutoff)
+
+        if not self._api_token:
+            conversation = await self.get_conversation(conversation_id)
+            last = conversation.get("last_non_activity_message")
+            if isinstance(last, dict) and ours(last):
+                return int(last["id"])
+            return None
+        before: int | None = None
+        for _ in range(READ_BACK_PAGES):
+            page = await self.list_messages(conversation_id, before=before)
+            for message in reversed(page):
+                if ours(message):
+                    return int(message["id"])
+            oldest = page[0] if page else None
+            if oldest is None or not isinstance(oldest.get("id"), int) or (oldest.get("created_at") or 0) < cutoff:
+                return None
+            before = oldest["id"]
+        return None
 
     # ---------------------------------------------------------------- user token
 

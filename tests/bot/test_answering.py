@@ -34,7 +34,8 @@ def test_autopilot_widget_question_gets_one_public_reply(bot_settings: Any, chat
     assert calls(chatwoot)[-1] == ("POST", "/conversations/57/toggle_typing_status", {"typing_status": "off"})
     [(path, body)] = messages_posted(chatwoot)
     assert path == "/conversations/57/messages"
-    assert set(body) == {"content", "message_type", "private"}
+    assert set(body) == {"content", "message_type", "private", "content_attributes"}
+    assert body["content_attributes"] == {"sidecar_reply_key": "answer:9001"}  # found again if the outcome is lost
     assert body["message_type"] == "outgoing" and body["private"] is False
     lines = body["content"].splitlines()
     assert lines[0] == OFFLINE_PREFIX
@@ -135,10 +136,12 @@ def test_asking_for_a_person_hands_off(bot_settings: Any, chatwoot: respx.MockRo
         ("POST", "/conversations/62/messages", {
             "content": "🤖 Handed off to a person.\nThe guest asked to talk to a person. Over to you.\n\n"
                        "Guest wrote:\n> Can I talk to a person please?",
-            "message_type": "outgoing", "private": True}),
+            "message_type": "outgoing", "private": True,
+            "content_attributes": {"sidecar_reply_key": "handoff-note:9030"}}),
         ("POST", "/conversations/62/messages", {
             "content": "I'm passing your message to a colleague, who will reply here shortly.",
-            "message_type": "outgoing", "private": False}),
+            "message_type": "outgoing", "private": False,
+            "content_attributes": {"sidecar_reply_key": "handoff-reply:9030"}}),
         ("POST", "/conversations/62/labels", {"labels": ["vip", "bot-handoff"]}),
         ("POST", "/conversations/62/toggle_status", {"status": "open"}),
     ]

@@ -171,13 +171,18 @@ def rows(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
-def note(details: str, text: str = QUESTION) -> dict[str, Any]:
+def marked(key: str) -> dict[str, Any]:
+    """The reply-ledger key every text message carries, to be found again after a lost outcome."""
+    return {"content_attributes": {"sidecar_reply_key": key}}
+
+
+def note(details: str, mid: int, text: str = QUESTION) -> dict[str, Any]:
     return {"content": f"🎙️ Voice note transcript ({details}):\n\n> {text}", "message_type": "outgoing",
-            "private": True}
+            "private": True, **marked(f"transcript:{mid}")}
 
 
-def reply(text: str) -> dict[str, Any]:
-    return {"content": text, "message_type": "outgoing", "private": False}
+def reply(text: str, key: str) -> dict[str, Any]:
+    return {"content": text, "message_type": "outgoing", "private": False, **marked(key)}
 
 
 # --------------------------------------------------------------------------------------------- the happy paths
@@ -194,8 +199,8 @@ def test_whatsapp_voice_note_gets_transcript_note_text_reply_and_a_voice_message
     drain(settings)
 
     [note_sent, text_sent, audio_sent] = posted(chatwoot)
-    assert note_sent == note("en-US, 0:02, Azure Speech")
-    assert text_sent == reply(ANSWER)
+    assert note_sent == note("en-US, 0:02, Azure Speech", 9101)
+    assert text_sent == reply(ANSWER, "answer:9101")
     assert {k: v for k, v in audio_sent.items() if k != "file"} == {
         "message_type": "outgoing", "private": "false", "is_voice_message": "true"}
     filename, content_type, data = audio_sent["file"]
@@ -246,7 +251,7 @@ def test_widget_voice_note_answered_offline_gets_an_mp3_reply(
     drain(azure)
 
     [note_sent, text_sent, audio_sent] = posted(chatwoot)
-    assert note_sent == note("en-US, 0:02, Azure Speech")
+    assert note_sent == note("en-US, 0:02, Azure Speech", 9102)
     assert "Check-out is by 11:00 (11 am)." in text_sent["content"].splitlines()
     assert {k: v for k, v in audio_sent.items() if k != "file"} == {"message_type": "outgoing", "private": "false"}
     filename, content_type, data = audio_sent["file"]
@@ -279,7 +284,7 @@ def test_every_container_is_transcribed_and_copilot_gets_notes_only(
     assert (filename, content_type) == sent_as
     assert data == clips[ext] or content_type == "audio/wav"  # M4A is converted, the rest passes as it came
     [note_sent, suggestion] = posted(chatwoot)
-    assert note_sent == note("en-US, 0:02, Azure Speech", "Is there a washing machine?")
+    assert note_sent == note("en-US, 0:02, Azure Speech", 9103, "Is there a washing machine?")
     assert suggestion["private"] is True
     assert suggestion["content"].startswith("💡 Suggested reply (not sent to the guest):")
     assert "ber-mitte/en/faq.yaml" in suggestion["content"]
@@ -298,7 +303,7 @@ def test_chatwoots_own_transcript_is_used_without_paying_azure(
 
     assert (stt.call_count, blob.call_count) == (0, 0)
     [note_sent, text_sent, audio_sent] = posted(chatwoot)
-    assert note_sent == note("language not reported, Chatwoot's transcription")
+    assert note_sent == note("language not reported, Chatwoot's transcription", 9104)
     assert "Check-out is by 11:00 (11 am)." in text_sent["content"]
     assert audio_sent["file"][0] == "reply-9104.mp3"
     assert rows(azure.database_dsn, "SELECT text, language, duration_ms, backend FROM voice_transcripts") == [
@@ -319,7 +324,7 @@ def test_a_waiting_voice_note_is_answered_from_chatwoots_message_updated_once(
     deliver(voice_note(75, 9105, transcribed=QUESTION, event="message_updated"))
     drain(settings)
     first = posted(chatwoot)
-    assert first[0] == note("language not reported, Chatwoot's transcription")
+    assert first[0] == note("language not reported, Chatwoot's transcription", 9105)
     assert len(first) == 3 and first[2]["file"][0] == "reply-9105.mp3"
 
     # The wait is over: the message_created job runs again and finds the note handled.
@@ -363,10 +368,10 @@ def test_azure_failing_hands_off_with_a_note(azure: Any, chatwoot: respx.MockRou
             "content": "🤖 Handed off to a person.\nThe speech service is unavailable (Azure Speech answered 503. "
                        "busy), so the voice note was not transcribed. Please listen to it.\n\nGuest wrote:\n"
                        "> (a voice note that could not be transcribed; listen to it in the conversation)",
-            "message_type": "outgoing", "private": True}),
+            "message_type": "outgoing", "private": True, **marked("handoff-note:9107")}),
         ("POST", "/conversations/77/messages", {
             "content": "I'm passing your message to a colleague, who will reply here shortly.",
-            "message_type": "outgoing", "private": False}),
+            "message_type": "outgoing", "private": False, **marked("handoff-reply:9107")}),
         ("POST", "/conversations/77/labels", {"labels": ["vip", "bot-handoff"]}),
         ("POST", "/conversations/77/toggle_status", {"status": "open"}),
     ]
@@ -401,7 +406,7 @@ def test_a_silent_voice_note_goes_to_a_person_instead_of_a_guess(
         "🤖 Handed off to a person.\nThe voice note holds no speech the bot could make out (no intelligible "
         "speech in the audio). Please listen to it.\n\nGuest wrote:\n> (a voice note of 2 s that could not be "
         "transcribed; listen to it in the conversation)")
-    assert told == reply("I'm passing your message to a colleague, who will reply here shortly.")
+    assert told == reply("I'm passing your message to a colleague, who will reply here shortly.", "handoff-reply:9109")
     assert rows(azure.database_dsn, "SELECT handoff_reason FROM qa_records") == [("voice_unintelligible",)]
 
 
@@ -460,7 +465,7 @@ def test_audio_post_failing_is_retried_without_answering_again(
     deliver(voice_note(82, 9112))
     drain(settings)
     sent = posted(chatwoot)
-    assert [s.get("content", "file") for s in sent] == [note("en-US, 0:02, Azure Speech")["content"], ANSWER,
+    assert [s.get("content", "file") for s in sent] == [note("en-US, 0:02, Azure Speech", 0)["content"], ANSWER,
                                                          "file", "file"]
     assert groq.call_count == 1 and len(attachment_tries) == 2
     assert rows(settings.database_dsn, "SELECT status FROM bot_replies WHERE reply_key = 'audio:9112'") == [
@@ -484,7 +489,8 @@ def test_a_streamed_answer_that_becomes_a_handoff_is_never_spoken(
     sent = posted(chatwoot)
     assert not any("file" in s for s in sent)
     assert sent[1]["content"].startswith("🤖 Handed off to a person.\n" + note_starts)
-    assert sent[2] == reply("I'm passing your message to a colleague, who will reply here shortly.")
+    assert sent[2] == reply("I'm passing your message to a colleague, who will reply here shortly.",
+                            "handoff-reply:9113")
     assert rows(settings.database_dsn, "SELECT outcome, handoff_reason FROM qa_records") == [("handed_off", reason)]
     if reason == "model_handoff":
         assert tts.call_count == 0  # the marker came first: nothing was synthesized at all
@@ -499,7 +505,7 @@ def test_offline_whisper_hears_a_spoken_question_and_the_bot_answers_it(
     [note_sent, text_sent, audio_sent] = posted(chatwoot)
     [(backend, heard)] = rows(bot_settings.database_dsn, "SELECT backend, text FROM voice_transcripts")
     assert backend == "local" and re.fullmatch(r"What time is (it )?check[- ]?out\?", heard), heard  # tiny.en
-    assert note_sent == note("en, 0:02, offline Whisper", heard)
+    assert note_sent == note("en, 0:02, offline Whisper", 9114, heard)
     assert "Check-out is by 11:00 (11 am)." in text_sent["content"].splitlines()
     filename, _, data = audio_sent["file"]
     assert (filename, probed(data)) == ("reply-9114.mp3", ("mp3", "mp3"))

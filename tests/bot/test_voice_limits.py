@@ -22,7 +22,7 @@ def test_a_voice_note_over_the_limit_is_handed_off_untranscribed(
     assert "the audio lasts 0:02, over the 0:01 limit (VOICE_MAX_SECONDS)" in handoff["content"]
     assert handoff["content"].endswith(
         "Guest wrote:\n> (a voice note of 2 s that could not be transcribed; listen to it in the conversation)")
-    assert told == reply("I'm passing your message to a colleague, who will reply here shortly.")
+    assert told == reply("I'm passing your message to a colleague, who will reply here shortly.", "handoff-reply:9301")
     # "speech_error" until the voice path names it (see speech.errors.AudioTooLong)
     assert rows(limited.database_dsn, "SELECT handoff_reason FROM qa_records") in ([("speech_error",)],
                                                                                   [("voice_too_long",)])

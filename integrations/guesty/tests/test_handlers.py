@@ -216,7 +216,7 @@ async def test_failed_note_is_posted_when_the_event_is_retried(ctx: JobContext, 
     chatwoot.message_failures.append(httpx.Response(500, text="boom"))
     with pytest.raises(ChatwootRetryable):
         await process_reservation(ctx, load("reservation.new"), now=BEFORE_STAY)
-    assert await query(ctx.db, "SELECT status, conversation_id FROM bot_replies") == [("failed", 77)]
+    assert await query(ctx.db, "SELECT status, conversation_id FROM bot_replies") == [("unknown", 77)]  # a 500
     assert chatwoot.messages == []
     assert await process_reservation(ctx, load("reservation.new"), now=BEFORE_STAY) is None
     assert [m["content"] for m in chatwoot.messages] == [CREATED_NOTE]
