@@ -59,9 +59,15 @@ def scenario_rows(order: list[str], sent: list[Sent], state: dict[str, Any], not
         mine = [s for s in sent if s.scenario == name]
         processed = sum(1 for s in mine if is_processed(s.conversation_id, saved, opened))
         refused = sum(1 for s in mine if not s.acknowledged)
+        stuck = sum(1 for s in mine if s.acknowledged and not is_processed(s.conversation_id, saved, opened))
         note = notes.get(name, "")
         if refused:
-            note += f"; {refused} deliveries never acknowledged (Chatwoot gave up)"
+            note += f"; {refused} deliveries never acknowledged (Chatwoot gave up on them)"
+        if stuck:
+            note += f"; {stuck} acknowledged but unanswered at the end of the settle time"
+        twice = [s.conversation_id for s in mine if is_duplicated(s.conversation_id, saved)]
+        if twice:
+            note += f"; posted twice in conversations {', '.join(map(str, twice[:5]))}" + (" ..." if len(twice) > 5 else "")
         rows.append(Row(name, len(mine), len(mine) - refused, processed, len(mine) - processed,
                         sum(1 for s in mine if is_duplicated(s.conversation_id, saved)),
                         sum(s.server_errors for s in mine), note.strip("; ")))
