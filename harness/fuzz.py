@@ -47,6 +47,7 @@ class Case:
 class Tally:
     endpoint: str
     sent: int = 0
+    unsendable: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     samples: dict[int, str] = field(default_factory=dict)  # a 5xx status -> a short sample body
 
@@ -175,14 +176,18 @@ def fuzz_endpoint(base_url: str, endpoint: str, examples: int, seed: int = 0) ->
         elif endpoint == "guesty":
             headers += _guesty_headers(Case(body, case.sign, []))
         headers += case.extra_headers
+        failure = ""
         try:
             status = client.post(url, content=body, headers=headers).status_code
-        except httpx.HTTPError:
-            status = 0
+        except httpx.LocalProtocolError:
+            tally.unsendable += 1  # httpx refused to send it: not the service's doing
+            return
+        except httpx.HTTPError as exc:
+            status, failure = 0, type(exc).__name__
         tally.sent += 1
         tally.statuses[status] += 1
         if (status >= 500 or status == 0) and status not in tally.samples:
-            tally.samples[status] = f"{case.sign} {body[:120]!r}"
+            tally.samples[status] = f"{failure or case.sign} {body[:100]!r}"
 
     probe: Callable[..., None] = settings(max_examples=examples, database=None, deadline=None, derandomize=False,
                                           phases=[Phase.generate], suppress_health_check=list(HealthCheck),

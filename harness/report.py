@@ -67,7 +67,8 @@ def scenario_rows(order: list[str], sent: list[Sent], state: dict[str, Any], not
             note += f"; {stuck} acknowledged but unanswered at the end of the settle time"
         twice = [s.conversation_id for s in mine if is_duplicated(s.conversation_id, saved)]
         if twice:
-            note += f"; posted twice in conversations {', '.join(map(str, twice[:5]))}" + (" ..." if len(twice) > 5 else "")
+            more = " ..." if len(twice) > 5 else ""
+            note += f"; posted twice in conversations {', '.join(map(str, twice[:5]))}{more}"
         rows.append(Row(name, len(mine), len(mine) - refused, processed, len(mine) - processed,
                         sum(1 for s in mine if is_duplicated(s.conversation_id, saved)),
                         sum(s.server_errors for s in mine), note.strip("; ")))
@@ -76,6 +77,8 @@ def scenario_rows(order: list[str], sent: list[Sent], state: dict[str, Any], not
 
 def fuzz_row(tally: Tally) -> Row:
     kinds = ", ".join(f"{status or 'no answer'}: {n}" for status, n in sorted(tally.statuses.items()))
+    if tally.unsendable:
+        kinds += f"; {tally.unsendable} generated requests httpx refused to send (not counted)"
     return Row(f"fuzz /webhooks/{tally.endpoint}", tally.sent, tally.ok, None, None, None, tally.server_errors,
                kinds)
 

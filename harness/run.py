@@ -44,9 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="the same faults, smaller and shorter (about 3 minutes)")
     p.add_argument("--deliveries", type=int, help="guest messages during the worker kills (2000; quick 150)")
     p.add_argument("--kills", type=int, help="kill -9 of the worker during those deliveries (20; quick 5)")
-    p.add_argument("--fuzz", type=int, help="fuzzed requests per webhook route (10000; quick 1000; 0 skips)")
-    p.add_argument("--settle", type=float, help="seconds to wait for answers after the last scenario (360; quick 45)")
-    p.add_argument("--gap", type=float, help="at most this long to drain between scenarios (30; quick 10)")
+    p.add_argument("--fuzz", type=int, help="fuzzed requests per webhook route (10000; quick 400; 0 skips)")
+    p.add_argument("--settle", type=float, help="seconds to wait for answers after the last scenario (360; quick 40)")
+    p.add_argument("--gap", type=float, help="at most this long to drain between scenarios (30; quick 5)")
     p.add_argument("--soak", metavar="DURATION", help="soak mode instead of the scenarios, e.g. 30m")
     p.add_argument("--only", action="append", default=[], help="run only scenarios whose name contains this")
     p.add_argument("--concurrency", type=int, default=4, help="WORKER_CONCURRENCY of the worker (4)")
@@ -54,9 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.deliveries = args.deliveries or (150 if args.quick else 2000)
     args.kills = args.kills if args.kills is not None else (5 if args.quick else 20)
-    args.fuzz = args.fuzz if args.fuzz is not None else (1000 if args.quick else 10_000)
-    args.gap = args.gap if args.gap is not None else (10.0 if args.quick else 30.0)
-    args.settle = args.settle if args.settle is not None else (45.0 if args.quick else 360.0)
+    args.fuzz = args.fuzz if args.fuzz is not None else (400 if args.quick else 10_000)
+    args.gap = args.gap if args.gap is not None else (5.0 if args.quick else 30.0)
+    args.settle = args.settle if args.settle is not None else (40.0 if args.quick else 360.0)
     return args
 
 
@@ -135,6 +135,7 @@ async def main_async(args: argparse.Namespace, stack: Stack) -> tuple[list[Row],
                     continue
                 order.append(scenario.name)
                 notes[scenario.name] = await run_scenario(stack, streamer, scenario)
+                await asyncio.sleep(scenario.drain_s)
                 await settle(streamer, stack.standin_url, args.gap, quiet_s=2)  # drain before the next fault
         log(f"settling (up to {args.settle:.0f}s)")
         waited = await settle(streamer, stack.standin_url, args.settle)

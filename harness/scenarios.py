@@ -14,6 +14,7 @@ class Scenario:
     deliveries: int
     rate_per_s: float
     fault: Fault | None = None
+    drain_s: float = 0.0  # wait at least this long afterwards: the fault's retries land in this scenario
 
     @property
     def window_s(self) -> float:
@@ -29,8 +30,8 @@ def plan(*, deliveries: int, kills: int, quick: bool) -> list[Scenario]:
         return [
             Scenario("baseline", 20, 5),
             Scenario("chatwoot 500/429 15s", 100, 5, faults.chatwoot_errors(15)),
-            Scenario("chatwoot 502 after save", 30, 5, faults.after_save("502", 5)),
-            Scenario("chatwoot hang after save", 30, 5, faults.after_save("hang", 2)),
+            Scenario("chatwoot 502 after save", 30, 5, faults.after_save("502", 5), drain_s=8),
+            Scenario("chatwoot hang after save", 30, 5, faults.after_save("hang", 2), drain_s=32),
             Scenario("postgres down 15s", 100, 5, faults.stop_postgres(15)),
             Scenario("redis restart", 50, 5, faults.restart_redis(2)),
             Scenario(f"worker kill -9 x{kills}", deliveries, 10, faults.kill_worker(kills)),
@@ -38,8 +39,8 @@ def plan(*, deliveries: int, kills: int, quick: bool) -> list[Scenario]:
     return [
         Scenario("baseline", 100, 10),
         Scenario("chatwoot 500/429 60s", 800, 10, faults.chatwoot_errors(60)),
-        Scenario("chatwoot 502 after save", 100, 5, faults.after_save("502", 10)),
-        Scenario("chatwoot hang after save", 100, 5, faults.after_save("hang", 3)),
+        Scenario("chatwoot 502 after save", 100, 5, faults.after_save("502", 10), drain_s=8),
+        Scenario("chatwoot hang after save", 100, 5, faults.after_save("hang", 3), drain_s=32),
         Scenario("postgres down 30s", 600, 10, faults.stop_postgres(30)),
         Scenario("redis restart", 300, 10, faults.restart_redis(3)),
         Scenario(f"worker kill -9 x{kills}", deliveries, 20, faults.kill_worker(kills)),
