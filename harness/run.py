@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--deliveries", type=int, help="guest messages during the worker kills (2000; quick 150)")
     p.add_argument("--kills", type=int, help="kill -9 of the worker during those deliveries (20; quick 5)")
     p.add_argument("--fuzz", type=int, help="fuzzed requests per webhook route (10000; quick 400; 0 skips)")
-    p.add_argument("--settle", type=float, help="seconds to wait for answers after the last scenario (360; quick 40)")
+    p.add_argument("--settle", type=float, help="seconds to wait for answers after the last scenario (360; quick 30)")
     p.add_argument("--gap", type=float, help="at most this long to drain between scenarios (30; quick 5)")
     p.add_argument("--soak", metavar="DURATION", help="soak mode instead of the scenarios, e.g. 30m")
     p.add_argument("--only", action="append", default=[], help="run only scenarios whose name contains this")
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.kills = args.kills if args.kills is not None else (5 if args.quick else 20)
     args.fuzz = args.fuzz if args.fuzz is not None else (400 if args.quick else 10_000)
     args.gap = args.gap if args.gap is not None else (5.0 if args.quick else 30.0)
-    args.settle = args.settle if args.settle is not None else (40.0 if args.quick else 360.0)
+    args.settle = args.settle if args.settle is not None else (30.0 if args.quick else 360.0)
     return args
 
 
