@@ -115,9 +115,10 @@ async def run_scenario(stack: Stack, streamer: Streamer, scenario: Scenario) -> 
     return str(note)
 
 
-async def main_async(args: argparse.Namespace, stack: Stack) -> tuple[list[Row], str]:
+async def main_async(args: argparse.Namespace, stack: Stack) -> tuple[list[Row], str, bool]:
     streamer = Streamer(stack.sidecar.base_url, stack.standin_url)
     extra = ""
+    soak_growing = False
     notes: dict[str, str] = {}
     try:
         await streamer.stream("warm-up", 2, 1)
@@ -126,7 +127,8 @@ async def main_async(args: argparse.Namespace, stack: Stack) -> tuple[list[Row],
             duration = parse_duration(args.soak)
             log(f"soak: {duration:.0f}s")
             flat, extra = await soak(stack, streamer, duration, rate_per_s=2)
-            extra += "\nsoak verdict: " + ("flat" if flat else "GROWING")
+            extra += "\nsoak verdict: " + {True: "flat", False: "GROWING", None: "not judged"}[flat]
+            soak_growing = flat is False
             order = ["soak"]
         else:
             order = []
@@ -146,7 +148,7 @@ async def main_async(args: argparse.Namespace, stack: Stack) -> tuple[list[Row],
     rows = scenario_rows(order, streamer.sent, state, notes)
     restarts = (f"supervisor: serve exited by itself {stack.sidecar.serve.own_exits}x, "
                 f"worker {stack.sidecar.worker.own_exits}x; injected at the stand-in: {state['injected']}")
-    return rows, "\n".join(x for x in (extra, restarts) if x)
+    return rows, "\n".join(x for x in (extra, restarts) if x), soak_growing
 
 
 def run_fuzz(args: argparse.Namespace, sidecar_url: str) -> list[Row]:
@@ -195,10 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         sidecar.start()
         asyncio.run(wait_ready(sidecar.base_url, 60))
         stack = Stack(postgres, redis, sidecar, standin_url)
-        rows, extra = asyncio.run(main_async(args, stack))
+        rows, extra, soak_growing = asyncio.run(main_async(args, stack))
         if args.fuzz and not args.soak:
             rows += run_fuzz(args, sidecar.base_url)
-    except (ServiceError, RuntimeError, subprocess.SubprocessError) as exc:
+    except (ServiceError, RuntimeError, subprocess.SubprocessError, httpx.HTTPError) as exc:
         log(f"harness error: {exc}")
         return 2
     finally:
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         if found:
             print(f"\nexceptions in {name}.log (count, last line):")
             print("\n".join(found))
-    failed = any(r.failed for r in rows)
+    failed = any(r.failed for r in rows) or soak_growing
     print("\nresult: " + ("FAIL (lost, duplicated or 5xx above)" if failed else "PASS"))
     return 1 if failed else 0
 

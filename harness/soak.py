@@ -73,8 +73,9 @@ def _flat(values: list[int], *, relative: float | None = None, absolute: int | N
     return ok, f"{first:.0f} -> {last:.0f}"
 
 
-async def soak(stack: Stack, streamer: Streamer, duration_s: float, rate_per_s: float) -> tuple[bool, str]:
-    """Stream for `duration_s`, sampling every `duration/30` seconds (at least 10 s); returns (flat, report)."""
+async def soak(stack: Stack, streamer: Streamer, duration_s: float, rate_per_s: float) -> tuple[bool | None, str]:
+    """Stream for `duration_s`, sampling every `duration/30` seconds (at least 10 s); returns (flat, report),
+    flat None when the run was too short to judge."""
     interval = max(10.0, duration_s / 30)
     samples: list[Sample] = []
     started = time.monotonic()
@@ -92,7 +93,7 @@ async def soak(stack: Stack, streamer: Streamer, duration_s: float, rate_per_s: 
     lines += [f"{s.at_s:7.0f}  {s.serve_kb / 1024:12.1f}  {s.worker_kb / 1024:13.1f}  {s.connections:8d}"
               for s in samples]
     if len(warm) < 4:
-        return True, "\n".join([*lines, "too few samples to judge flatness (soak longer)"])
+        return None, "\n".join([*lines, "too few samples after the first minute to judge (soak longer)"])
     checks = [("serve RSS kB", *_flat([s.serve_kb for s in warm], relative=RSS_GROWTH)),
               ("worker RSS kB", *_flat([s.worker_kb for s in warm], relative=RSS_GROWTH)),
               ("postgres connections", *_flat([s.connections for s in warm], absolute=CONN_GROWTH))]
