@@ -50,7 +50,8 @@ def restart_redis(down_s: float) -> Fault:
 
 
 def stop_postgres(down_s: float) -> Fault:
-    """Stop Postgres (pg_ctl -m fast) a fifth of the way in, for `down_s` seconds."""
+    """Stop Postgres (pg_ctl -m fast) a fifth of the way in, for `down_s` seconds. The window should outlast
+    the outage, so the first jobs after the restart (on connections that died with it) count here."""
 
     async def run(stack: Stack, window_s: float) -> str:
         await asyncio.sleep(window_s / 5)

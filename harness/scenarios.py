@@ -32,7 +32,7 @@ def plan(*, deliveries: int, kills: int, quick: bool) -> list[Scenario]:
             Scenario("chatwoot 500/429 10s", 60, 5, faults.chatwoot_errors(10)),
             Scenario("chatwoot 502 after save", 30, 5, faults.after_save("502", 5), drain_s=8),
             Scenario("chatwoot hang after save", 30, 5, faults.after_save("hang", 2), drain_s=32),
-            Scenario("postgres down 10s", 60, 5, faults.stop_postgres(10)),
+            Scenario("postgres down 10s", 100, 5, faults.stop_postgres(10)),
             Scenario("redis restart", 50, 5, faults.restart_redis(2)),
             Scenario(f"worker kill -9 x{kills}", deliveries, 10, faults.kill_worker(kills)),
         ]
