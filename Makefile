@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup services test lint demo bench clean
+.PHONY: setup services test lint demo bench harness clean
 
 # Exactly the packages of requirements-dev.lock (hashed; refresh with scripts/lock.sh), then the project itself.
 $(BIN)/.installed: pyproject.toml requirements-dev.lock scripts/system-deps.sh
@@ -40,6 +40,11 @@ bench: setup services
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/reply.py
 	$(BIN)/python bench/voice.py
+
+# The fault harness (harness/): its own Postgres, Redis and Chatwoot stand-in, the real serve and worker,
+# faults and fuzzing; not part of `make test` (slow). `make harness HARNESS_ARGS=--quick` for a short run.
+harness: setup
+	$(BIN)/python -m harness $(HARNESS_ARGS)
 
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache
