@@ -36,7 +36,7 @@ from demo.standins import Recorder, chatwoot_app
 from integrations.chatwoot.verify import sign
 from speech.local import LocalSpeech
 
-EXAMPLES = Path(__file__).parent / "knowledge" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "bot" / "knowledge" / "examples"
 DEMO_INBOXES = """
 [defaults]
 mode = "autopilot"
