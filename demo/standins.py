@@ -90,6 +90,8 @@ def chatwoot_app(recorder: Recorder, *, delay_s: float = 0.0, status: str = "pen
         Route(base + "/toggle_status", ok, methods=["POST"]),
         Route(base + "/toggle_typing_status", ok, methods=["POST"]),
         Route(base + "/toggle_priority", ok, methods=["POST"]),
+        Route(base + "/custom_attributes", ok, methods=["POST"]),
+        Route(base + "/assignments", ok, methods=["POST"]),
     ])
 
 

@@ -278,6 +278,8 @@ def build_app() -> Starlette:
         Route(base + "/toggle_status", toggle_status, methods=["POST"]),
         Route(base + "/toggle_typing_status", head_ok, methods=["POST"]),
         Route(base + "/toggle_priority", head_ok, methods=["POST"]),
+        Route(base + "/custom_attributes", head_ok, methods=["POST"]),
+        Route(base + "/assignments", head_ok, methods=["POST"]),
         Route(contacts + "/search", contacts_search, methods=["GET"]),
         Route(contacts + "/filter", contacts_filter, methods=["POST"]),
         Route(contacts, contacts_create, methods=["POST"]),

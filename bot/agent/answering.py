@@ -17,7 +17,9 @@ from psycopg.types.json import Jsonb
 
 from bot.agent import state
 from bot.agent.entitlement import Admission, admit, record_releases
+from bot.agent.language import guest_language
 from bot.agent.policy import classify
+from bot.answer.offline import OFFLINE_MODEL
 from bot.answer.pipeline import HUMAN_REQUESTED, AnswerOutcome, answer_question
 from bot.answer.types import GuestContext, Source, Turn
 from bot.context import JobContext
@@ -39,13 +41,15 @@ log = logging.getLogger("sidecar.bot")
 
 HISTORY_TURNS = 10
 
-# What the guest reads when the bot hands over, in the inbox's language.
+# What the guest reads when the bot hands over, in the guest's language (else the inbox's).
 HANDOFF_REPLY = {
     "en": "I'm passing your message to a colleague, who will reply here shortly.",
     "pt": "Vou passar a sua mensagem a um colega, que lhe responderá aqui em breve.",
     "es": "Paso tu mensaje a un compañero, que te responderá aquí en breve.",
     "de": "Ich gebe Ihre Nachricht an eine Kollegin oder einen Kollegen weiter, die Ihnen hier gleich antworten.",
     "fr": "Je transmets votre message à un collègue, qui vous répondra ici sous peu.",
+    "it": "Passo il tuo messaggio a un collega, che ti risponderà qui a breve.",
+    "nl": "Ik geef je bericht door aan een collega, die je hier zo antwoordt.",
 }
 HANDOFF_NOTE = "🤖 Handed off to a person.\n{reason}\n\nGuest wrote:\n{quote}"
 SUGGESTION_NOTE = "💡 Suggested reply (not sent to the guest):\n\n{answer}"
@@ -200,7 +204,8 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
     typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
     marks: dict[str, Any] = {}
     try:
-        admission = await admit(ctx, newest, policy, text)
+        language = await guest_language(ctx, newest, text, policy)
+        admission = await admit(ctx, newest, policy, text, language=language)
         guest = admission.guest
         marks["context_ms"] = round((time.perf_counter() - started) * 1000)
         retrieval_ms = 0
@@ -221,7 +226,8 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
             )
             chunks: list[Any] = found
             retrieval_ms = round((time.perf_counter() - t0) * 1000)
-            outcome = await answer_question(text, chunks=chunks, turns=turns, facts=guest.facts, llm=ctx.llm)
+            outcome = await answer_question(text, chunks=chunks, turns=turns, facts=guest.facts, llm=ctx.llm,
+                                            language=language)
             t0 = time.perf_counter()
             if autopilot and not await still_ours(cw, conv):
                 await state.mark_human(ctx.db, conv, "taken over while the bot was answering")
@@ -229,7 +235,7 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
                 return outcome
             marks["recheck_ms"] = round((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
-            result = await act(ctx, cw, batch, text, outcome, policy)
+            result = await act(ctx, cw, batch, text, outcome, policy, language=language)
             marks["post_ms"] = round((time.perf_counter() - t0) * 1000)
             if outcome.kind == "answer":
                 await record_releases(ctx, cw, newest, admission, chunks, suggested=result == "suggested")
@@ -268,14 +274,14 @@ async def post_check_reply(ctx: JobContext, cw: ChatwootClient, msg: MessageEven
 
 
 async def act(ctx: JobContext, cw: ChatwootClient, batch: Batch, question: str, outcome: AnswerOutcome,
-              policy: InboxPolicy) -> str:
+              policy: InboxPolicy, *, language: str | None = None) -> str:
     """Post what the outcome calls for; return the Q&A outcome word."""
     newest = batch.newest
     conv, key = newest.conversation_id, newest.id
     if policy.mode == "copilot":
         if outcome.kind == "answer":
             note = SUGGESTION_NOTE.format(answer=outcome.text)
-            if "Sources:" not in outcome.text:  # offline answers cite their sources themselves
+            if outcome.model != OFFLINE_MODEL:  # offline answers cite their sources themselves
                 note += SOURCES_LINE.format(sources=format_sources(outcome.sources))
         else:
             note = NO_SUGGESTION_NOTE.format(reason=outcome.text, quote=quote(question))
@@ -284,7 +290,7 @@ async def act(ctx: JobContext, cw: ChatwootClient, batch: Batch, question: str, 
     if outcome.kind == "answer":
         await post_text(ctx, cw, f"answer:{key}", conv, "reply", outcome.text, private=False)
         return "answered"
-    await hand_off(ctx, cw, newest, policy, outcome.text, question, tell_guest=True)
+    await hand_off(ctx, cw, newest, policy, outcome.text, question, tell_guest=True, language=language)
     return "handed_off"
 
 
@@ -317,7 +323,7 @@ def handoff_keys(message_id: int) -> list[str]:
 
 
 async def hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, policy: InboxPolicy, reason: str,
-                   question: str, *, tell_guest: bool) -> None:
+                   question: str, *, tell_guest: bool, language: str | None = None) -> None:
     """Open the conversation for people: a note saying why, the guest told, a label, status open.
 
     The steps are planned in the reply ledger first, all at once, then taken; a retry (or the next run)
@@ -325,7 +331,8 @@ async def hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, polic
     key = msg.id
     steps = [(f"handoff-note:{key}", "handoff", HANDOFF_NOTE.format(reason=reason, quote=quote(question)))]
     if tell_guest:
-        steps.append((f"handoff-reply:{key}", "reply", HANDOFF_REPLY.get(policy.language, HANDOFF_REPLY["en"])))
+        told = HANDOFF_REPLY.get(language or "", HANDOFF_REPLY.get(policy.language, HANDOFF_REPLY["en"]))
+        steps.append((f"handoff-reply:{key}", "reply", told))
     steps += [(f"handoff-labels:{key}", "action", policy.handoff_label), (f"handoff-status:{key}", "action", "open")]
     await replies.plan_steps(ctx.db, steps, conversation_id=msg.conversation_id)
     await complete_hand_off(ctx, cw, msg, reason=reason)

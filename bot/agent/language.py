@@ -2,14 +2,16 @@
 
 Per message: the language the message is written (or, for a voice note, spoken) in, when the detector is
 sure; else what we last knew of this guest (the conversation's or the contact's `language` attribute);
-else the widget's browser language; else the inbox's language. A detected language is written back to
-the conversation's custom attributes (the bot token may) and, with a user token, to the contact, so agents
-see it and the next short "ok thanks" is answered in the same language.
+else the widget's browser language; else the inbox's language. A detected language that differs from what
+we knew (or, knowing nothing, from the inbox's language) is written to the conversation's custom
+attributes (the bot token may) and, with a user token, to the contact's, so agents see it and the next
+short "ok thanks" is answered in the same language.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from bot.context import JobContext
 from bot.knowledge import detect_language
@@ -43,9 +45,15 @@ def known_language(msg: MessageEvent) -> str | None:
     return None
 
 
+def long_enough(text: str) -> bool:
+    """Whether a message says enough to tell its language: "ok", "merci!" or a booking code do not."""
+    words = re.findall(r"[^\W\d_]{2,}", text)
+    return len(words) >= 3 and sum(len(w) for w in words) >= 12
+
+
 def pick_language(text: str, msg: MessageEvent, policy: InboxPolicy, heard: str | None = None) -> tuple[str, bool]:
     """(language, detected): the message's own language when sure, else the best we knew."""
-    detected = _short(heard) or _short(detect_language(text))
+    detected = _short(heard) or (_short(detect_language(text)) if long_enough(text) else None)
     if detected:
         return detected, True
     return known_language(msg) or _short(policy.language) or "en", False
@@ -55,7 +63,7 @@ async def guest_language(ctx: JobContext, msg: MessageEvent, text: str, policy: 
                          heard: str | None = None) -> str:
     """The language to answer in; a newly detected one is remembered in Chatwoot (never failing the reply)."""
     language, detected = pick_language(text, msg, policy, heard)
-    if detected and language != known_language(msg):
+    if detected and language != (known_language(msg) or _short(policy.language)):
         await remember(ctx, msg, language)
     return language
 

@@ -46,8 +46,10 @@ from bot.agent.answering import (
     stop_outcome,
 )
 from bot.agent.entitlement import admit, record_releases
+from bot.agent.language import guest_language
 from bot.agent.policy import classify
 from bot.agent.speaking import SpeakingLLM, make_speaker, post_audio
+from bot.agent.urgent import raise_if_urgent
 from bot.agent.voice_store import Heard, load_record, mark_handled, save_failure, save_heard
 from bot.answer.pipeline import AnswerOutcome, answer_question
 from bot.context import JobContext
@@ -125,6 +127,7 @@ async def on_voice_message(ctx: JobContext, event: StoredEvent, msg: MessageEven
                 return "done"
         await save_heard(ctx, event, msg, heard)
     timings.update(transcript_source=heard.backend, input_audio_ms=heard.duration_ms)
+    await raise_if_urgent(ctx, msg, heard.text)  # an emergency said aloud alerts like a typed one
     note = TRANSCRIPT_NOTE.format(details=_details(heard), quote=quote(heard.text))
     # The note needs no answer: post it alongside the retrieval instead of before it.
     noting = asyncio.create_task(post_text(ctx, cw, f"transcript:{msg.id}", msg.conversation_id, "transcript", note,
@@ -295,7 +298,8 @@ async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, 
     try:
         t0 = time.perf_counter()
         # The same gate as typed messages: identity, the check, and what the booking unlocks (bot.agent.entitlement).
-        admission = await admit(ctx, msg, policy, question, language=heard.language)
+        language = await guest_language(ctx, msg, question, policy, heard=heard.language)
+        admission = await admit(ctx, msg, policy, question, language=language)
         guest = admission.guest
         timings["context_ms"] = _since(t0)
         retrieval_ms = 0
@@ -318,10 +322,12 @@ async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, 
             t1 = time.perf_counter()
             if speaker is not None and model is not None and hasattr(model, "stream"):
                 speaking = SpeakingLLM(model, speaker.say)
-                outcome = await answer_question(question, chunks=chunks, turns=turns, facts=guest.facts, llm=speaking)
+                outcome = await answer_question(question, chunks=chunks, turns=turns, facts=guest.facts, llm=speaking,
+                                                language=language)
                 timings.update(streamed=True, first_token_ms=speaking.first_token_ms)
             else:
-                outcome = await answer_question(question, chunks=chunks, turns=turns, facts=guest.facts, llm=model)
+                outcome = await answer_question(question, chunks=chunks, turns=turns, facts=guest.facts, llm=model,
+                                                language=language)
             timings["generation_ms"] = round((time.perf_counter() - t1) * 1000)
             await noting  # agents read the transcript above the reply
             t0 = time.perf_counter()
@@ -335,7 +341,7 @@ async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, 
             timings["recheck_ms"] = _since(t0)
             await post_check_reply(ctx, cw, msg, admission)  # the thanks for a check passed in this voice note
             t0 = time.perf_counter()
-            result = await act(ctx, cw, batch, question, outcome, policy)
+            result = await act(ctx, cw, batch, question, outcome, policy, language=language)
             timings.update(post_ms=_since(t0), text_reply_ms=_since(started))
             if outcome.kind == "answer":
                 await record_releases(ctx, cw, msg, admission, chunks, suggested=result == "suggested")

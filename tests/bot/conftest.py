@@ -83,6 +83,8 @@ def chatwoot(conversation_meta: dict[int, dict[str, Any]]) -> Iterator[respx.Moc
         router.post(url__regex=rf"{API}/conversations/\d+/messages").mock(
             side_effect=lambda req: httpx.Response(200, json={"id": next(counter), "message_type": 1}))
         router.post(url__regex=rf"{API}/conversations/\d+/toggle_typing_status").respond(200, json={})
+        router.post(url__regex=rf"{API}/conversations/\d+/custom_attributes").mock(
+            side_effect=lambda req: httpx.Response(200, json=json.loads(req.content)))
         router.get(url__regex=rf"{API}/conversations/\d+$").mock(side_effect=conversation)
         router.get(url__regex=rf"{API}/conversations/\d+/labels").respond(200, json={"payload": ["vip"]})
         router.post(url__regex=rf"{API}/conversations/\d+/labels").mock(
