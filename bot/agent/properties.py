@@ -34,9 +34,10 @@ log = logging.getLogger("sidecar.properties")
 GENERIC_WORDS = frozenset({
     "apartment", "apartments", "apart", "flat", "flats", "studio", "loft", "house", "home", "room", "rooms",
     "suite", "villa", "casa", "apartamento", "estudio", "quarto", "habitacion", "wohnung", "zimmer", "haus",
-    "appartement", "maison", "chambre", "appartamento", "camera", "unit", "listing", "the", "and",
+    "appartement", "maison", "chambre", "appartamento", "camera", "unit", "listing", "place", "the", "and",
 })
 MIN_CODE_WORD = 4
+CONNECTORS = frozenset({"de", "do", "da", "di", "du", "in", "im", "em", "en", "at", "of", "a"})  # "studio in Mitte"
 HISTORY_MESSAGES = 10  # the guest's recent messages a property named earlier is looked for in
 
 # "Which one?" in the guest's language; {options} is "A, B or C" with the language's "or".
@@ -125,21 +126,44 @@ class Matcher:
 
     def named(self, text: str) -> tuple[str, ...]:
         """The codes of the properties `text` names, in order of first mention (a shared name gives all)."""
-        tokens = words(text)
+        found: list[str] = []
+        for _, _, codes in self._spans(text):
+            found += [c for c in codes if c not in found]
+        return tuple(found)
+
+    def without_names(self, text: str) -> str:
+        """The text with every property name taken out: once the property scopes the search, its name only
+        pulls the guide's introduction (which repeats it) above the passage that answers."""
+        kept, at = [], 0
+        for start, end, _ in self._spans(text):
+            kept.append(text[at:start])
+            at = end
+        kept.append(text[at:])
+        return re.sub(r"\s+([?!.,;:])", r"\1", " ".join("".join(kept).split()))
+
+    def _spans(self, text: str) -> list[tuple[int, int, list[str]]]:
+        """(first char, end char, codes) of each name in `text`: whole words, longest first, no overlaps."""
+        tokens = [(m.start(), m.end(), fold(m.group())) for m in _WORD.finditer(text)]
         spans: list[tuple[int, int, list[str]]] = []
-        for start in range(len(tokens)):
-            for size in range(min(self._longest, len(tokens) - start), 0, -1):
-                codes = self._names.get(tuple(tokens[start:start + size]))
+        for first in range(len(tokens)):
+            for size in range(min(self._longest, len(tokens) - first), 0, -1):
+                codes = self._names.get(tuple(t[2] for t in tokens[first:first + size]))
                 if codes:
-                    spans.append((start, start + size, codes))
+                    spans.append((first, first + size, codes))
         taken: list[tuple[int, int, list[str]]] = []
         for span in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):  # longest first, then leftmost
             if all(span[1] <= t[0] or span[0] >= t[1] for t in taken):
                 taken.append(span)
-        found: list[str] = []
-        for _, _, codes in sorted(taken):
-            found += [c for c in codes if c not in found]
-        return tuple(found)
+        out = []
+        for first, end, codes in sorted(taken):  # "the Alfama flat", "el estudio de Mitte": the lodging word too
+            if first >= 1 and tokens[first - 1][2] in GENERIC_WORDS:
+                first -= 1
+            elif first >= 2 and tokens[first - 1][2] in CONNECTORS and tokens[first - 2][2] in GENERIC_WORDS:
+                first -= 2
+            if end < len(tokens) and tokens[end][2] in GENERIC_WORDS:
+                end += 1
+            out.append((tokens[first][0], tokens[end - 1][1], codes))
+        return out
 
 
 def guess_language(text: str) -> str | None:
@@ -170,7 +194,7 @@ class Named:
 
     code: str | None = None
     choices: tuple[Known, ...] = ()
-    question: str | None = None  # the parked question this message answers by naming the property
+    question: str | None = None  # what to answer for it: the message (or the parked question) without the names
 
 
 async def resolve(ctx: JobContext, msg: MessageEvent, question: str) -> Named:
@@ -185,11 +209,13 @@ async def resolve(ctx: JobContext, msg: MessageEvent, question: str) -> Named:
     if parked is not None and len(named) == 1:
         # "Ribeira" answers the parked question; "Ribeira, and is there a lift?" adds a question to it.
         asked = parked.question if "?" not in question else f"{parked.question}\n{question}"
-        return Named(code=named[0], question=asked)
+        return Named(code=named[0], question=matcher.without_names(asked))
+    if len(named) == 1:
+        return Named(code=named[0], question=matcher.without_names(question) or question)
     if not named:
         named = await _named_before(ctx, msg, matcher)
-    if len(named) == 1:
-        return Named(code=named[0])
+        if len(named) == 1:
+            return Named(code=named[0])
     return Named(choices=tuple(matcher.properties[c] for c in named))
 
 
