@@ -209,7 +209,7 @@ async def resolve(ctx: JobContext, msg: MessageEvent, question: str) -> Named:
     if parked is not None and len(named) == 1:
         # "Ribeira" answers the parked question; "Ribeira, and is there a lift?" adds a question to it.
         asked = parked.question if "?" not in question else f"{parked.question}\n{question}"
-        return Named(code=named[0], question=matcher.without_names(asked))
+        return Named(code=named[0], question=matcher.without_names(asked) or asked)
     if len(named) == 1:
         return Named(code=named[0], question=matcher.without_names(question) or question)
     if not named:

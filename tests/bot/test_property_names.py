@@ -134,3 +134,21 @@ def test_a_malformed_properties_table_names_what_to_fix(tmp_path: Path, table: s
     with pytest.raises(ConfigError) as raised:
         load_inboxes(path)
     assert str(raised.value) == error
+
+
+def test_names_and_their_lodging_word_are_taken_out_of_the_question_searched() -> None:
+    matcher = Matcher(catalogue(MIRROR, {}))
+    assert matcher.without_names("Is there parking at the Alfama flat?") == "Is there parking at?"
+    assert matcher.without_names("¿admiten perros en el estudio de Mitte?") == "¿admiten perros en el?"
+    assert matcher.without_names("Does the Ribeira Riverside Loft have a view?") == "Does have a view?"
+    assert matcher.without_names("Is the studio quiet?") == "Is the studio quiet?"
+
+
+def test_the_example_inboxes_file_lists_names_the_bot_understands() -> None:
+    example = Path(__file__).resolve().parents[2] / "config" / "inboxes.example.toml"
+    table = load_inboxes(example)
+    assert table.inboxes[9].property == "lis-alfama"
+    matcher = Matcher(catalogue([], table.properties))
+    assert matcher.named("Is the Porto loft far from the river?") == ("por-ribeira",)
+    assert matcher.named("Studio Mitte: is there a washing machine?") == ("ber-mitte",)
+    assert matcher.named("Do you have parking in Portugal?") == ("lis-alfama", "por-ribeira")

@@ -41,8 +41,8 @@ def settings(bot_settings: Any, tmp_path: Path) -> Any:
     path.write_text(INBOXES + PROPERTIES, encoding="utf-8")
     with psycopg.connect(bot_settings.database_dsn, autocommit=True) as conn:
         for code, title in TITLES.items():
-            conn.execute("INSERT INTO properties (code, name, raw) VALUES (%s, %s, jsonb_build_object('title', %s::text))",
-                         (code, title, title))
+            conn.execute("INSERT INTO properties (code, name, raw)"
+                         " VALUES (%s, %s, jsonb_build_object('title', %s::text))", (code, title, title))
     return bot_settings.model_copy(update={"inboxes_config": path})
 
 
@@ -103,7 +103,8 @@ def test_a_question_fitting_two_properties_asks_which_and_the_named_one_gets_the
             ("Is there parking at your flat in Portugal?", ["lis-alfama", "por-ribeira"], 2021)]
 
     ask(deliver, drain, settings, conversation_meta, 202, 2022, "The Ribeira one")
-    first, reply = said(chatwoot, 202)
+    which, reply = said(chatwoot, 202)
+    assert which == WHICH["en"].format(options=BOTH)
     lines = reply.splitlines()
     assert lines[0] == OFFLINE_PREFIX and "There is no parking at the building." in lines
     assert lines[-1] == "Sources: por-ribeira/en/guide.md › Parking"
