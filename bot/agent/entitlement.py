@@ -83,7 +83,7 @@ class Admission:
     question: str  # what to answer: the message, or the question that waited for the check
     asked: frozenset[Fact]
     stop: Stop | None = None  # verify: ask for the check; verified: only thank; locked: hand off; which: ask
-    reply: str | None = None  # to the guest, in their language: the request, the thanks
+    reply: str | None = None  # to the guest, in their language: the request, the thanks, "which one?"
     note: str | None = None  # for agents, when the check is locked
 
 

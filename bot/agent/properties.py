@@ -199,7 +199,7 @@ class Named:
 
 async def resolve(ctx: JobContext, msg: MessageEvent, question: str) -> Named:
     """The property a message in a general inbox means: named now, named in answer to "which one?", or
-    named in the guest's recent messages; several: the choices to ask about."""
+    named alone in the guest's latest message that names any; several named now: the choices to ask about."""
     rows = await store.active_properties(ctx.db)
     matcher = Matcher(catalogue(rows, ctx.inboxes.properties))
     if not matcher.properties:
@@ -212,11 +212,11 @@ async def resolve(ctx: JobContext, msg: MessageEvent, question: str) -> Named:
         return Named(code=named[0], question=matcher.without_names(asked) or asked)
     if len(named) == 1:
         return Named(code=named[0], question=matcher.without_names(question) or question)
-    if not named:
-        named = await _named_before(ctx, msg, matcher)
-        if len(named) == 1:
-            return Named(code=named[0])
-    return Named(choices=tuple(matcher.properties[c] for c in named))
+    if named:
+        return Named(choices=tuple(matcher.properties[c] for c in named))
+    before = await _named_before(ctx, msg, matcher)
+    # Several named earlier: that was asked about already; an unnamed follow-up gets shared knowledge.
+    return Named(code=before[0]) if len(before) == 1 else Named()
 
 
 async def park(ctx: JobContext, msg: MessageEvent, question: str, choices: Sequence[Known]) -> None:

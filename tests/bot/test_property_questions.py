@@ -117,6 +117,22 @@ def test_a_question_fitting_two_properties_asks_which_and_the_named_one_gets_the
     assert "Sources: por-ribeira/en/guide.md › Local tips" in said(chatwoot, 202)[-1]
 
 
+def test_a_reply_naming_no_property_drops_the_parked_question_and_is_answered_on_its_own(
+        settings: Any, chatwoot: respx.MockRouter, conversation_meta: dict[int, Any], deliver: Any,
+        drain: Any) -> None:
+    dsn = settings.database_dsn
+    ask(deliver, drain, settings, conversation_meta, 207, 2071, "Is there parking at your flat in Portugal?")
+    ask(deliver, drain, settings, conversation_meta, 207, 2072, "What is the cancellation policy?")
+    ask(deliver, drain, settings, conversation_meta, 207, 2073, "Ribeira")
+    assert answered(dsn, 207) == [([2071], None, "which-property", "clarifying"),
+                                  ([2072], None, "offline", "answered"),
+                                  ([2073], "por-ribeira", "offline", "answered")]
+    assert said(chatwoot, 207)[1].splitlines()[-1].startswith("Sources: shared/en/faq.md")
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT asked_message_id, answered_by FROM property_questions").fetchall() == [
+            (2071, 2072)]
+
+
 def test_nothing_gated_reaches_the_prompt_when_a_property_is_only_named(
         settings: Any, chatwoot: respx.MockRouter, conversation_meta: dict[int, Any], deliver: Any,
         drain: Any) -> None:
