@@ -8,7 +8,8 @@ a property-dedicated inbox always win; entitlement only asks here when neither g
 
 Names: the listing's title and nickname (the `properties` mirror), the code and the nickname's distinctive
 words ("lis-alfama" → "alfama"), and the operator's aliases ([properties.<code>] in INBOXES_CONFIG). Matched on
-whole words, case and accents ignored; the longest name wins where two overlap. A name several properties
+whole words, case and accents ignored; the longest name wins where two overlap. A name that states an
+exact address (a nickname like "Rua X 42") is neither matched nor shown. A name several properties
 share, or two properties named at once, makes the bot ask which one and park the question
 (bot.agent.property_store) until the guest's next message names one.
 """
@@ -24,6 +25,7 @@ from bot.agent import property_store as store
 from bot.agent import state
 from bot.agent.intent import fold
 from bot.context import JobContext
+from bot.knowledge.access import looks_like_private_address
 from config.inboxes import PropertyNames
 from integrations.chatwoot.models import MessageEvent
 
@@ -89,17 +91,22 @@ class Known:
 
 def known(code: str, *, name: str | None = None, nickname: str | None = None, title: str | None = None,
           operator: PropertyNames | None = None) -> Known:
-    """A property's names from every source; names made only of generic words ("Studio") are dropped."""
+    """A property's names from every source. Dropped: names made only of generic words ("Studio"), and
+    names that state a street with its house number (nicknames often do): matching one would confirm an
+    exact address to a stranger, and showing one in "which one?" would tell it."""
     listed = operator or PropertyNames()
-    candidates = [listed.name, title, name, nickname, *code_words(nickname or ""), code, *code_words(code),
-                  *listed.aliases]
+    safe = [n for n in (listed.name, title, name, nickname) if n and not looks_like_private_address(n)]
+    nick_words = code_words(nickname) if nickname in safe else ()
     aliases: list[str] = []
-    for candidate in candidates:
+    for candidate in (*safe, *nick_words, code, *code_words(code),
+                      *(a for a in listed.aliases if not looks_like_private_address(a))):
         folded = " ".join(words(candidate or ""))
         if folded and set(folded.split()) - GENERIC_WORDS and folded not in aliases:
             aliases.append(folded)
-    shown = listed.name or title or name or nickname or code
-    return Known(code=code, name=shown, aliases=tuple(aliases))
+    # Shown to the guest: the operator's name or the listing's public title, else the code's words.
+    shown = next((n for n in (listed.name, title) if n in safe), None)
+    return Known(code=code, name=shown or " ".join(w.capitalize() for w in code_words(code)) or code,
+                 aliases=tuple(aliases))
 
 
 def catalogue(rows: Iterable[store.PropertyRow], operator: dict[str, PropertyNames]) -> list[Known]:

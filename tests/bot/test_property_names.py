@@ -73,6 +73,15 @@ def test_names_from_the_properties_table_title_nickname_and_code() -> None:
         "mitte courtyard studio", "ber mitte", "mitte")
 
 
+def test_a_name_stating_a_street_and_house_number_is_never_matched_nor_shown() -> None:
+    prop = known("64f0c0ffee1", name="Rua dos Remédios 42 - T2", nickname="Rua dos Remédios 42 - T2",
+                 operator=PropertyNames(aliases=("Linienstraße 140", "Casa Alfama")))
+    assert prop.aliases == ("64f0c0ffee1", "casa alfama")
+    assert prop.name == "64f0c0ffee1"
+    assert known("lis-alfama", name="Rua dos Remédios 42").name == "Alfama"
+    assert Matcher([prop]).named("Is Rua dos Remedios 42 the Alfama place?") == ()
+
+
 def test_only_whole_words_count_never_a_name_inside_another_word(operator: dict[str, PropertyNames]) -> None:
     matcher = Matcher(catalogue(MIRROR, operator))
     assert matcher.named("I got a Mitteilung about my Mitteleuropa trip") == ()
