@@ -230,10 +230,16 @@ def stop_outcome(admission: Admission) -> AnswerOutcome:
 async def settle_admission(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, policy: InboxPolicy,
                            admission: Admission, question: str) -> str:
     """The identity check stops the answer: ask for it (or thank for it), or hand off once it is locked.
-    A question that fits several properties stops it too: the guest is asked which one."""
+    A question that fits several properties stops it too: the guest is asked which one (copilot: the agent
+    gets that question as the suggestion)."""
     if admission.stop == "locked":
         await hand_off(ctx, cw, msg, policy, admission.note or "identity check locked", question, tell_guest=True)
         return "handed_off"
+    if admission.stop == "which" and policy.mode == "copilot":
+        note, conv = SUGGESTION_NOTE.format(answer=admission.reply or ""), msg.conversation_id
+        await post_once(ctx.db, f"suggestion:{msg.id}", conversation_id=conv, kind="suggestion", content=note,
+                        post=lambda: cw.post_message(conv, note, private=True))
+        return "suggested"
     await post_check_reply(ctx, cw, msg, admission)
     return {"verify": "verifying", "which": "clarifying"}.get(admission.stop or "", "answered")
 

@@ -120,7 +120,7 @@ async def admit(ctx: JobContext, msg: MessageEvent, policy: InboxPolicy, questio
             asked = gated_facts(question)
     refused = [fact for fact in FACTS if fact in asked and not allows(guest, fact)]
     if not refused:
-        if named.choices and policy.mode == "autopilot":
+        if named.choices:  # autopilot asks the guest; copilot suggests the question to the agent
             await properties.park(ctx, msg, question, named.choices)
             which = properties.which(named.choices, language_for(language, properties.guess_language(question),
                                                                  _browser_language(msg), policy.language))

@@ -20,6 +20,9 @@ from tests.bot.conftest import INBOXES, messages_posted
 from tests.bot.guests import ADDRESS, DOOR_CODE, WIFI, book, current, groq_says, message, prompts
 
 PROPERTIES = """
+[inboxes.8]
+mode = "copilot"
+
 [properties.lis-alfama]
 aliases = ["Casa Alfama", "the Lisbon flat", "Portugal"]
 
@@ -155,6 +158,20 @@ def test_the_clarifying_question_is_asked_in_the_guests_language(
         drain: Any) -> None:
     ask(deliver, drain, settings, conversation_meta, 204, 2041, "¿Hay aparcamiento en vuestro piso de Portugal?")
     assert said(chatwoot, 204) == ["¿A qué alojamiento te refieres: Alfama Terrace Apartment o Ribeira Riverside Loft?"]
+
+
+def test_copilot_suggests_the_clarifying_question_and_then_the_answer_for_the_property_named(
+        settings: Any, chatwoot: respx.MockRouter, conversation_meta: dict[int, Any], deliver: Any,
+        drain: Any) -> None:
+    ask(deliver, drain, settings, conversation_meta, 208, 2081, "Is there parking at your flat in Portugal?", inbox=8)
+    ask(deliver, drain, settings, conversation_meta, 208, 2082, "alfama", inbox=8)
+    notes = [b["content"] for p, b in messages_posted(chatwoot) if p == "/conversations/208/messages"]
+    assert [b["private"] for p, b in messages_posted(chatwoot)] == [True, True]
+    assert notes[0] == f"💡 Suggested reply (not sent to the guest):\n\n{WHICH['en'].format(options=BOTH)}"
+    assert notes[1].startswith(f"💡 Suggested reply (not sent to the guest):\n\n{OFFLINE_PREFIX}")
+    assert notes[1].endswith("Sources: lis-alfama/en/guide.md › Getting around > Parking")
+    assert answered(settings.database_dsn, 208) == [([2081], None, "which-property", "suggested"),
+                                                    ([2082], "lis-alfama", "offline", "suggested")]
 
 
 def test_a_booking_or_a_dedicated_inbox_keeps_its_property_whatever_the_guest_names(
