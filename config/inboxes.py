@@ -1,7 +1,9 @@
 """Per-inbox behaviour: whether the bot answers (autopilot), suggests (copilot) or stays out (off).
 
 Read from a small TOML file named by INBOXES_CONFIG (see config/inboxes.example.toml). Inboxes not
-listed use [defaults], whose mode falls back to DEFAULT_INBOX_MODE.
+listed use [defaults], whose mode falls back to DEFAULT_INBOX_MODE. The same file lists, under
+[properties.<code>], the other names guests use for a property (bot.agent.properties matches them in
+general inboxes, those with no `property`).
 """
 
 from __future__ import annotations
@@ -30,9 +32,18 @@ class InboxPolicy:
 
 
 @dataclass(frozen=True)
+class PropertyNames:
+    """How guests may name one property, beyond what the Guesty mirror knows ([properties.<code>])."""
+
+    name: str | None = None         # what the bot calls it when it asks "which one?" (else the listing title)
+    aliases: tuple[str, ...] = ()   # "Casa Alfama", "the Lisbon flat": matched whole, case and accents ignored
+
+
+@dataclass(frozen=True)
 class InboxTable:
     defaults: InboxPolicy = InboxPolicy()
     inboxes: dict[int, InboxPolicy] = field(default_factory=dict)
+    properties: dict[str, PropertyNames] = field(default_factory=dict)
 
     def for_inbox(self, inbox_id: int | None) -> InboxPolicy:
         if inbox_id is None:
@@ -53,6 +64,22 @@ def _policy(base: InboxPolicy, raw: dict[str, Any], where: str) -> InboxPolicy:
     return replace(base, **raw)
 
 
+def _names(code: str, raw: Any) -> PropertyNames:
+    where = f"[properties.{code}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"INBOXES_CONFIG: {where} must be a table (name = \"…\", aliases = [\"…\"])")
+    unknown = set(raw) - {"name", "aliases"}
+    if unknown:
+        raise ConfigError(f"INBOXES_CONFIG: unknown setting(s) {sorted(unknown)} in {where}; allowed: aliases, name")
+    aliases = raw.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise ConfigError(f"INBOXES_CONFIG: aliases in {where} must be a list of non-empty strings")
+    name = raw.get("name")
+    if name is not None and not (isinstance(name, str) and name.strip()):
+        raise ConfigError(f"INBOXES_CONFIG: name in {where} must be a non-empty string")
+    return PropertyNames(name=name.strip() if name else None, aliases=tuple(a.strip() for a in aliases))
+
+
 def load_inboxes(path: Path | None, default_mode: str = "autopilot") -> InboxTable:
     """Read the inbox table; a missing or malformed file fails naming INBOXES_CONFIG."""
     defaults = InboxPolicy(mode=default_mode)  # type: ignore[arg-type]
@@ -70,4 +97,5 @@ def load_inboxes(path: Path | None, default_mode: str = "autopilot") -> InboxTab
         if not str(key).isdigit():
             raise ConfigError(f"INBOXES_CONFIG: [inboxes.{key}] must be a numeric Chatwoot inbox id")
         inboxes[int(key)] = _policy(defaults, raw, f"[inboxes.{key}]")
-    return InboxTable(defaults=defaults, inboxes=inboxes)
+    properties = {str(code): _names(str(code), raw) for code, raw in data.get("properties", {}).items()}
+    return InboxTable(defaults=defaults, inboxes=inboxes, properties=properties)

@@ -249,24 +249,33 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
 
 
 def stop_outcome(admission: Admission) -> AnswerOutcome:
-    """The Q&A record of a message the identity check answered instead of the bot."""
+    """The Q&A record of a message the identity check (or "which property?") answered instead of the bot."""
     if admission.stop == "locked":
         return AnswerOutcome("handoff", admission.note or "identity check locked", "verification_locked")
-    return AnswerOutcome("answer", admission.reply or "", model="identity-check")
+    return AnswerOutcome("answer", admission.reply or "",
+                         model="which-property" if admission.stop == "which" else "identity-check")
 
 
 async def settle_admission(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, policy: InboxPolicy,
                            admission: Admission, question: str) -> str:
-    """The identity check stops the answer: ask for it (or thank for it), or hand off once it is locked."""
+    """The identity check stops the answer: ask for it (or thank for it), or hand off once it is locked.
+    A question that fits several properties stops it too: the guest is asked which one (copilot: the agent
+    gets that question as the suggestion)."""
     if admission.stop == "locked":
         await hand_off(ctx, cw, msg, policy, admission.note or "identity check locked", question, tell_guest=True)
         return "handed_off"
+    if admission.stop == "which" and policy.mode == "copilot":
+        note, conv = SUGGESTION_NOTE.format(answer=admission.reply or ""), msg.conversation_id
+        await post_once(ctx.db, f"suggestion:{msg.id}", conversation_id=conv, kind="suggestion", content=note,
+                        post=lambda: cw.post_message(conv, note, private=True))
+        return "suggested"
     await post_check_reply(ctx, cw, msg, admission)
-    return "verifying" if admission.stop == "verify" else "answered"
+    return {"verify": "verifying", "which": "clarifying"}.get(admission.stop or "", "answered")
 
 
 async def post_check_reply(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, admission: Admission) -> None:
-    """The check's words to the guest (the request, or the thanks before the answer), once per message."""
+    """The check's words to the guest (the request, the thanks before the answer, or "which property?"), once
+    per message."""
     reply, conv = admission.reply, msg.conversation_id
     if reply:
         await post_once(ctx.db, f"check:{msg.id}", conversation_id=conv, kind="reply", content=reply,

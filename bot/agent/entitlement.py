@@ -15,6 +15,9 @@ Identity levels (bot.agent.identity says what a channel vouches for):
   booking's property scopes the open knowledge; nothing else.
 - unknown: anything else; the inbox's property, open knowledge.
 
+With neither a booking's property nor an inbox's, a property the guest names (bot.agent.properties)
+scopes the open knowledge; when the name fits several, the bot asks which one (stop "which") first.
+
 Asked for gated details without a verified identity (autopilot), the bot asks for the check instead of
 answering; failures are counted and lock the check (then a person takes over). Every refusal and every
 release is written to the access log (bot.agent.access_log), and each release leaves a note for agents.
@@ -30,7 +33,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from bot.agent import access_log
+from bot.agent import access_log, properties
 from bot.agent import verification_store as store
 from bot.agent.identity import SenderView, claimed, sender_of, vouched
 from bot.agent.intent import FACTS, Fact, gated_facts
@@ -55,7 +58,7 @@ from integrations.guesty.stays import (
 
 log = logging.getLogger("sidecar.trust")
 
-Stop = Literal["verify", "verified", "locked"]
+Stop = Literal["verify", "verified", "locked", "which"]
 LOCKED_NOTE = ("Identity check locked: {max} wrong confirmation codes or last names within {hours:g} h for this "
                "contact or booking. The bot gives no door code or exact address until that period ends; please "
                "check the guest's identity yourself before sharing them.")
@@ -79,8 +82,8 @@ class Admission:
     guest: GuestContext
     question: str  # what to answer: the message, or the question that waited for the check
     asked: frozenset[Fact]
-    stop: Stop | None = None  # verify: ask for the check; verified: only thank; locked: hand off
-    reply: str | None = None  # to the guest, in their language: the request, the thanks
+    stop: Stop | None = None  # verify: ask for the check; verified: only thank; locked: hand off; which: ask
+    reply: str | None = None  # to the guest, in their language: the request, the thanks, "which one?"
     note: str | None = None  # for agents, when the check is locked
 
 
@@ -109,8 +112,19 @@ async def admit(ctx: JobContext, msg: MessageEvent, policy: InboxPolicy, questio
     if identity.reread:
         identity = await confirm(ctx, msg, sender, identity, now)
     guest = context_for(identity, policy, ctx, now)
+    named = await properties.resolve(ctx, msg, question) if guest.property_code is None else properties.Named()
+    if named.code is not None:  # open knowledge of the property the guest names; no gate opens by naming
+        guest = replace(guest, property_code=named.code)
+        if named.question is not None:
+            question = named.question
+            asked = gated_facts(question)
     refused = [fact for fact in FACTS if fact in asked and not allows(guest, fact)]
     if not refused:
+        if named.choices:  # autopilot asks the guest; copilot suggests the question to the agent
+            await properties.park(ctx, msg, question, named.choices)
+            which = properties.which(named.choices, language_for(language, properties.guess_language(question),
+                                                                 _browser_language(msg), policy.language))
+            return Admission(guest, question, asked, stop="which", reply=f"{reply} {which}" if reply else which)
         return Admission(guest, question, asked, reply=reply)
     unverified = identity.level != "verified"
     locked = unverified and await _locked(ctx, msg, [identity.stay.guesty_id] if identity.stay else [], now)
