@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from bot.agent import state
 from bot.agent.entitlement import Admission, admit, record_releases
-from bot.agent.language import guest_language
+from bot.agent.language import guest_language, pick_language
 from bot.agent.policy import classify
 from bot.answer.offline import OFFLINE_MODEL
 from bot.answer.pipeline import HUMAN_REQUESTED, AnswerOutcome, answer_question
@@ -213,20 +213,24 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
             outcome = stop_outcome(admission)
             result = await settle_admission(ctx, cw, newest, policy, admission, text)
         else:
+            if admission.question != text:  # a question that waited (for the check, for "which one?")
+                language = pick_language(admission.question, newest, policy)[0]
             text = admission.question
             await post_check_reply(ctx, cw, newest, admission)
             t0 = time.perf_counter()
             # Embedding is CPU work: run it off the event loop so other conversations' I/O keeps moving,
             # and read the history meanwhile.
             found, turns = await asyncio.gather(
-                asyncio.to_thread(ctx.retriever.search, text, property_code=guest.property_code,
+                asyncio.to_thread(ctx.retriever.search, admission.search or text, property_code=guest.property_code,
                                   access_properties=guest.access_properties,
                                   private_properties=guest.private_properties),
                 history(ctx, newest, set(batch.ids)),
             )
             chunks: list[Any] = found
             retrieval_ms = round((time.perf_counter() - t0) * 1000)
-            outcome = await answer_question(text, chunks=chunks, turns=turns, facts=guest.facts, llm=ctx.llm,
+            # Offline answers match words: the property's name would only pull its guide's introduction.
+            asked = text if ctx.llm is not None else (admission.search or text)
+            outcome = await answer_question(asked, chunks=chunks, turns=turns, facts=guest.facts, llm=ctx.llm,
                                             language=language)
             t0 = time.perf_counter()
             if autopilot and not await still_ours(cw, conv):

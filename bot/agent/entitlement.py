@@ -85,6 +85,7 @@ class Admission:
     stop: Stop | None = None  # verify: ask for the check; verified: only thank; locked: hand off; which: ask
     reply: str | None = None  # to the guest, in their language: the request, the thanks, "which one?"
     note: str | None = None  # for agents, when the check is locked
+    search: str | None = None  # what retrieval searches, when not the question: it without a property's names
 
 
 async def admit(ctx: JobContext, msg: MessageEvent, policy: InboxPolicy, question: str, *,
@@ -113,10 +114,13 @@ async def admit(ctx: JobContext, msg: MessageEvent, policy: InboxPolicy, questio
         identity = await confirm(ctx, msg, sender, identity, now)
     guest = context_for(identity, policy, ctx, now)
     named = await properties.resolve(ctx, msg, question) if guest.property_code is None else properties.Named()
+    search: str | None = None
     if named.code is not None:  # open knowledge of the property the guest names; no gate opens by naming
         guest = replace(guest, property_code=named.code)
         if named.question is not None:
-            question = named.question
+            # The model answers the guest's own words; retrieval searches them without the property's name,
+            # which would pull every guide's introduction ahead of the passage that answers.
+            question, search = named.question, named.search
             asked = gated_facts(question)
     refused = [fact for fact in FACTS if fact in asked and not allows(guest, fact)]
     if not refused:
@@ -125,7 +129,7 @@ async def admit(ctx: JobContext, msg: MessageEvent, policy: InboxPolicy, questio
             which = properties.which(named.choices, language_for(language, properties.guess_language(question),
                                                                  _browser_language(msg), policy.language))
             return Admission(guest, question, asked, stop="which", reply=f"{reply} {which}" if reply else which)
-        return Admission(guest, question, asked, reply=reply)
+        return Admission(guest, question, asked, reply=reply, search=search)
     unverified = identity.level != "verified"
     locked = unverified and await _locked(ctx, msg, [identity.stay.guesty_id] if identity.stay else [], now)
     for fact in refused:

@@ -201,7 +201,8 @@ class Named:
 
     code: str | None = None
     choices: tuple[Known, ...] = ()
-    question: str | None = None  # what to answer for it: the message (or the parked question) without the names
+    question: str | None = None  # what to answer for it: the message, or the parked question (with this one)
+    search: str | None = None  # what to search for: the question without the property's names
 
 
 async def resolve(ctx: JobContext, msg: MessageEvent, question: str) -> Named:
@@ -216,9 +217,9 @@ async def resolve(ctx: JobContext, msg: MessageEvent, question: str) -> Named:
     if parked is not None and len(named) == 1:
         # "Ribeira" answers the parked question; "Ribeira, and is there a lift?" adds a question to it.
         asked = parked.question if "?" not in question else f"{parked.question}\n{question}"
-        return Named(code=named[0], question=matcher.without_names(asked) or asked)
+        return Named(code=named[0], question=asked, search=matcher.without_names(asked) or asked)
     if len(named) == 1:
-        return Named(code=named[0], question=matcher.without_names(question) or question)
+        return Named(code=named[0], question=question, search=matcher.without_names(question) or question)
     if named:
         return Named(choices=tuple(matcher.properties[c] for c in named))
     before = await _named_before(ctx, msg, matcher)

@@ -311,7 +311,8 @@ async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, 
             question = admission.question
             t0 = time.perf_counter()
             found, turns = await asyncio.gather(  # embedding is CPU work: off the loop, the history meanwhile
-                asyncio.to_thread(ctx.retriever.search, question, property_code=guest.property_code,
+                asyncio.to_thread(ctx.retriever.search, admission.search or question,
+                                  property_code=guest.property_code,
                                   access_properties=guest.access_properties,
                                   private_properties=guest.private_properties),
                 history(ctx, msg, {msg.id}),
