@@ -40,6 +40,7 @@ bench: setup services
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/reply.py
 	$(BIN)/python bench/voice.py
+	$(BIN)/python bench/imports.py
 
 # The fault harness (harness/): its own Postgres, Redis and Chatwoot stand-in, the real serve and worker,
 # faults and fuzzing; not part of `make test` (slow). `make harness HARNESS_ARGS=--quick` for a short run.

@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from bot.answer.groq_llm import llm_from_settings
 from bot.answer.llm import LLM
+from bot.core import db
 from bot.core.ledger import StoredEvent
 from bot.knowledge import Embedder, Retriever, open_store
 from config.inboxes import InboxTable, load_inboxes
@@ -49,7 +50,7 @@ class JobContext:
         size = min(settings.worker_concurrency, 16) + 2
         pool = AsyncConnectionPool(settings.database_dsn, min_size=2, max_size=size, open=False,
                                    kwargs={"autocommit": True, "connect_timeout": 5},
-                                   check=AsyncConnectionPool.check_connection)
+                                   **db.pool_options())
         await pool.open(wait=True, timeout=10)
         http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0),
                                  limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.core import metrics
+from bot.core import db, metrics
 from bot.core.spool import Spool
 from bot.core.webhooks import DeliveryParser, Rejection, check_delivery, read_body
 from bot.service import jobs, panel
@@ -93,7 +93,7 @@ def create_app(settings: Settings) -> Starlette:
         # check: a connection broken by a Postgres restart is replaced when taken, not used for a delivery
         # (which would then go to the spool); the check is one empty round trip.
         pool = AsyncConnectionPool(settings.database_dsn, min_size=2, max_size=10, timeout=3, open=False,
-                                   kwargs={"autocommit": True}, check=AsyncConnectionPool.check_connection)
+                                   kwargs={"autocommit": True}, **db.pool_options())
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
