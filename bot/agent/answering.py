@@ -199,7 +199,7 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
     conv = newest.conversation_id
     text = question if question is not None else batch.question
     started = time.perf_counter()
-    autopilot = policy.mode == "autopilot"
+    autopilot = policy.mode in ("autopilot", "shadow")  # shadow: as autopilot, its writes held back
     # The typing indicator is cosmetic: switch it on alongside the work instead of waiting for it.
     typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
     marks: dict[str, Any] = {}

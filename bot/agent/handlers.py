@@ -10,6 +10,7 @@ from bot.agent import state
 from bot.agent.answering import on_conversation_status, on_text_message, parse_message
 from bot.agent.commands import is_agent_command, on_agent_command
 from bot.agent.policy import classify
+from bot.agent.shadow import in_shadow
 from bot.agent.urgent import raise_if_urgent
 from bot.agent.voice import on_message_updated, on_voice_message
 from bot.context import Handler, JobContext, record_only
@@ -32,8 +33,9 @@ async def message_created(ctx: JobContext, event: StoredEvent) -> str:
         return "done"
     if decision.action == "ignore":
         return "ignored"
-    if policy.mode == "autopilot" and await state.human_since(ctx.db, conv) is not None:
+    if policy.mode in ("autopilot", "shadow") and await state.human_since(ctx.db, conv) is not None:
         return "ignored"  # a person took over; silent until the conversation is pending again
+    ctx = in_shadow(ctx, msg, policy)  # after the urgent alert: shadow mode writes nothing else to Chatwoot
     if msg.audio_attachments:
         return await on_voice_message(ctx, event, msg, policy)
     return await on_text_message(ctx, event, msg, policy)
