@@ -122,3 +122,22 @@ def test_replies_list_shows_what_the_bot_would_have_said(bot_settings: Any, chat
                          "  would note: 🤖 Handed off to a person."]
     assert main(["replies", "list", "--inbox", "3"]) == 0
     assert capsys.readouterr().out == "No shadow-mode answers in this period.\n"
+
+
+def test_shadow_voice_note_keeps_transcript_note_and_text_answer_without_speaking(
+        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from tests.bot.test_voice import QUESTION, TTS, voice_note
+
+    tts = chatwoot.post(TTS).respond(500)
+    settings = shadow_settings(bot_settings, tmp_path).model_copy(update={
+        "speech_backend": "azure", "azure_speech_key": SecretStr("az-key-1"), "azure_speech_region": "westeurope"})
+    deliver(voice_note(86, 9807, inbox_id=6, transcribed=QUESTION))  # Chatwoot's own transcript: nothing to fetch
+    drain(settings)
+    assert writes(chatwoot) == [] and tts.call_count == 0
+    kept = held(bot_settings.database_dsn)
+    assert sorted(a for _, _, _, a, _ in kept) == ["note", "reply"]
+    [answer] = [c for _, _, _, a, c in kept if a == "reply"]
+    assert "Check-out is by 11:00 (11 am)." in answer.splitlines()
+    assert qa_rows(bot_settings.database_dsn) == [(86, [9807], "shadow", "offline", "answered", None)]
