@@ -179,3 +179,23 @@ def test_after_hours_handoff_answers_as_usual_in_hours(
     assert body["private"] is False and "Check-out is by 11:00 (11 am)." in body["content"].splitlines()
     assert not any(p.endswith("toggle_status") for _, p, _ in calls(chatwoot))
     assert qa_rows(bot_settings.database_dsn) == [(95, [9906], "autopilot", "offline", "answered", None)]
+
+
+def test_a_shadow_inbox_after_hours_keeps_the_snooze_instead_of_sending_it(
+        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path) -> None:
+    import psycopg
+
+    inboxes = tmp_path / "shadow-hours.toml"
+    inboxes.write_text('[inboxes.8]\nmode = "shadow"\nhours = "09:00-20:00"\ntimezone = "Europe/Lisbon"\n'
+                       'after_hours = "handoff"\n')
+    settings = make_settings(bot_settings.database_dsn, bot_settings.queue_name,
+                             CHATWOOT_URL="https://chat.acme.example", CHATWOOT_ACCOUNT_ID="1",
+                             CHATWOOT_BOT_TOKEN=BOT_TOKEN, INBOXES_CONFIG=str(inboxes), DEBOUNCE_SECONDS="0")
+    deliver(guest_message(96, 9907, "What time is check-out?", inbox_id=8))
+    drain(settings, clock=lambda: MONDAY_NIGHT)
+    assert calls(chatwoot) == []
+    with psycopg.connect(bot_settings.database_dsn) as conn:
+        held = conn.execute("SELECT action, content FROM shadow_replies ORDER BY id").fetchall()
+    assert [a for a, _ in held] == ["note", "labels", "status"]
+    assert held[2][1] == f"snoozed until {int(TUESDAY_OPENING.timestamp())}"
+    assert qa_rows(bot_settings.database_dsn) == [(96, [9907], "shadow", "none", "handed_off", "after_hours")]
