@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     chatwoot_webhook_token: SecretStr | None = None
     chatwoot_calls_inbox_id: int | None = None
     inboxes_config: Path | None = None
-    default_inbox_mode: Literal["autopilot", "copilot", "off"] = "autopilot"
+    default_inbox_mode: Literal["autopilot", "copilot", "off", "shadow"] = "autopilot"
 
     # Groq
     groq_api_key: SecretStr | None = None

@@ -15,7 +15,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from bot.agent import state
+from bot.agent import hours, state
 from bot.agent.entitlement import Admission, admit, record_releases
 from bot.agent.language import guest_language, pick_language
 from bot.agent.policy import classify
@@ -199,7 +199,7 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
     conv = newest.conversation_id
     text = question if question is not None else batch.question
     started = time.perf_counter()
-    autopilot = policy.mode == "autopilot"
+    autopilot = policy.mode in ("autopilot", "shadow")  # shadow: as autopilot, its writes held back
     # The typing indicator is cosmetic: switch it on alongside the work instead of waiting for it.
     typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
     marks: dict[str, Any] = {}
@@ -336,8 +336,9 @@ def handoff_keys(message_id: int) -> list[str]:
 
 
 async def hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, policy: InboxPolicy, reason: str,
-                   question: str, *, tell_guest: bool, language: str | None = None) -> None:
-    """Open the conversation for people: a note saying why, the guest told, a label, status open.
+                   question: str, *, tell_guest: bool, language: str | None = None, status: str = "open") -> None:
+    """Open the conversation for people: a note saying why, the guest told, a label, status open (or
+    `status`, e.g. "snoozed:<unix time>" to wait for the morning: bot.agent.after_hours).
 
     The steps are planned in the reply ledger first, all at once, then taken; a retry (or the next run)
     takes the ones still missing (`complete_hand_off`)."""
@@ -345,8 +346,9 @@ async def hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, polic
     steps = [(f"handoff-note:{key}", "handoff", HANDOFF_NOTE.format(reason=reason, quote=quote(question)))]
     if tell_guest:
         told = HANDOFF_REPLY.get(language or "", HANDOFF_REPLY.get(policy.language, HANDOFF_REPLY["en"]))
+        told = hours.with_back_at(ctx, policy, told, language)  # closed now: say when people are back
         steps.append((f"handoff-reply:{key}", "reply", told))
-    steps += [(f"handoff-labels:{key}", "action", policy.handoff_label), (f"handoff-status:{key}", "action", "open")]
+    steps += [(f"handoff-labels:{key}", "action", policy.handoff_label), (f"handoff-status:{key}", "action", status)]
     await replies.plan_steps(ctx.db, steps, conversation_id=msg.conversation_id)
     await complete_hand_off(ctx, cw, msg, reason=reason)
 
@@ -387,9 +389,10 @@ async def _handoff_step(ctx: JobContext, cw: ChatwootClient, key: str, conv: int
             await cw.add_labels(conv, [content])
 
         await post_once(ctx.db, key, conversation_id=conv, kind="action", content=content, post=label, settle_s=0)
-    else:
-        await post_once(ctx.db, key, conversation_id=conv, kind="action", content=content,
-                        post=lambda: cw.toggle_status(conv, content), settle_s=0)
+    else:  # "open", or "snoozed:<unix time>"
+        status, _, until = content.partition(":")
+        await post_once(ctx.db, key, conversation_id=conv, kind="action", content=content, settle_s=0,
+                        post=lambda: cw.toggle_status(conv, status, snoozed_until=int(until) if until else None))
 
 
 async def set_typing(cw: ChatwootClient, conversation_id: int, on: bool) -> None:

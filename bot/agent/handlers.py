@@ -7,9 +7,11 @@ behaviour; the Chatwoot folder below knows the API and the payloads, not what to
 from __future__ import annotations
 
 from bot.agent import state
+from bot.agent.after_hours import hand_to_morning
 from bot.agent.answering import on_conversation_status, on_text_message, parse_message
 from bot.agent.commands import is_agent_command, on_agent_command
 from bot.agent.policy import classify
+from bot.agent.shadow import in_shadow
 from bot.agent.urgent import raise_if_urgent
 from bot.agent.voice import on_message_updated, on_voice_message
 from bot.context import Handler, JobContext, record_only
@@ -32,8 +34,11 @@ async def message_created(ctx: JobContext, event: StoredEvent) -> str:
         return "done"
     if decision.action == "ignore":
         return "ignored"
-    if policy.mode == "autopilot" and await state.human_since(ctx.db, conv) is not None:
+    if policy.mode in ("autopilot", "shadow") and await state.human_since(ctx.db, conv) is not None:
         return "ignored"  # a person took over; silent until the conversation is pending again
+    ctx = in_shadow(ctx, msg, policy)  # after the urgent alert: shadow mode writes nothing else to Chatwoot
+    if await hand_to_morning(ctx, msg, policy):  # closed, and after_hours = "handoff"
+        return "done"
     if msg.audio_attachments:
         return await on_voice_message(ctx, event, msg, policy)
     return await on_text_message(ctx, event, msg, policy)

@@ -26,7 +26,8 @@ def classify(msg: MessageEvent, policy: InboxPolicy) -> Decision:
 
     Autopilot answers only in `pending` conversations (the agent-bot inbox state) that no person has
     taken over. Copilot suggests for guest messages in pending or open conversations, since its notes
-    are for the agents who handle them.
+    are for the agents who handle them. Shadow follows autopilot's rules: it shows what autopilot would
+    have said, so switching to autopilot holds no surprise.
     """
     if msg.event != "message_created":
         return Decision("ignore", "not a new message")
@@ -47,7 +48,7 @@ def classify(msg: MessageEvent, policy: InboxPolicy) -> Decision:
     if policy.mode == "off":
         return Decision("ignore", "inbox mode is off")
     status = msg.conversation.status
-    if policy.mode == "autopilot":
+    if policy.mode in ("autopilot", "shadow"):
         if status != "pending":
             return Decision("ignore", f"conversation is {status}, not pending")
         if msg.conversation.assignee_type == "User":

@@ -1,6 +1,6 @@
 """Urgent alerts: a guest reports an emergency, so people must see it now, whatever the inbox's mode.
 
-In every mode, copilot and off included, a message (or a voice note's transcript) that bot.answer.urgency
+In every mode, copilot, off and shadow included, a message (or a voice note's transcript) that bot.answer.urgency
 recognises sets the conversation's priority to urgent, adds URGENT_LABEL, assigns URGENT_TEAM_ID when
 set, leaves a private note saying why, and POSTs a JSON summary to URGENT_WEBHOOK_URL (an on-call pager)
 when set. It is one keyed step in the reply ledger (`urgent:<message id>`), so a redelivered message
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.agent.shadow import unshadowed
 from bot.answer.urgency import urgent_category
 from bot.context import JobContext
 from bot.core import replies
@@ -25,7 +26,7 @@ URGENT_NOTE = "🚨 Urgent ({category}): the guest may need help now. Priority s
 async def raise_if_urgent(ctx: JobContext, msg: MessageEvent, text: str | None = None) -> str | None:
     """Alert people when the guest's message reports an emergency; returns the category, or None."""
     category = urgent_category(text if text is not None else msg.text)
-    cw = ctx.chatwoot
+    cw = unshadowed(ctx.chatwoot)  # people are alerted in shadow mode too
     if category is None or cw is None:
         return category
     conv = msg.conversation_id

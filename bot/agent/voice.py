@@ -48,6 +48,7 @@ from bot.agent.answering import (
 from bot.agent.entitlement import admit, record_releases
 from bot.agent.language import guest_language
 from bot.agent.policy import classify
+from bot.agent.shadow import in_shadow
 from bot.agent.speaking import SpeakingLLM, make_speaker, post_audio
 from bot.agent.urgent import raise_if_urgent
 from bot.agent.voice_store import Heard, load_record, mark_handled, save_failure, save_heard
@@ -154,9 +155,9 @@ async def on_message_updated(ctx: JobContext, event: StoredEvent) -> str:
     policy = ctx.inboxes.for_inbox(msg.inbox_id)
     if classify(as_new, policy).action != "answer":
         return "ignored"
-    if policy.mode == "autopilot" and await state.human_since(ctx.db, msg.conversation_id) is not None:
+    if policy.mode in ("autopilot", "shadow") and await state.human_since(ctx.db, msg.conversation_id) is not None:
         return "ignored"
-    return await on_voice_message(ctx, event, as_new, policy)
+    return await on_voice_message(in_shadow(ctx, as_new, policy), event, as_new, policy)
 
 
 def _wait_for_chatwoot(ctx: JobContext, event: StoredEvent) -> None:
@@ -269,7 +270,7 @@ async def _give_up(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, msg:
     log.info("voice note handed to a person", extra={"message_id": msg.id, "reason": reason,
                                                        "error": str(exc)[:200]})
     await save_failure(ctx, event, msg, duration_ms=length, backend=ctx.speech.name, reason=reason)
-    if policy.mode == "autopilot":
+    if policy.mode in ("autopilot", "shadow"):
         await hand_off(ctx, cw, msg, policy, note, question, tell_guest=True)
         result = "handed_off"
     else:
@@ -291,8 +292,9 @@ async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, 
     """The text bot's answer to the transcript, then (autopilot) the same answer spoken."""
     conv = msg.conversation_id
     batch = Batch([msg])
-    autopilot = policy.mode == "autopilot"
-    speaker = make_speaker(ctx.speech, msg, policy, heard) if autopilot and policy.voice_replies else None
+    autopilot = policy.mode in ("autopilot", "shadow")  # shadow answers as autopilot, in text only
+    speaker = make_speaker(ctx.speech, msg, policy, heard) if policy.mode == "autopilot" and policy.voice_replies \
+        else None
     typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
     audio_error: Exception | None = None
     try:

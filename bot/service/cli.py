@@ -285,6 +285,27 @@ def cmd_gaps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replies_list(args: argparse.Namespace) -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from psycopg_pool import AsyncConnectionPool
+
+    from bot.agent.shadow import render
+    from bot.core.shadow_replies import answers
+
+    settings = _settings()
+    since = datetime.now(UTC) - args.since
+
+    async def run() -> list[Any]:
+        async with AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=2, open=False) as pool:
+            return await answers(pool, since, inbox_id=args.inbox, limit=args.limit)
+
+    found = asyncio.run(run())
+    print(json.dumps([a.as_json() for a in found], ensure_ascii=False, indent=2) if args.json else render(found))
+    return 0
+
+
 def cmd_chatwoot_setup(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
@@ -450,6 +471,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=_since, default=timedelta(days=7), help="how far back (default 7d)")
     p.add_argument("--limit", type=int, default=20, help="how many topics to print (default 20)")
     p.set_defaults(func=cmd_gaps)
+
+    rp = sub.add_parser("replies", help="what the bot would have said in shadow-mode inboxes").add_subparsers(
+        dest="replies_command", required=True)
+    p = rp.add_parser("list", help="shadow answers, newest first: question, answer, sources, decision, latency")
+    p.add_argument("--inbox", type=int, default=None, help="one Chatwoot inbox id")
+    p.add_argument("--since", type=_since, default=timedelta(days=7), help="how far back (default 7d)")
+    p.add_argument("--limit", type=int, default=200, help="at most this many answers (default 200)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_replies_list)
 
     cw = sub.add_parser("chatwoot", help="Chatwoot tools").add_subparsers(dest="chatwoot_command", required=True)
     p = cw.add_parser("setup", help="create or find the agent bot, inboxes, attributes, labels, filter and panel")
