@@ -43,4 +43,4 @@ async def test_the_weekly_gaps_report_is_posted_once_per_week(bot_settings: Any,
     assert path == "/conversations/900/messages" and body["private"] is True
     assert body["content"].splitlines() == [
         f"Knowledge gaps since {now - timedelta(days=7):%Y-%m-%d} (hand-offs without an answer, agents' corrections):",
-        "1. nearby / gym [lis-alfama]: 1 questions (1 hand-offs, 0 corrections)", "   - Is there a gym nearby?"]
+        "1. gym / nearby [lis-alfama]: 1 questions (1 hand-offs, 0 corrections)", "   - Is there a gym nearby?"]
