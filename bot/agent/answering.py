@@ -15,7 +15,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from bot.agent import hours, state
+from bot.agent import hours, state, summary
 from bot.agent.entitlement import Admission, admit, record_releases
 from bot.agent.language import guest_language, pick_language
 from bot.agent.policy import classify
@@ -343,7 +343,9 @@ async def hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, polic
     The steps are planned in the reply ledger first, all at once, then taken; a retry (or the next run)
     takes the ones still missing (`complete_hand_off`)."""
     key = msg.id
-    steps = [(f"handoff-note:{key}", "handoff", HANDOFF_NOTE.format(reason=reason, quote=quote(question)))]
+    note = HANDOFF_NOTE.format(reason=reason, quote=quote(question))
+    note += await summary.for_hand_off(ctx.db, msg.contact_id, question, reason)
+    steps = [(f"handoff-note:{key}", "handoff", note)]
     if tell_guest:
         told = HANDOFF_REPLY.get(language or "", HANDOFF_REPLY.get(policy.language, HANDOFF_REPLY["en"]))
         told = hours.with_back_at(ctx, policy, told, language)  # closed now: say when people are back

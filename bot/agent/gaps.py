@@ -88,7 +88,7 @@ def topic_name(questions: Sequence[str], words: int = 3) -> str:
     counts: Counter[str] = Counter()
     for question in questions:
         seen = {w for w in re.findall(r"[^\W\d_]{3,}", question.lower()) if w not in _STOP}
-        counts.update(seen)
+        counts.update(sorted(seen))  # ties keep a fixed order (a set iterates in hash order)
     return " / ".join(word for word, _ in counts.most_common(words)) or "(no words)"
 
 

@@ -306,6 +306,20 @@ def cmd_replies_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from bot.service.replay import run
+
+    report = run(_settings(), source=args.source, since=datetime.now(UTC) - args.since, inbox_id=args.inbox,
+                 limit=args.limit)
+    print(report.to_text())
+    if args.json:
+        Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+    return 0
+
+
 def cmd_chatwoot_setup(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
@@ -480,6 +494,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=200, help="at most this many answers (default 200)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_replies_list)
+
+    p = sub.add_parser("replay", help="past resolved conversations through the bot in shadow: would it have "
+                                      "answered, does it agree with the person who did")
+    p.add_argument("--since", type=_since, default=timedelta(days=90), help="how far back (default 90d)")
+    p.add_argument("--inbox", type=int, default=None, help="only this Chatwoot inbox")
+    p.add_argument("--limit", type=int, default=None, help="at most N conversations")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the full report as JSON")
+    p.add_argument("--from", dest="source", choices=["chatwoot", "archive"], default="chatwoot",
+                   help="Chatwoot's API (user token, default) or the imported archive")
+    p.set_defaults(func=cmd_replay)
 
     cw = sub.add_parser("chatwoot", help="Chatwoot tools").add_subparsers(dest="chatwoot_command", required=True)
     p = cw.add_parser("setup", help="create or find the agent bot, inboxes, attributes, labels, filter and panel")

@@ -14,6 +14,7 @@ from bot.service.jobs import runtime
 log = logging.getLogger("sidecar.periodic")
 
 STAY_STAGES_EVERY_S = 3600.0
+GAPS_REPORT_EVERY_S = 7 * 24 * 3600.0
 
 
 def refresh_stay_stages() -> str:
@@ -24,6 +25,16 @@ def refresh_stay_stages() -> str:
     report = rt.run(refresh(rt.context()), timeout=rt.settings.job_timeout_s)  # cancelled, not left hanging
     log.info("stay stages refreshed", extra={"report": str(report)})
     return str(report)
+
+
+def post_gaps_report() -> str:
+    """The weekly knowledge-gaps note to REPORT_CONVERSATION_ID (once per ISO week: bot.agent.weekly_gaps)."""
+    from bot.agent.weekly_gaps import post_weekly_gaps
+
+    rt = runtime()
+    outcome = rt.run(post_weekly_gaps(rt.context()), timeout=rt.settings.job_timeout_s)
+    log.info("gaps report", extra={"outcome": outcome})
+    return outcome
 
 
 def ingest_folder(path: str) -> str:

@@ -73,6 +73,10 @@ class Sweeper(threading.Thread):
                 if time.monotonic() >= next_stages:
                     next_stages = time.monotonic() + periodic.STAY_STAGES_EVERY_S
                     self.queue_periodic("bot.service.periodic.refresh_stay_stages")
+                    # Hourly chance, weekly job: the Redis marker lets one run per 7 days across replicas;
+                    # the ISO-week ledger key keeps a restart from posting a week twice.
+                    self.queue_periodic("bot.service.periodic.post_gaps_report",
+                                        every_s=periodic.GAPS_REPORT_EVERY_S)
                 if self.knowledge_changed():
                     self.queue_periodic("bot.service.periodic.reindex_knowledge",
                                         every_s=self.settings.sweep_interval_s)

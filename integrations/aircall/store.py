@@ -122,3 +122,14 @@ async def is_latest_call(db: AsyncConnectionPool, contact_id: int, call_id: int,
         )
         row = await cur.fetchone()
     return bool(row and row[0])
+
+
+async def recent_calls(db: AsyncConnectionPool, contact_id: int, limit: int = 3) -> list[CallState]:
+    """The contact's latest calls, newest first (for the hand-off summary agents read)."""
+    async with db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {', '.join(STATE_COLUMNS)} FROM call_records WHERE chatwoot_contact_id = %s"
+            " ORDER BY started_at DESC NULLS LAST, aircall_call_id DESC LIMIT %s",
+            (contact_id, limit),
+        )
+        return [state_from_row(row) for row in await cur.fetchall()]

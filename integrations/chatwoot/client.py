@@ -288,6 +288,17 @@ class ChatwootClient:
                                      params=params or None)
         return [_as_dict(item) for item in _payload_list(answer)]
 
+    async def list_conversations(self, *, status: str = "resolved", page: int = 1,
+                                 inbox_id: int | None = None) -> list[dict[str, Any]]:
+        """One page (25) of conversations in this status, all assignees, most recent activity first.
+
+        Chatwoot answers {"data": {"meta": {...counts}, "payload": [conversation]}}; `id` is the display id,
+        `last_activity_at` and `created_at` are Unix seconds, `meta.sender` is the contact."""
+        params = _without_none({"status": status, "assignee_type": "all", "page": page, "inbox_id": inbox_id})
+        answer = await self._request("GET", "/conversations", "user", params=params)
+        data = answer.get("data", answer) if isinstance(answer, dict) else answer
+        return [_as_dict(item) for item in _payload_list(data)]
+
     async def search_contacts(self, q: str) -> list[dict[str, Any]]:
         """Contacts whose name, email, phone or identifier contains `q` (reads up to 5 pages of 15)."""
         q = q.strip()
