@@ -49,8 +49,13 @@ FORMATS: dict[str, tuple[str, Callable[[History, Path], Path]]] = {
     "mongodump": ("mongodb", write_mongodump),
     "firestore": ("firestore", lambda h, p: write_firestore(h, p, list_dump=True)),
 }
-KINDS = {"guesty_listings": "listing", "guesty_reservations": "reservation", "aircall_events": "call",
-         "rocketchat_room": "room", "rocketchat_message": "message"}
+KINDS = {
+    "guesty_listings": "listing",
+    "guesty_reservations": "reservation",
+    "aircall_events": "call",
+    "rocketchat_room": "room",
+    "rocketchat_message": "message",
+}
 
 
 def fresh_database() -> str:
@@ -69,17 +74,52 @@ def baseline_rows(history: History) -> dict[str, list[tuple[Any, ...]]]:
             r = to_record(kind, plain(doc), None)
             if isinstance(r, ListingRecord):
                 p = r.row
-                rows[kind].setdefault(r.key, (p.guesty_listing_id, p.guesty_listing_id, p.name, p.nickname, p.address,
-                                              p.timezone, p.check_in_time, p.check_out_time, Jsonb(p.raw)))
+                rows[kind].setdefault(
+                    r.key,
+                    (
+                        p.guesty_listing_id,
+                        p.guesty_listing_id,
+                        p.name,
+                        p.nickname,
+                        p.address,
+                        p.timezone,
+                        p.check_in_time,
+                        p.check_out_time,
+                        Jsonb(p.raw),
+                    ),
+                )
             elif isinstance(r, ReservationRecord):
                 s = r.row
-                rows[kind].setdefault(r.key, (s.guesty_id, s.confirmation_code, s.listing_id, s.status, s.check_in_at,
-                                              s.check_out_at, s.guest_name, s.guest_email, s.guest_phone,
-                                              Jsonb(s.raw)))
+                rows[kind].setdefault(
+                    r.key,
+                    (
+                        s.guesty_id,
+                        s.confirmation_code,
+                        s.listing_id,
+                        s.status,
+                        s.check_in_at,
+                        s.check_out_at,
+                        s.guest_name,
+                        s.guest_email,
+                        s.guest_phone,
+                        Jsonb(s.raw),
+                    ),
+                )
             elif isinstance(r, CallRecord):
                 c = r.snapshot
-                rows[kind].setdefault(r.key, (c.aircall_call_id, c.direction, c.status, c.caller_e164, c.started_at,
-                                              c.ended_at, c.duration_s, Jsonb(c.raw)))
+                rows[kind].setdefault(
+                    r.key,
+                    (
+                        c.aircall_call_id,
+                        c.direction,
+                        c.status,
+                        c.caller_e164,
+                        c.started_at,
+                        c.ended_at,
+                        c.duration_s,
+                        Jsonb(c.raw),
+                    ),
+                )
             elif isinstance(r, RoomRecord):
                 rows[kind].setdefault(r.key, (r.key, "rocketchat", r.room_type, r.name, r.started_at, Jsonb(r.raw)))
             elif isinstance(r, MessageRecord):
@@ -89,11 +129,11 @@ def baseline_rows(history: History) -> dict[str, list[tuple[Any, ...]]]:
 
 COPY_SQL = {
     "listing": "COPY properties (code, guesty_listing_id, name, nickname, address, timezone, check_in_time,"
-               " check_out_time, raw) FROM STDIN",
+    " check_out_time, raw) FROM STDIN",
     "reservation": "COPY reservations (guesty_id, confirmation_code, listing_id, status, check_in_at, check_out_at,"
-                   " guest_name, guest_email, guest_phone, raw) FROM STDIN",
+    " guest_name, guest_email, guest_phone, raw) FROM STDIN",
     "call": "COPY call_records (aircall_call_id, direction, status, caller_e164, started_at, ended_at, duration_s,"
-            " raw) FROM STDIN",
+    " raw) FROM STDIN",
     "room": "COPY archived_conversations (room_id, source_system, room_type, name, started_at, raw) FROM STDIN",
     "message": "COPY archived_messages (message_id, room_id, author_kind, body, sent_at, raw) FROM STDIN",
 }
@@ -132,10 +172,18 @@ def run_format(name: str, history: History, folder: Path, batch_size: int) -> di
         took_validate = time.perf_counter() - started
         found = {(d.check, d.rule, d.kind, d.id) for d in result.defects}
         counts_ok = {c.kind: c.in_target for c in result.counts} == history.expected and all(
-            c.ok for c in result.counts)
-        return {"format": name, "import_s": took, "rerun_s": took_again, "validate_s": took_validate,
-                "rerun_changes": again.changes, "defects_ok": found == PLANTED, "counts_ok": counts_ok,
-                "first_changes": first.changes}
+            c.ok for c in result.counts
+        )
+        return {
+            "format": name,
+            "import_s": took,
+            "rerun_s": took_again,
+            "validate_s": took_validate,
+            "rerun_changes": again.changes,
+            "defects_ok": found == PLANTED,
+            "counts_ok": counts_ok,
+            "first_changes": first.changes,
+        }
     finally:
         db.drop_database(dsn)
 
@@ -150,22 +198,28 @@ def main() -> None:
     history = make_history(args.n)
     total = history.total
     calls = len(history.collections["aircall_events"])
-    print(f"history: {total:,} records per format ({args.n:,} reservations, {calls:,} call events,"
-          f" {len(history.collections['guesty_listings']):,} listings,"
-          f" {len(history.collections['rocketchat_room']):,} rooms,"
-          f" {len(history.collections['rocketchat_message']):,} messages)")
+    print(
+        f"history: {total:,} records per format ({args.n:,} reservations, {calls:,} call events,"
+        f" {len(history.collections['guesty_listings']):,} listings,"
+        f" {len(history.collections['rocketchat_room']):,} rooms,"
+        f" {len(history.collections['rocketchat_message']):,} messages)"
+    )
     baseline = run_baseline(history)
     rows = sum(history.expected.values())
     print(f"baseline: COPY of the {rows:,} prebuilt rows: {baseline:.2f} s, {total / baseline:,.0f} records/s")
-    print(f"{'format':22} {'import':>9} {'records/s':>10} {'vs COPY':>8} {'re-run':>8} {'records/s':>10}"
-          f" {'validate':>9}  checks")
+    print(
+        f"{'format':22} {'import':>9} {'records/s':>10} {'vs COPY':>8} {'re-run':>8} {'records/s':>10}"
+        f" {'validate':>9}  checks"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.formats.split(","):
             r = run_format(name, history, Path(tmp), args.batch_size)
             ok = "defects and counts as planted" if r["defects_ok"] and r["counts_ok"] else "MISMATCH"
             ok += ", re-run changed nothing" if r["rerun_changes"] == 0 else f", re-run changed {r['rerun_changes']}"
-            print(f"{name:22} {r['import_s']:8.2f}s {total / r['import_s']:10,.0f} {baseline / r['import_s']:8.2f}"
-                  f" {r['rerun_s']:7.2f}s {total / r['rerun_s']:10,.0f} {r['validate_s']:8.2f}s  {ok}")
+            print(
+                f"{name:22} {r['import_s']:8.2f}s {total / r['import_s']:10,.0f} {baseline / r['import_s']:8.2f}"
+                f" {r['rerun_s']:7.2f}s {total / r['rerun_s']:10,.0f} {r['validate_s']:8.2f}s  {ok}"
+            )
 
 
 if __name__ == "__main__":

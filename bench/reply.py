@@ -203,14 +203,20 @@ def main() -> None:
         latencies.sort()
         p50 = statistics.median(latencies)
         p95 = statistics.quantiles(latencies, n=100)[94]
-        print(f"reply benchmark: {args.conversations} concurrent conversations x {args.rounds} messages "
-              f"(think time 0.5-{args.think_s:.0f} s), worker slots {args.concurrency}, {os.cpu_count()} cores")
-        print(f"stand-ins: Chatwoot {args.chatwoot_ms:.0f} ms per call; Groq {args.groq_first_ms:.0f} ms to first "
-              f"token + {tokens} tokens at {args.groq_tps:.0f}/s = {groq_total * 1000:.0f} ms")
+        print(
+            f"reply benchmark: {args.conversations} concurrent conversations x {args.rounds} messages "
+            f"(think time 0.5-{args.think_s:.0f} s), worker slots {args.concurrency}, {os.cpu_count()} cores"
+        )
+        print(
+            f"stand-ins: Chatwoot {args.chatwoot_ms:.0f} ms per call; Groq {args.groq_first_ms:.0f} ms to first "
+            f"token + {tokens} tokens at {args.groq_tps:.0f}/s = {groq_total * 1000:.0f} ms"
+        )
         print(f"upstream sum on the reply path: {upstream * 1000:.0f} ms (Groq + one Chatwoot re-check)")
-        print(f"webhook-to-reply over {len(latencies)} messages: p50 {p50 * 1000:.0f} ms  p95 {p95 * 1000:.0f} ms  "
-              f"max {latencies[-1] * 1000:.0f} ms" + (f"  ({expected - len(latencies)} missing)"
-                                                   if len(latencies) < expected else ""))
+        print(
+            f"webhook-to-reply over {len(latencies)} messages: p50 {p50 * 1000:.0f} ms  p95 {p95 * 1000:.0f} ms  "
+            f"max {latencies[-1] * 1000:.0f} ms"
+            + (f"  ({expected - len(latencies)} missing)" if len(latencies) < expected else "")
+        )
         print(f"ratio to the upstream sum: p50 {p50 / upstream:.2f}  p95 {p95 / upstream:.2f}")
     finally:
         for p in procs:

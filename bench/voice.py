@@ -69,8 +69,11 @@ ANSWER = (
 )
 INBOXES = '[inboxes.3]\nmode = "autopilot"\nproperty = "lis-alfama"\n'
 CHANNELS = {"WhatsApp (OGG/Opus voice message)": "Channel::Whatsapp", "web widget (MP3)": "Channel::WebWidget"}
-FORMATS = {"ogg-48khz-16bit-mono-opus": ("ogg", "audio/ogg"), "audio-24khz-48kbitrate-mono-mp3": ("mp3", "audio/mpeg"),
-           "riff-24khz-16bit-mono-pcm": ("wav", "audio/wav")}
+FORMATS = {
+    "ogg-48khz-16bit-mono-opus": ("ogg", "audio/ogg"),
+    "audio-24khz-48kbitrate-mono-mp3": ("mp3", "audio/mpeg"),
+    "riff-24khz-16bit-mono-pcm": ("wav", "audio/wav"),
+}
 
 
 def azure_app(*, stt_s: float, tts_first_s: float, tts_s_per_char: float, audio: dict[str, bytes]) -> Starlette:
@@ -80,9 +83,21 @@ def azure_app(*, stt_s: float, tts_first_s: float, tts_s_per_char: float, audio:
     async def transcribe(request: Request) -> Response:
         await request.body()
         await asyncio.sleep(stt_s)
-        return JSONResponse({"durationMilliseconds": 1800, "combinedPhrases": [{"text": QUESTION}],
-                             "phrases": [{"offsetMilliseconds": 100, "durationMilliseconds": 1600, "text": QUESTION,
-                                          "locale": "en-US", "confidence": 0.94}]})
+        return JSONResponse(
+            {
+                "durationMilliseconds": 1800,
+                "combinedPhrases": [{"text": QUESTION}],
+                "phrases": [
+                    {
+                        "offsetMilliseconds": 100,
+                        "durationMilliseconds": 1600,
+                        "text": QUESTION,
+                        "locale": "en-US",
+                        "confidence": 0.94,
+                    }
+                ],
+            }
+        )
 
     speech = _pcm(audio["wav"])
 
@@ -94,11 +109,16 @@ def azure_app(*, stt_s: float, tts_first_s: float, tts_s_per_char: float, audio:
             return Response(audio[fmt], media_type=ctype)
         # As long as the text takes to say (15 characters a second), cut from the clip or repeated.
         frames = round(len(text) / 15 * 24_000) * 2
-        return Response(pcm_to_wav((speech * (frames // len(speech) + 1))[:frames], sample_rate=24_000),
-                        media_type=ctype)
+        return Response(
+            pcm_to_wav((speech * (frames // len(speech) + 1))[:frames], sample_rate=24_000), media_type=ctype
+        )
 
-    return Starlette(routes=[Route("/speechtotext/transcriptions:transcribe", transcribe, methods=["POST"]),
-                             Route("/cognitiveservices/v1", synthesize, methods=["POST"])])
+    return Starlette(
+        routes=[
+            Route("/speechtotext/transcriptions:transcribe", transcribe, methods=["POST"]),
+            Route("/cognitiveservices/v1", synthesize, methods=["POST"]),
+        ]
+    )
 
 
 def _pcm(wav: bytes) -> bytes:
@@ -113,8 +133,9 @@ def main() -> None:
     parser.add_argument("--groq-first-ms", type=float, default=350.0)
     parser.add_argument("--groq-tps", type=float, default=500.0)
     parser.add_argument("--tts-first-ms", type=float, default=250.0)
-    parser.add_argument("--tts-ms-per-char", type=float, default=5.0,
-                        help="about 13x real time at 15 characters per second of speech")
+    parser.add_argument(
+        "--tts-ms-per-char", type=float, default=5.0, help="about 13x real time at 15 characters per second of speech"
+    )
     parser.add_argument("--chatwoot-ms", type=float, default=40.0)
     args = parser.parse_args()
 
@@ -128,20 +149,38 @@ def main() -> None:
     servers = [
         serve(chatwoot_app(recorder, delay_s=args.chatwoot_ms / 1000), cw_port),
         serve(groq_app(first_token_s=args.groq_first_ms / 1000, tokens_per_s=args.groq_tps, answer=ANSWER), groq_port),
-        serve(azure_app(stt_s=args.stt_ms / 1000, tts_first_s=args.tts_first_ms / 1000,
-                        tts_s_per_char=args.tts_ms_per_char / 1000, audio=audio), azure_port),
+        serve(
+            azure_app(
+                stt_s=args.stt_ms / 1000,
+                tts_first_s=args.tts_first_ms / 1000,
+                tts_s_per_char=args.tts_ms_per_char / 1000,
+                audio=audio,
+            ),
+            azure_port,
+        ),
     ]
     dsn = db.with_database(SERVER, f"sidecar_bench_{uuid.uuid4().hex[:8]}")
     queue = f"bench-voice-{uuid.uuid4().hex[:8]}"
     workdir = Path(tempfile.mkdtemp(prefix="sidecar-bench-voice-"))
     (workdir / "inboxes.toml").write_text(INBOXES)
-    settings = load_settings({
-        "DATABASE_URL": dsn, "QUEUE_NAME": queue, "LOG_LEVEL": "WARNING", "QDRANT_PATH": str(workdir / "qdrant"),
-        "CHATWOOT_URL": f"http://127.0.0.1:{cw_port}", "CHATWOOT_ACCOUNT_ID": "1", "CHATWOOT_BOT_TOKEN": "bench",
-        "GROQ_API_KEY": "bench", "GROQ_BASE_URL": f"http://127.0.0.1:{groq_port}",
-        "SPEECH_BACKEND": "azure", "AZURE_SPEECH_KEY": "bench", "AZURE_SPEECH_ENDPOINT": f"http://127.0.0.1:{azure_port}",
-        "INBOXES_CONFIG": str(workdir / "inboxes.toml"), "DEBOUNCE_SECONDS": "0",
-    })
+    settings = load_settings(
+        {
+            "DATABASE_URL": dsn,
+            "QUEUE_NAME": queue,
+            "LOG_LEVEL": "WARNING",
+            "QDRANT_PATH": str(workdir / "qdrant"),
+            "CHATWOOT_URL": f"http://127.0.0.1:{cw_port}",
+            "CHATWOOT_ACCOUNT_ID": "1",
+            "CHATWOOT_BOT_TOKEN": "bench",
+            "GROQ_API_KEY": "bench",
+            "GROQ_BASE_URL": f"http://127.0.0.1:{groq_port}",
+            "SPEECH_BACKEND": "azure",
+            "AZURE_SPEECH_KEY": "bench",
+            "AZURE_SPEECH_ENDPOINT": f"http://127.0.0.1:{azure_port}",
+            "INBOXES_CONFIG": str(workdir / "inboxes.toml"),
+            "DEBOUNCE_SECONDS": "0",
+        }
+    )
     db.create_database(dsn)
     db.upgrade(dsn)
     retriever = Retriever(open_store(settings), Embedder.from_settings(settings))
@@ -160,14 +199,28 @@ def main() -> None:
             n = next(counter)
             conv, mid = 500 + n, 90_000 + n
             recorder.files[f"voice-{mid}"] = (question_ogg, "audio/ogg")
-            attachment = {"id": mid, "message_id": mid, "file_type": "audio", "account_id": 1, "extension": "ogg",
-                          "content_type": "audio/ogg", "thumb_url": "", "transcribed_text": "",
-                          "data_url": f"{settings.chatwoot_url}/rails/active_storage/blobs/redirect/voice-{mid}/"
-                                      "voice-note.ogg?disposition=inline"}
-            payload = guest_message(conv, mid, None, inbox_id=3, contact_id=conv, channel=channel,
-                                    attachments=[attachment])
-            event_id = ledger.insert(conn, Delivery("chatwoot", "message_created", f"chatwoot:message_created:{mid}",
-                                                    f"conversation:{conv}", payload), known=True)
+            attachment = {
+                "id": mid,
+                "message_id": mid,
+                "file_type": "audio",
+                "account_id": 1,
+                "extension": "ogg",
+                "content_type": "audio/ogg",
+                "thumb_url": "",
+                "transcribed_text": "",
+                "data_url": f"{settings.chatwoot_url}/rails/active_storage/blobs/redirect/voice-{mid}/"
+                "voice-note.ogg?disposition=inline",
+            }
+            payload = guest_message(
+                conv, mid, None, inbox_id=3, contact_id=conv, channel=channel, attachments=[attachment]
+            )
+            event_id = ledger.insert(
+                conn,
+                Delivery(
+                    "chatwoot", "message_created", f"chatwoot:message_created:{mid}", f"conversation:{conv}", payload
+                ),
+                known=True,
+            )
             stale = list(cache.scan_iter(f"{queue}:tts:*"))
             if stale:
                 cache.delete(*stale)  # every voice note pays for its synthesis
@@ -183,8 +236,7 @@ def main() -> None:
                 elif isinstance(body, dict) and body.get("private") is False:
                     text = text or at - delay
             row = conn.execute("SELECT timings FROM qa_records WHERE conversation_id = %s", (conv,)).fetchone()
-            return (text - started if text else None, audio_at - started if audio_at else None,
-                    row[0] if row else {})
+            return (text - started if text else None, audio_at - started if audio_at else None, row[0] if row else {})
 
         voice_note("Channel::Whatsapp")  # warm-up: the embedding model, the pools, ffmpeg's page cache
         words = len(ANSWER.split(" "))
@@ -192,10 +244,12 @@ def main() -> None:
         tts_s = (args.tts_first_ms + args.tts_ms_per_char * len(" ".join(segments(ANSWER)))) / 1000
         serial = args.stt_ms / 1000 + groq_s + tts_s
         print(f"voice benchmark: {args.runs} voice notes per channel, one at a time, {os.cpu_count()} cores")
-        print(f"stand-ins: Azure STT {args.stt_ms:.0f} ms; Groq {args.groq_first_ms:.0f} ms to first token + {words} "
-              f"tokens at {args.groq_tps:.0f}/s = {groq_s * 1000:.0f} ms; Azure TTS {args.tts_first_ms:.0f} ms + "
-              f"{args.tts_ms_per_char:g} ms/char ({len(ANSWER)} chars in {len(segments(ANSWER))} sentences: "
-              f"{tts_s * 1000:.0f} ms for the whole answer); Chatwoot {args.chatwoot_ms:.0f} ms per call")
+        print(
+            f"stand-ins: Azure STT {args.stt_ms:.0f} ms; Groq {args.groq_first_ms:.0f} ms to first token + {words} "
+            f"tokens at {args.groq_tps:.0f}/s = {groq_s * 1000:.0f} ms; Azure TTS {args.tts_first_ms:.0f} ms + "
+            f"{args.tts_ms_per_char:g} ms/char ({len(ANSWER)} chars in {len(segments(ANSWER))} sentences: "
+            f"{tts_s * 1000:.0f} ms for the whole answer); Chatwoot {args.chatwoot_ms:.0f} ms per call"
+        )
         print(f"serial sum of the three upstream delays: {serial * 1000:.0f} ms")
         for label, channel in CHANNELS.items():
             results = [voice_note(channel) for _ in range(args.runs)]
@@ -206,14 +260,32 @@ def main() -> None:
             if not audio_s:
                 continue
             median = statistics.median(audio_s)
-            print(f"\n{label}: voice note to audio reply  median {median * 1000:.0f} ms  min {min(audio_s) * 1000:.0f}"
-                  f"  max {max(audio_s) * 1000:.0f} ms   ratio to the serial sum {median / serial:.2f}")
+            print(
+                f"\n{label}: voice note to audio reply  median {median * 1000:.0f} ms  min {min(audio_s) * 1000:.0f}"
+                f"  max {max(audio_s) * 1000:.0f} ms   ratio to the serial sum {median / serial:.2f}"
+            )
             print(f"  text reply posted after {statistics.median(text_s) * 1000:.0f} ms (median)")
-            keys = ("download_ms", "transcription_ms", "retrieval_ms", "first_token_ms", "generation_ms",
-                    "text_reply_ms", "synthesis_first_byte_ms", "synthesis_ms", "join_ms", "synthesis_lag_ms",
-                    "audio_reply_ms", "output_audio_ms", "synthesized_chars", "audio_segments")
-            medians = {k: statistics.median(t[k] for _, _, t in results if t.get(k) is not None)
-                       for k in keys if any(t.get(k) is not None for _, _, t in results)}
+            keys = (
+                "download_ms",
+                "transcription_ms",
+                "retrieval_ms",
+                "first_token_ms",
+                "generation_ms",
+                "text_reply_ms",
+                "synthesis_first_byte_ms",
+                "synthesis_ms",
+                "join_ms",
+                "synthesis_lag_ms",
+                "audio_reply_ms",
+                "output_audio_ms",
+                "synthesized_chars",
+                "audio_segments",
+            )
+            medians = {
+                k: statistics.median(t[k] for _, _, t in results if t.get(k) is not None)
+                for k in keys
+                if any(t.get(k) is not None for _, _, t in results)
+            }
             print("  the job's own record (median): " + ", ".join(f"{k} {v:.0f}" for k, v in medians.items()))
     finally:
         conn.close()

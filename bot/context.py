@@ -48,20 +48,35 @@ class JobContext:
         # Handlers' queries are short, so a small pool serves many concurrent jobs. Each connection is checked
         # as it is handed out, so after a Postgres restart the pool replaces dead ones instead of failing jobs.
         size = min(settings.worker_concurrency, 16) + 2
-        pool = AsyncConnectionPool(settings.database_dsn, min_size=2, max_size=size, open=False,
-                                   kwargs={"autocommit": True, "connect_timeout": 5},
-                                   **db.pool_options())
+        pool = AsyncConnectionPool(
+            settings.database_dsn,
+            min_size=2,
+            max_size=size,
+            open=False,
+            kwargs={"autocommit": True, "connect_timeout": 5},
+            **db.pool_options(),
+        )
         await pool.open(wait=True, timeout=10)
-        http = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0),
-                                 limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(20.0, connect=5.0),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
         chatwoot = None
         if settings.chatwoot_url and settings.chatwoot_account_id:
             chatwoot = ChatwootClient(
-                http, settings.chatwoot_url, settings.chatwoot_account_id,
-                bot_token=settings.secret("chatwoot_bot_token"), api_token=settings.secret("chatwoot_api_token"),
+                http,
+                settings.chatwoot_url,
+                settings.chatwoot_account_id,
+                bot_token=settings.secret("chatwoot_bot_token"),
+                api_token=settings.secret("chatwoot_api_token"),
             )
-        return cls(settings=settings, db=pool, http=http, chatwoot=chatwoot,
-                   redis=redis.Redis.from_url(settings.redis_url, health_check_interval=10))
+        return cls(
+            settings=settings,
+            db=pool,
+            http=http,
+            chatwoot=chatwoot,
+            redis=redis.Redis.from_url(settings.redis_url, health_check_interval=10),
+        )
 
     def _resource(self, name: str, build: Callable[[], T]) -> T:
         if name not in self.extras:
@@ -72,8 +87,9 @@ class JobContext:
     @property
     def retriever(self) -> Retriever:
         """The knowledge retriever: embedding model and Qdrant store, loaded once and kept warm."""
-        return self._resource("retriever", lambda: Retriever(open_store(self.settings),
-                                                             Embedder.from_settings(self.settings)))
+        return self._resource(
+            "retriever", lambda: Retriever(open_store(self.settings), Embedder.from_settings(self.settings))
+        )
 
     @property
     def llm(self) -> LLM | None:
@@ -83,8 +99,9 @@ class JobContext:
     @property
     def inboxes(self) -> InboxTable:
         """Each Chatwoot inbox's mode, language, property and hand-off label."""
-        return self._resource("inboxes", lambda: load_inboxes(self.settings.inboxes_config,
-                                                              self.settings.default_inbox_mode))
+        return self._resource(
+            "inboxes", lambda: load_inboxes(self.settings.inboxes_config, self.settings.default_inbox_mode)
+        )
 
     @property
     def speech(self) -> SpeechBackend:

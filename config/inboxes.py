@@ -31,14 +31,14 @@ class InboxPolicy:
     """How the bot behaves in one Chatwoot inbox."""
 
     mode: Mode = "autopilot"
-    language: str = "en"            # the language used when the guest's cannot be told
-    property: str | None = None     # an inbox dedicated to one property (e.g. its own widget)
-    voice: str | None = None        # TTS voice for spoken replies; None = the default for the language
-    voice_replies: bool = True      # answer voice notes with audio too (autopilot only)
+    language: str = "en"  # the language used when the guest's cannot be told
+    property: str | None = None  # an inbox dedicated to one property (e.g. its own widget)
+    voice: str | None = None  # TTS voice for spoken replies; None = the default for the language
+    voice_replies: bool = True  # answer voice notes with audio too (autopilot only)
     handoff_label: str = "bot-handoff"
-    hours: str | None = None        # opening hours, "09:00-20:00" (local time); None = always open
-    days: str = "mon-sun"           # the days those hours apply: "mon-fri", "mon-sat,sun" ...
-    timezone: str = "UTC"           # IANA zone of `hours`, e.g. "Europe/Lisbon"
+    hours: str | None = None  # opening hours, "09:00-20:00" (local time); None = always open
+    days: str = "mon-sun"  # the days those hours apply: "mon-fri", "mon-sat,sun" ...
+    timezone: str = "UTC"  # IANA zone of `hours`, e.g. "Europe/Lisbon"
     after_hours: AfterHours = "answer"  # answer (saying when people are back) | handoff (silently, to the morning)
 
 
@@ -46,8 +46,8 @@ class InboxPolicy:
 class PropertyNames:
     """How guests may name one property, beyond what the Guesty mirror knows ([properties.<code>])."""
 
-    name: str | None = None         # what the bot calls it when it asks "which one?" (else the listing title)
-    aliases: tuple[str, ...] = ()   # "Casa Alfama", "the Lisbon flat": matched whole, case and accents ignored
+    name: str | None = None  # what the bot calls it when it asks "which one?" (else the listing title)
+    aliases: tuple[str, ...] = ()  # "Casa Alfama", "the Lisbon flat": matched whole, case and accents ignored
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,9 @@ _FIELDS = set(InboxPolicy.__dataclass_fields__)
 def _policy(base: InboxPolicy, raw: dict[str, Any], where: str) -> InboxPolicy:
     unknown = set(raw) - _FIELDS
     if unknown:
-        raise ConfigError(f"INBOXES_CONFIG: unknown setting(s) {sorted(unknown)} in {where}; "
-                          f"allowed: {sorted(_FIELDS)}")
+        raise ConfigError(
+            f"INBOXES_CONFIG: unknown setting(s) {sorted(unknown)} in {where}; allowed: {sorted(_FIELDS)}"
+        )
     if "mode" in raw and raw["mode"] not in MODES:
         raise ConfigError(f"INBOXES_CONFIG: mode {raw['mode']!r} in {where} must be one of {', '.join(MODES)}")
     policy = replace(base, **raw)
@@ -80,18 +81,22 @@ def _policy(base: InboxPolicy, raw: dict[str, Any], where: str) -> InboxPolicy:
 def _check_hours(policy: InboxPolicy, where: str) -> None:
     """Fail at start, naming the key, rather than at the first night-time message."""
     if policy.after_hours not in AFTER_HOURS:
-        raise ConfigError(f"INBOXES_CONFIG: after_hours {policy.after_hours!r} in {where} must be one of "
-                          f"{', '.join(AFTER_HOURS)}")
+        raise ConfigError(
+            f"INBOXES_CONFIG: after_hours {policy.after_hours!r} in {where} must be one of {', '.join(AFTER_HOURS)}"
+        )
     if policy.hours is not None and parse_hours(policy.hours) is None:
-        raise ConfigError(f"INBOXES_CONFIG: hours {policy.hours!r} in {where} must look like \"09:00-20:00\"")
+        raise ConfigError(f'INBOXES_CONFIG: hours {policy.hours!r} in {where} must look like "09:00-20:00"')
     if parse_days(policy.days) is None:
-        raise ConfigError(f"INBOXES_CONFIG: days {policy.days!r} in {where} must be day names or ranges "
-                          f"such as \"mon-fri\" or \"mon-fri,sun\"")
+        raise ConfigError(
+            f"INBOXES_CONFIG: days {policy.days!r} in {where} must be day names or ranges "
+            f'such as "mon-fri" or "mon-fri,sun"'
+        )
     try:
         ZoneInfo(policy.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"INBOXES_CONFIG: timezone {policy.timezone!r} in {where} is not an IANA time zone "
-                          f"such as \"Europe/Lisbon\"") from None
+        raise ConfigError(
+            f'INBOXES_CONFIG: timezone {policy.timezone!r} in {where} is not an IANA time zone such as "Europe/Lisbon"'
+        ) from None
 
 
 def parse_hours(text: str) -> tuple[time, time] | None:
@@ -121,7 +126,7 @@ def parse_days(text: str) -> frozenset[int] | None:
 def _names(code: str, raw: Any) -> PropertyNames:
     where = f"[properties.{code}]"
     if not isinstance(raw, dict):
-        raise ConfigError(f"INBOXES_CONFIG: {where} must be a table (name = \"…\", aliases = [\"…\"])")
+        raise ConfigError(f'INBOXES_CONFIG: {where} must be a table (name = "…", aliases = ["…"])')
     unknown = set(raw) - {"name", "aliases"}
     if unknown:
         raise ConfigError(f"INBOXES_CONFIG: unknown setting(s) {sorted(unknown)} in {where}; allowed: aliases, name")

@@ -175,8 +175,16 @@ class Settings(BaseSettings):
     panel_token: SecretStr | None = None  # per-install token of the panel's data endpoint (setup makes one)
     chatwoot_frontend_url: str = ""  # Chatwoot as agents' browsers reach it, when CHATWOOT_URL is internal
 
-    @field_validator("chatwoot_url", "groq_base_url", "aircall_api_url", "guesty_api_url", "azure_speech_endpoint",
-                     "qdrant_url", "sidecar_webhook_url", "chatwoot_frontend_url")
+    @field_validator(
+        "chatwoot_url",
+        "groq_base_url",
+        "aircall_api_url",
+        "guesty_api_url",
+        "azure_speech_endpoint",
+        "qdrant_url",
+        "sidecar_webhook_url",
+        "chatwoot_frontend_url",
+    )
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         value = value.strip()

@@ -74,8 +74,9 @@ class _Server(threading.Thread):
 
     def __init__(self, app: Any, port: int) -> None:
         super().__init__(daemon=True)
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    access_log=False, lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+        )
 
     def run(self) -> None:
         self.server.run()
@@ -97,10 +98,13 @@ def run_demo(settings: Settings, *, out: Any = print) -> Recorder:
     db.upgrade(settings.database_dsn)
     retriever = Retriever(open_store(settings), Embedder.from_settings(settings))
     try:
-        report = ingest(EXAMPLES, store=retriever.store, embedder=retriever.embedder, dsn=settings.database_dsn,
-                        progress=True)
-        out(f"ingested {report.files} files from {EXAMPLES}: {report.added} chunks added, "
-            f"{report.unchanged} unchanged, {report.deleted} deleted; store at {settings.qdrant_path}")
+        report = ingest(
+            EXAMPLES, store=retriever.store, embedder=retriever.embedder, dsn=settings.database_dsn, progress=True
+        )
+        out(
+            f"ingested {report.files} files from {EXAMPLES}: {report.added} chunks added, "
+            f"{report.unchanged} unchanged, {report.deleted} deleted; store at {settings.qdrant_path}"
+        )
         out("\n== 2. operator check (sidecar ask)")
         for question, prop in ASK:
             result = asyncio.run(ask_async(retriever, settings, question, prop))
@@ -116,21 +120,36 @@ def _end_to_end(settings: Settings, retriever: Retriever, out: Any) -> Recorder:
     cw_port, app_port = _free_port(), _free_port()
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
         f.write(DEMO_INBOXES)
-    demo = settings.model_copy(update={
-        "chatwoot_url": f"http://127.0.0.1:{cw_port}", "chatwoot_account_id": 1,
-        "chatwoot_bot_token": settings.chatwoot_bot_token or "demo-bot-token",
-        "chatwoot_bot_secret": SECRET, "inboxes_config": Path(f.name), "debounce_seconds": 0.0,
-        "queue_name": f"{settings.queue_name}-demo", "log_level": "WARNING",
-    })
+    demo = settings.model_copy(
+        update={
+            "chatwoot_url": f"http://127.0.0.1:{cw_port}",
+            "chatwoot_account_id": 1,
+            "chatwoot_bot_token": settings.chatwoot_bot_token or "demo-bot-token",
+            "chatwoot_bot_secret": SECRET,
+            "inboxes_config": Path(f.name),
+            "debounce_seconds": 0.0,
+            "queue_name": f"{settings.queue_name}-demo",
+            "log_level": "WARNING",
+        }
+    )
     try:
         with _Server(chatwoot_app(recorder), cw_port), _Server(create_app(demo), app_port):
             for n, (conv, inbox, text) in enumerate(CONVERSATIONS):
-                body = json.dumps(guest_message(conv, 50_000 + n + int(time.time()) % 10_000 * 10, text,
-                                                inbox_id=inbox, contact_id=900 + conv)).encode()
+                body = json.dumps(
+                    guest_message(
+                        conv, 50_000 + n + int(time.time()) % 10_000 * 10, text, inbox_id=inbox, contact_id=900 + conv
+                    )
+                ).encode()
                 ts = int(time.time())
-                r = httpx.post(f"http://127.0.0.1:{app_port}/webhooks/chatwoot", content=body,
-                               headers={"content-type": "application/json", "x-chatwoot-timestamp": str(ts),
-                                        "x-chatwoot-signature": sign(body, SECRET, ts)})
+                r = httpx.post(
+                    f"http://127.0.0.1:{app_port}/webhooks/chatwoot",
+                    content=body,
+                    headers={
+                        "content-type": "application/json",
+                        "x-chatwoot-timestamp": str(ts),
+                        "x-chatwoot-signature": sign(body, SECRET, ts),
+                    },
+                )
                 out(f"guest in conversation {conv} (inbox {inbox}): {text!r} -> webhook {r.status_code} {r.json()}")
             rt = Runtime(demo)
             rt.ctx = rt.run(JobContext.open(demo))
@@ -145,8 +164,14 @@ def _end_to_end(settings: Settings, retriever: Retriever, out: Any) -> Recorder:
                     out(f"\n  {short}  [{kind}]\n    " + str(body.get("content", "")).replace("\n", "\n    "))
                 elif method == "POST" and not short.endswith("typing_status"):
                     out(f"\n  {short}  {body}")
-            demo_voice(demo, retriever, recorder, webhook=f"http://127.0.0.1:{app_port}/webhooks/chatwoot",
-                       secret=SECRET, out=out)
+            demo_voice(
+                demo,
+                retriever,
+                recorder,
+                webhook=f"http://127.0.0.1:{app_port}/webhooks/chatwoot",
+                secret=SECRET,
+                out=out,
+            )
     finally:
         Path(f.name).unlink(missing_ok=True)
     return recorder
@@ -164,8 +189,16 @@ class _KeepRetriever(Runtime):
         super().close()
 
 
-def demo_voice(settings: Settings, retriever: Retriever, recorder: Recorder, *, webhook: str, secret: str,
-               out: Any = print, inbox_id: int = 3) -> None:
+def demo_voice(
+    settings: Settings,
+    retriever: Retriever,
+    recorder: Recorder,
+    *,
+    webhook: str,
+    secret: str,
+    out: Any = print,
+    inbox_id: int = 3,
+) -> None:
     """The voice step: a guest's spoken question (espeak-ng), uploaded through the web widget of the running
     Chatwoot stand-in (`recorder` serves the file), goes to the service's webhook and is answered offline, as
     text and as speech, by a burst worker."""
@@ -176,19 +209,46 @@ def demo_voice(settings: Settings, retriever: Retriever, recorder: Recorder, *, 
     conversation_id = 105 + int(time.time()) % 10_000 * 10  # and a fresh conversation, not one handed off before
     signed = f"demo-voice-{message_id}"
     recorder.files[signed] = (clip, "audio/ogg")
-    attachment = {"id": message_id, "message_id": message_id, "file_type": "audio", "account_id": 1,
-                  "extension": "ogg", "content_type": "audio/ogg", "file_size": len(clip), "thumb_url": "",
-                  "data_url": f"{settings.chatwoot_url}/rails/active_storage/blobs/redirect/{signed}/voice-note.ogg"
-                              "?disposition=inline", "width": None, "height": None, "transcribed_text": ""}
-    body = json.dumps(guest_message(conversation_id, message_id, None, inbox_id=inbox_id,
-                                    contact_id=900 + conversation_id, attachments=[attachment])).encode()
+    attachment = {
+        "id": message_id,
+        "message_id": message_id,
+        "file_type": "audio",
+        "account_id": 1,
+        "extension": "ogg",
+        "content_type": "audio/ogg",
+        "file_size": len(clip),
+        "thumb_url": "",
+        "data_url": f"{settings.chatwoot_url}/rails/active_storage/blobs/redirect/{signed}/voice-note.ogg"
+        "?disposition=inline",
+        "width": None,
+        "height": None,
+        "transcribed_text": "",
+    }
+    body = json.dumps(
+        guest_message(
+            conversation_id,
+            message_id,
+            None,
+            inbox_id=inbox_id,
+            contact_id=900 + conversation_id,
+            attachments=[attachment],
+        )
+    ).encode()
     ts = int(time.time())
-    response = httpx.post(webhook, content=body, headers={"content-type": "application/json",
-                                                          "x-chatwoot-timestamp": str(ts),
-                                                          "x-chatwoot-signature": sign(body, secret, ts)})
-    out(f"\n== 4. a voice note\nguest in conversation {conversation_id} (inbox {inbox_id}) uploads a voice note "
+    response = httpx.post(
+        webhook,
+        content=body,
+        headers={
+            "content-type": "application/json",
+            "x-chatwoot-timestamp": str(ts),
+            "x-chatwoot-signature": sign(body, secret, ts),
+        },
+    )
+    out(
+        f"\n== 4. a voice note\nguest in conversation {conversation_id} (inbox {inbox_id}) uploads a voice note "
         f"saying {DEMO_QUESTION!r} ({len(clip):,} bytes of OGG/Opus) -> webhook {response.status_code} "
-        f"{response.json()}")
+        f"{response.json()}"
+    )
     seen = len(recorder.calls)
     rt = Runtime(settings)
     rt.ctx = rt.run(JobContext.open(settings))

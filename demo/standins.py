@@ -51,8 +51,14 @@ def chatwoot_app(recorder: Recorder, *, delay_s: float = 0.0, status: str = "pen
 
     async def messages(request: Request) -> Response:
         body = await record(request) or {}
-        return JSONResponse({"id": next(next_id), "content": body.get("content"), "message_type": 1,
-                             "private": body.get("private", False)})
+        return JSONResponse(
+            {
+                "id": next(next_id),
+                "content": body.get("content"),
+                "message_type": 1,
+                "private": body.get("private", False),
+            }
+        )
 
     async def conversation(request: Request) -> Response:
         await record(request)
@@ -81,39 +87,47 @@ def chatwoot_app(recorder: Recorder, *, delay_s: float = 0.0, status: str = "pen
         return Response(found[0], media_type=found[1])
 
     base = "/api/v1/accounts/{account}/conversations/{conv:int}"
-    return Starlette(routes=[
-        Route("/rails/active_storage/blobs/redirect/{signed}/{name}", blob_redirect, methods=["GET"]),
-        Route("/rails/active_storage/disk/{signed}/{name}", blob, methods=["GET"]),
-        Route(base + "/messages", messages, methods=["POST"]),
-        Route(base, conversation, methods=["GET"]),
-        Route(base + "/labels", labels, methods=["GET", "POST"]),
-        Route(base + "/toggle_status", ok, methods=["POST"]),
-        Route(base + "/toggle_typing_status", ok, methods=["POST"]),
-        Route(base + "/toggle_priority", ok, methods=["POST"]),
-        Route(base + "/custom_attributes", ok, methods=["POST"]),
-        Route(base + "/assignments", ok, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/rails/active_storage/blobs/redirect/{signed}/{name}", blob_redirect, methods=["GET"]),
+            Route("/rails/active_storage/disk/{signed}/{name}", blob, methods=["GET"]),
+            Route(base + "/messages", messages, methods=["POST"]),
+            Route(base, conversation, methods=["GET"]),
+            Route(base + "/labels", labels, methods=["GET", "POST"]),
+            Route(base + "/toggle_status", ok, methods=["POST"]),
+            Route(base + "/toggle_typing_status", ok, methods=["POST"]),
+            Route(base + "/toggle_priority", ok, methods=["POST"]),
+            Route(base + "/custom_attributes", ok, methods=["POST"]),
+            Route(base + "/assignments", ok, methods=["POST"]),
+        ]
+    )
 
 
 def _form(raw: bytes, content_type: str) -> dict[str, Any]:
     """A multipart/form-data body as {field: value, "attachments": [{filename, content_type, size}]}."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + raw)
+        b"Content-Type: " + content_type.encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + raw
+    )
     fields: dict[str, Any] = {"attachments": []}
     for part in message.iter_parts():
         data = part.get_payload(decode=True)
         data = data if isinstance(data, bytes) else b""
         filename = part.get_filename()
         if filename is not None:
-            fields["attachments"].append({"filename": filename, "content_type": part.get_content_type(),
-                                          "size": len(data)})
+            fields["attachments"].append(
+                {"filename": filename, "content_type": part.get_content_type(), "size": len(data)}
+            )
         else:
             fields[str(part.get_param("name", header="content-disposition"))] = data.decode()
     return fields
 
 
-def groq_app(*, first_token_s: float = 0.3, tokens_per_s: float = 500.0,
-             answer: str = "Check-out is at 11:00. Please leave the keys on the kitchen table.") -> Starlette:
+def groq_app(
+    *,
+    first_token_s: float = 0.3,
+    tokens_per_s: float = 500.0,
+    answer: str = "Check-out is at 11:00. Please leave the keys on the kitchen table.",
+) -> Starlette:
     """An OpenAI-compatible chat endpoint: waits `first_token_s`, then emits the answer at a fixed token rate
     (streamed when asked, else all at once after the same total time)."""
     words = answer.split(" ")
@@ -124,19 +138,30 @@ def groq_app(*, first_token_s: float = 0.3, tokens_per_s: float = 500.0,
         total = first_token_s + len(words) / tokens_per_s
         if not body.get("stream"):
             await asyncio.sleep(total)
-            return JSONResponse({
-                "id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": answer}}],
-                "usage": {"prompt_tokens": 100, "completion_tokens": len(words), "total_tokens": 100 + len(words)},
-            })
+            return JSONResponse(
+                {
+                    "id": "chatcmpl-standin",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}
+                    ],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": len(words), "total_tokens": 100 + len(words)},
+                }
+            )
 
         async def events() -> Any:
             await asyncio.sleep(first_token_s)
             for i, word in enumerate(words):
                 delta = {"content": word if i == 0 else " " + word}
-                chunk = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()),
-                         "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                chunk = {
+                    "id": "chatcmpl-standin",
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                }
                 yield f"data: {json.dumps(chunk)}\n\n"
                 await asyncio.sleep(1 / tokens_per_s)
             yield "data: [DONE]\n\n"

@@ -23,7 +23,9 @@ def exception_summary(log: Path, limit: int = 8) -> list[str]:
                 exc = json.loads(line).get("exc") or ""
             except ValueError:
                 continue
-            last = next((x for x in reversed(exc.splitlines()) if re.match(r"^(\w+\.)*[A-Z][a-z]\w*: ", x)),
-                        exc.strip().splitlines()[-1] if exc.strip() else "")
+            last = next(
+                (x for x in reversed(exc.splitlines()) if re.match(r"^(\w+\.)*[A-Z][a-z]\w*: ", x)),
+                exc.strip().splitlines()[-1] if exc.strip() else "",
+            )
             counts[re.sub(r"\d+", "N", last)[:DETAIL_CHARS]] += 1
     return [f"{n:6d}  {text}" for text, n in counts.most_common(limit)]

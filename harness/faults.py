@@ -78,8 +78,9 @@ def after_save(kind: str, max_hits: int, hang_s: float = 25.0) -> Fault:
     """Chatwoot saves the message, then answers 502 (`kind` "502") or hangs past the client's timeout."""
 
     async def run(stack: Stack, window_s: float) -> str:
-        await _set_faults(stack, {"after_save": kind, "after_save_for_s": window_s, "after_save_max": max_hits,
-                                  "hang_s": hang_s})
+        await _set_faults(
+            stack, {"after_save": kind, "after_save_for_s": window_s, "after_save_max": max_hits, "hang_s": hang_s}
+        )
         return f"{kind} after save, {max_hits} messages"
 
     return run

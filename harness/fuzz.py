@@ -25,14 +25,33 @@ from harness.payloads import aircall_call, chatwoot_signature, guest_message, gu
 from harness.sidecar import AIRCALL_TOKEN
 
 SPECIAL_STRINGS = ("\u0000", "\ud800", "\udfff\ud800", "é", "\u202e", "💥" * 50, "", " ", "null", "9" * 400)
-EVENTS = ("message_created", "message_updated", "conversation_status_changed", "webwidget_triggered",
-          "call.created", "call.ended", "reservation.new", "listing.updated", "")
+EVENTS = (
+    "message_created",
+    "message_updated",
+    "conversation_status_changed",
+    "webwidget_triggered",
+    "call.created",
+    "call.ended",
+    "reservation.new",
+    "listing.updated",
+    "",
+)
 
-leaves = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-          | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20) | st.sampled_from(SPECIAL_STRINGS))
-json_values = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8) | st.sampled_from(EVENTS), inner, max_size=4),
-                           max_leaves=16)
+leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | st.sampled_from(SPECIAL_STRINGS)
+)
+json_values = st.recursive(
+    leaves,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8) | st.sampled_from(EVENTS), inner, max_size=4)
+    ),
+    max_leaves=16,
+)
 
 
 @dataclass
@@ -90,8 +109,9 @@ def _deep(depth: int, kind: str) -> bytes:
 
 
 def _header_value() -> st.SearchStrategy[bytes]:
-    text = st.text(st.characters(min_codepoint=0x20, categories=("L", "M", "N", "P", "S", "Zs")),
-                   max_size=40).map(str.strip)
+    text = st.text(st.characters(min_codepoint=0x20, categories=("L", "M", "N", "P", "S", "Zs")), max_size=40).map(
+        str.strip
+    )
     return text.map(lambda s: s.encode("utf-8"))
 
 
@@ -102,8 +122,11 @@ def cases(draw: st.DrawFn, base: dict[str, Any]) -> Case:
     if kind == "mutate":
         obj = draw(_mutate(base))
     elif kind == "object":
-        obj = draw(st.dictionaries(st.text(max_size=10) | st.sampled_from(["event", "id", "data", "token"]),
-                                   json_values, max_size=6))
+        obj = draw(
+            st.dictionaries(
+                st.text(max_size=10) | st.sampled_from(["event", "id", "data", "token"]), json_values, max_size=6
+            )
+        )
         obj.setdefault("event", draw(st.sampled_from(EVENTS) | json_values))
     elif kind == "any":
         obj = draw(json_values)
@@ -117,11 +140,22 @@ def cases(draw: st.DrawFn, base: dict[str, Any]) -> Case:
         body = full[: draw(st.integers(0, len(full) - 1))]
     else:
         body = draw(st.binary(max_size=300))
-    extra = draw(st.lists(st.tuples(st.from_regex(r"\A[A-Za-z][A-Za-z0-9-]{0,20}\Z").map(str.encode),
-                                    _header_value()), max_size=3))
+    extra = draw(
+        st.lists(
+            st.tuples(st.from_regex(r"\A[A-Za-z][A-Za-z0-9-]{0,20}\Z").map(str.encode), _header_value()), max_size=3
+        )
+    )
     if draw(st.booleans()):
-        extra.append((b"content-type", draw(st.sampled_from([b"text/plain", b"application/json; charset=latin-1",
-                                                              "application/jsön".encode(), b""]))))
+        extra.append(
+            (
+                b"content-type",
+                draw(
+                    st.sampled_from(
+                        [b"text/plain", b"application/json; charset=latin-1", "application/jsön".encode(), b""]
+                    )
+                ),
+            )
+        )
     sign = draw(st.sampled_from(["valid", "valid", "none", "garbage", "stale"]))
     return Case(body, sign, extra, obj)
 
@@ -130,8 +164,10 @@ def _chatwoot_headers(case: Case) -> list[tuple[bytes, bytes]]:
     ts = int(time.time()) - (3600 if case.sign == "stale" else 0)
     headers = [(b"x-chatwoot-delivery", str(uuid.uuid4()).encode())]
     if case.sign in ("valid", "stale"):
-        headers += [(b"x-chatwoot-timestamp", str(ts).encode()),
-                    (b"x-chatwoot-signature", chatwoot_signature(case.body, ts).encode())]
+        headers += [
+            (b"x-chatwoot-timestamp", str(ts).encode()),
+            (b"x-chatwoot-signature", chatwoot_signature(case.body, ts).encode()),
+        ]
     elif case.sign == "garbage":
         headers += [(b"x-chatwoot-timestamp", "١٧٠٠٠٠٠٠٠٠".encode()), (b"x-chatwoot-signature", "sha256=ü".encode())]
     return headers
@@ -189,9 +225,14 @@ def fuzz_endpoint(base_url: str, endpoint: str, examples: int, seed: int = 0) ->
         if (status >= 500 or status == 0) and status not in tally.samples:
             tally.samples[status] = f"{failure or case.sign} {body[:100]!r}"
 
-    probe: Callable[..., None] = settings(max_examples=examples, database=None, deadline=None, derandomize=False,
-                                          phases=[Phase.generate], suppress_health_check=list(HealthCheck),
-                                          )(given(case=cases(bases[endpoint]))(send))
+    probe: Callable[..., None] = settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )(given(case=cases(bases[endpoint]))(send))
     try:
         probe()
     finally:

@@ -69,9 +69,18 @@ def scenario_rows(order: list[str], sent: list[Sent], state: dict[str, Any], not
         if twice:
             more = " ..." if len(twice) > 5 else ""
             note += f"; posted twice in conversations {', '.join(map(str, twice[:5]))}{more}"
-        rows.append(Row(name, len(mine), len(mine) - refused, processed, len(mine) - processed,
-                        sum(1 for s in mine if is_duplicated(s.conversation_id, saved)),
-                        sum(s.server_errors for s in mine), note.strip("; ")))
+        rows.append(
+            Row(
+                name,
+                len(mine),
+                len(mine) - refused,
+                processed,
+                len(mine) - processed,
+                sum(1 for s in mine if is_duplicated(s.conversation_id, saved)),
+                sum(s.server_errors for s in mine),
+                note.strip("; "),
+            )
+        )
     return rows
 
 
@@ -79,14 +88,23 @@ def fuzz_row(tally: Tally) -> Row:
     kinds = ", ".join(f"{status or 'no answer'}: {n}" for status, n in sorted(tally.statuses.items()))
     if tally.unsendable:
         kinds += f"; {tally.unsendable} generated requests httpx refused to send (not counted)"
-    return Row(f"fuzz /webhooks/{tally.endpoint}", tally.sent, tally.ok, None, None, None, tally.server_errors,
-               kinds)
+    return Row(f"fuzz /webhooks/{tally.endpoint}", tally.sent, tally.ok, None, None, None, tally.server_errors, kinds)
 
 
 def render(rows: list[Row]) -> str:
     head = ("scenario", "delivered", "acknowledged", "processed", "lost", "duplicated", "5xx")
-    cells = [[r.scenario, str(r.delivered), str(r.acknowledged), _cell(r.processed), _cell(r.lost),
-              _cell(r.duplicated), str(r.server_errors)] for r in rows]
+    cells = [
+        [
+            r.scenario,
+            str(r.delivered),
+            str(r.acknowledged),
+            _cell(r.processed),
+            _cell(r.lost),
+            _cell(r.duplicated),
+            str(r.server_errors),
+        ]
+        for r in rows
+    ]
     widths = [max(len(head[i]), *(len(c[i]) for c in cells)) for i in range(len(head))]
 
     def line(values: list[str] | tuple[str, ...]) -> str:

@@ -39,8 +39,9 @@ QUIET_S = 10.0  # settled: every message processed and nothing new saved for thi
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m harness", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m harness", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="the same faults, smaller and shorter (about 3 minutes)")
     p.add_argument("--deliveries", type=int, help="guest messages during the worker kills (2000; quick 150)")
     p.add_argument("--kills", type=int, help="kill -9 of the worker during those deliveries (20; quick 5)")
@@ -146,8 +147,10 @@ async def main_async(args: argparse.Namespace, stack: Stack) -> tuple[list[Row],
     finally:
         await streamer.close()
     rows = scenario_rows(order, streamer.sent, state, notes)
-    restarts = (f"supervisor: serve exited by itself {stack.sidecar.serve.own_exits}x, "
-                f"worker {stack.sidecar.worker.own_exits}x; injected at the stand-in: {state['injected']}")
+    restarts = (
+        f"supervisor: serve exited by itself {stack.sidecar.serve.own_exits}x, "
+        f"worker {stack.sidecar.worker.own_exits}x; injected at the stand-in: {state['injected']}"
+    )
     return rows, "\n".join(x for x in (extra, restarts) if x), soak_growing
 
 
@@ -167,8 +170,14 @@ def start_standin(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = spare_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with (root / "logs" / "standin.log").open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "harness.standin", "--port", str(port)], cwd=REPO, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.standin", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     if not wait_listening(port, 30):
         raise ServiceError(f"the Chatwoot stand-in did not start (log: {root / 'logs' / 'standin.log'})")
     return proc, f"http://127.0.0.1:{port}"
@@ -188,8 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         postgres.start()
         redis.start()
         standin, standin_url = start_standin(root)
-        env = service_env(database_url=postgres.url, redis_url=redis.url, chatwoot_url=standin_url, root=root,
-                          concurrency=args.concurrency)
+        env = service_env(
+            database_url=postgres.url,
+            redis_url=redis.url,
+            chatwoot_url=standin_url,
+            root=root,
+            concurrency=args.concurrency,
+        )
         sidecar = Sidecar(env, root, repo=REPO)
         log("sidecar db upgrade; sidecar ingest harness/knowledge")
         sidecar.run_once("db", "upgrade")

@@ -56,14 +56,37 @@ class Postgres:
         if self._user:
             entry = pwd.getpwnam(self._user)
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
-        self._run(_pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync",
-                  "-E", "UTF8", "--locale", "C")
+        self._run(
+            _pg_bin("initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale",
+            "C",
+        )
 
     def start(self) -> None:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
-                   "-c max_connections=200")
-        result = self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log),
-                           "-w", "-t", "60", "start", check=False)
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off -c max_connections=200"
+        result = self._run(
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "start",
+            check=False,
+        )
         if result.returncode != 0 or not wait_listening(self.port, 30):
             raise ServiceError(f"postgres did not start on {self.port}: {result.stderr.strip()} (log: {self.log})")
 
@@ -94,9 +117,27 @@ class Redis:
             raise ServiceError("redis-server not found: install redis-server")
         with self.log.open("ab") as log:
             self._proc = subprocess.Popen(
-                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                 "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction", "--protected-mode", "no"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    binary,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(self.dir),
+                    "--appendonly",
+                    "yes",
+                    "--save",
+                    "",
+                    "--maxmemory-policy",
+                    "noeviction",
+                    "--protected-mode",
+                    "no",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         if not wait_listening(self.port, 15):
             raise ServiceError(f"redis-server did not start on {self.port} (log: {self.log})")
 

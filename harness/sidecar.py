@@ -37,28 +37,31 @@ def sidecar_command() -> str:
     return found
 
 
-def service_env(*, database_url: str, redis_url: str, chatwoot_url: str, root: Path,
-                concurrency: int) -> dict[str, str]:
+def service_env(
+    *, database_url: str, redis_url: str, chatwoot_url: str, root: Path, concurrency: int
+) -> dict[str, str]:
     """A clean environment: only the variables the README documents, no keys from the caller's shell."""
     env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
-    env.update({
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "QUEUE_NAME": "harness",
-        "QDRANT_PATH": str(root / "qdrant"),
-        "CHATWOOT_URL": chatwoot_url,
-        "CHATWOOT_ACCOUNT_ID": str(ACCOUNT_ID),
-        "CHATWOOT_BOT_TOKEN": BOT_TOKEN,
-        "CHATWOOT_API_TOKEN": USER_TOKEN,
-        "CHATWOOT_BOT_SECRET": BOT_SECRET,
-        "AIRCALL_WEBHOOK_TOKEN": AIRCALL_TOKEN,
-        "GUESTY_WEBHOOK_SECRET": GUESTY_SECRET,
-        "DEFAULT_INBOX_MODE": "autopilot",
-        "DEBOUNCE_SECONDS": "0",  # one guest message per conversation: nothing to gather
-        "WORKER_CONCURRENCY": str(concurrency),
-        "SPEECH_BACKEND": "local",
-        "LOG_LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "QUEUE_NAME": "harness",
+            "QDRANT_PATH": str(root / "qdrant"),
+            "CHATWOOT_URL": chatwoot_url,
+            "CHATWOOT_ACCOUNT_ID": str(ACCOUNT_ID),
+            "CHATWOOT_BOT_TOKEN": BOT_TOKEN,
+            "CHATWOOT_API_TOKEN": USER_TOKEN,
+            "CHATWOOT_BOT_SECRET": BOT_SECRET,
+            "AIRCALL_WEBHOOK_TOKEN": AIRCALL_TOKEN,
+            "GUESTY_WEBHOOK_SECRET": GUESTY_SECRET,
+            "DEFAULT_INBOX_MODE": "autopilot",
+            "DEBOUNCE_SECONDS": "0",  # one guest message per conversation: nothing to gather
+            "WORKER_CONCURRENCY": str(concurrency),
+            "SPEECH_BACKEND": "local",
+            "LOG_LEVEL": "INFO",
+        }
+    )
     return env
 
 
@@ -77,8 +80,9 @@ class Managed:
 
     def start(self) -> None:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def kill9(self) -> None:
         """kill -9 the process group (the process and anything it forked), then start it again."""
@@ -121,8 +125,9 @@ class Sidecar:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.port = spare_port()
         exe = sidecar_command()
-        self.serve = Managed("serve", [exe, "serve", "--host", "127.0.0.1", "--port", str(self.port)], env,
-                             self.logs / "serve.log")
+        self.serve = Managed(
+            "serve", [exe, "serve", "--host", "127.0.0.1", "--port", str(self.port)], env, self.logs / "serve.log"
+        )
         self.worker = Managed("worker", [exe, "worker"], env, self.logs / "worker.log")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
@@ -133,11 +138,13 @@ class Sidecar:
 
     def run_once(self, *args: str, timeout_s: float = 600) -> str:
         """Run a one-shot command (`db upgrade`, `ingest`); raise with its output when it fails."""
-        result = subprocess.run([sidecar_command(), *args], env=self.env, cwd=self.repo, capture_output=True,
-                                text=True, timeout=timeout_s)
+        result = subprocess.run(
+            [sidecar_command(), *args], env=self.env, cwd=self.repo, capture_output=True, text=True, timeout=timeout_s
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"sidecar {' '.join(args)} failed ({result.returncode}): "
-                               f"{(result.stderr or result.stdout)[-2000:]}")
+            raise RuntimeError(
+                f"sidecar {' '.join(args)} failed ({result.returncode}): {(result.stderr or result.stdout)[-2000:]}"
+            )
         return result.stdout
 
     def start(self) -> None:

@@ -83,19 +83,27 @@ async def soak(stack: Stack, streamer: Streamer, duration_s: float, rate_per_s: 
     async def sample_loop() -> None:
         while time.monotonic() - started < duration_s:
             await asyncio.sleep(interval)
-            samples.append(Sample(time.monotonic() - started, tree_rss_kb(stack.sidecar.serve.pid),
-                                  tree_rss_kb(stack.sidecar.worker.pid),
-                                  await asyncio.to_thread(pg_connections, stack.postgres.url)))
+            samples.append(
+                Sample(
+                    time.monotonic() - started,
+                    tree_rss_kb(stack.sidecar.serve.pid),
+                    tree_rss_kb(stack.sidecar.worker.pid),
+                    await asyncio.to_thread(pg_connections, stack.postgres.url),
+                )
+            )
 
     await asyncio.gather(streamer.stream("soak", int(duration_s * rate_per_s), rate_per_s), sample_loop())
     warm = [s for s in samples if s.at_s >= 60] or samples
     lines = [f"{'t (s)':>7}  {'serve RSS MB':>12}  {'worker RSS MB':>13}  {'pg conns':>8}"]
-    lines += [f"{s.at_s:7.0f}  {s.serve_kb / 1024:12.1f}  {s.worker_kb / 1024:13.1f}  {s.connections:8d}"
-              for s in samples]
+    lines += [
+        f"{s.at_s:7.0f}  {s.serve_kb / 1024:12.1f}  {s.worker_kb / 1024:13.1f}  {s.connections:8d}" for s in samples
+    ]
     if len(warm) < 4:
         return None, "\n".join([*lines, "too few samples after the first minute to judge (soak longer)"])
-    checks = [("serve RSS kB", *_flat([s.serve_kb for s in warm], relative=RSS_GROWTH)),
-              ("worker RSS kB", *_flat([s.worker_kb for s in warm], relative=RSS_GROWTH)),
-              ("postgres connections", *_flat([s.connections for s in warm], absolute=CONN_GROWTH))]
+    checks = [
+        ("serve RSS kB", *_flat([s.serve_kb for s in warm], relative=RSS_GROWTH)),
+        ("worker RSS kB", *_flat([s.worker_kb for s in warm], relative=RSS_GROWTH)),
+        ("postgres connections", *_flat([s.connections for s in warm], absolute=CONN_GROWTH)),
+    ]
     lines += [f"{name}: {span} ({'flat' if ok else 'GROWING'})" for name, ok, span in checks]
     return all(ok for _, ok, _ in checks), "\n".join(lines)

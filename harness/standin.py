@@ -34,8 +34,7 @@ from starlette.routing import Route
 from harness.sidecar import ACCOUNT_ID, BOT_TOKEN, USER_TOKEN
 
 BOT_SENDER = {"id": 2, "name": "Sidecar", "avatar_url": "", "type": "agent_bot"}
-BOT_ROUTES = {"create_message", "conversation", "labels", "toggle_status", "toggle_typing_status",
-              "toggle_priority"}
+BOT_ROUTES = {"create_message", "conversation", "labels", "toggle_status", "toggle_typing_status", "toggle_priority"}
 
 
 @dataclass
@@ -108,12 +107,27 @@ def build_app() -> Starlette:
 
     def conversation_json(conv: int) -> dict[str, Any]:
         guest = world.incoming.get(conv, {})
-        return {"id": conv, "account_id": ACCOUNT_ID, "inbox_id": guest.get("inbox_id", 3),
-                "status": world.status.get(conv, "pending"), "labels": world.labels.get(conv, []),
-                "meta": {"sender": {"id": guest.get("contact_id"), "type": "contact"}, "assignee": None,
-                         "assignee_type": None, "team": None, "hmac_verified": False},
-                "messages": [], "priority": None, "unread_count": 0, "custom_attributes": {},
-                "additional_attributes": {}, "can_reply": True, "timestamp": int(time.time())}
+        return {
+            "id": conv,
+            "account_id": ACCOUNT_ID,
+            "inbox_id": guest.get("inbox_id", 3),
+            "status": world.status.get(conv, "pending"),
+            "labels": world.labels.get(conv, []),
+            "meta": {
+                "sender": {"id": guest.get("contact_id"), "type": "contact"},
+                "assignee": None,
+                "assignee_type": None,
+                "team": None,
+                "hmac_verified": False,
+            },
+            "messages": [],
+            "priority": None,
+            "unread_count": 0,
+            "custom_attributes": {},
+            "additional_attributes": {},
+            "can_reply": True,
+            "timestamp": int(time.time()),
+        }
 
     async def create_message(request: Request) -> Response:
         if (refused := await guard(request, "create_message")) is not None:
@@ -124,19 +138,29 @@ def build_app() -> Starlette:
         message_type = {"outgoing": 1, "incoming": 0}.get(str(body.get("message_type", "outgoing")), 1)
         saved = Saved(next(world.ids), conv, body.get("content"), private, message_type, 200, time.time())
         world.messages.append(saved)
-        reply = {"id": saved.id, "content": saved.content, "inbox_id": world.incoming.get(conv, {}).get("inbox_id", 3),
-                 "conversation_id": conv, "message_type": message_type, "content_type": "text", "status": "sent",
-                 "content_attributes": {}, "created_at": int(saved.at), "private": private, "source_id": None,
-                 "sender": BOT_SENDER}
+        reply = {
+            "id": saved.id,
+            "content": saved.content,
+            "inbox_id": world.incoming.get(conv, {}).get("inbox_id", 3),
+            "conversation_id": conv,
+            "message_type": message_type,
+            "content_type": "text",
+            "status": "sent",
+            "content_attributes": {},
+            "created_at": int(saved.at),
+            "private": private,
+            "source_id": None,
+            "sender": BOT_SENDER,
+        }
         f = world.faults
         if f.after_save and time.monotonic() < f.after_save_until and f.after_save_left > 0:
             f.after_save_left -= 1
-            world.injected[f"create_message:{f.after_save}"] = world.injected.get(
-                f"create_message:{f.after_save}", 0) + 1
+            world.injected[f"create_message:{f.after_save}"] = (
+                world.injected.get(f"create_message:{f.after_save}", 0) + 1
+            )
             if f.after_save == "502":
                 saved.answered = 502
-                return Response("<html><body>502 Bad Gateway</body></html>", status_code=502,
-                                media_type="text/html")
+                return Response("<html><body>502 Bad Gateway</body></html>", status_code=502, media_type="text/html")
             saved.answered = -1  # the client gave up waiting (or did not)
             await asyncio.sleep(f.hang_s)
         return JSONResponse(reply)
@@ -148,15 +172,45 @@ def build_app() -> Starlette:
         payload: list[dict[str, Any]] = []
         guest = world.incoming.get(conv)
         if guest:
-            payload.append({"id": guest["message_id"], "content": guest["content"], "message_type": 0,
-                            "private": False, "conversation_id": conv, "content_type": "text",
-                            "created_at": int(guest["at"]), "sender": {"id": guest["contact_id"], "type": "contact"}})
-        payload += [{"id": m.id, "content": m.content, "message_type": m.message_type, "private": m.private,
-                     "conversation_id": conv, "content_type": "text", "created_at": int(m.at), "sender": BOT_SENDER}
-                    for m in world.messages if m.conversation_id == conv]
-        return JSONResponse({"meta": {"labels": world.labels.get(conv, []), "additional_attributes": {},
-                                      "contact": {}, "assignee": None, "agent_last_seen_at": None,
-                                      "assignee_last_seen_at": None}, "payload": payload[-20:]})
+            payload.append(
+                {
+                    "id": guest["message_id"],
+                    "content": guest["content"],
+                    "message_type": 0,
+                    "private": False,
+                    "conversation_id": conv,
+                    "content_type": "text",
+                    "created_at": int(guest["at"]),
+                    "sender": {"id": guest["contact_id"], "type": "contact"},
+                }
+            )
+        payload += [
+            {
+                "id": m.id,
+                "content": m.content,
+                "message_type": m.message_type,
+                "private": m.private,
+                "conversation_id": conv,
+                "content_type": "text",
+                "created_at": int(m.at),
+                "sender": BOT_SENDER,
+            }
+            for m in world.messages
+            if m.conversation_id == conv
+        ]
+        return JSONResponse(
+            {
+                "meta": {
+                    "labels": world.labels.get(conv, []),
+                    "additional_attributes": {},
+                    "contact": {},
+                    "assignee": None,
+                    "agent_last_seen_at": None,
+                    "assignee_last_seen_at": None,
+                },
+                "payload": payload[-20:],
+            }
+        )
 
     async def conversation(request: Request) -> Response:
         if (refused := await guard(request, "conversation")) is not None:
@@ -187,8 +241,12 @@ def build_app() -> Starlette:
         world.status[conv] = str(wanted)
         if wanted == "open" and request.headers.get("api_access_token") == BOT_TOKEN:
             world.opened_by_bot.add(conv)
-        return JSONResponse({"meta": {}, "payload": {"success": True, "conversation_id": conv,
-                                                     "current_status": wanted, "snoozed_until": None}})
+        return JSONResponse(
+            {
+                "meta": {},
+                "payload": {"success": True, "conversation_id": conv, "current_status": wanted, "snoozed_until": None},
+            }
+        )
 
     async def head_ok(request: Request) -> Response:
         route = request.url.path.rsplit("/", 1)[-1]
@@ -202,8 +260,11 @@ def build_app() -> Starlette:
         q = request.query_params.get("q", "").strip().lower()
         if not q:
             return _error(422, "Specify search string with parameter q")
-        found = [c for c in world.contacts.values()
-                 if any(q in str(c.get(k) or "").lower() for k in ("name", "email", "phone_number", "identifier"))]
+        found = [
+            c
+            for c in world.contacts.values()
+            if any(q in str(c.get(k) or "").lower() for k in ("name", "email", "phone_number", "identifier"))
+        ]
         return JSONResponse({"meta": {"count": len(found), "current_page": 1}, "payload": found[:15]})
 
     async def contacts_filter(request: Request) -> Response:
@@ -211,8 +272,11 @@ def build_app() -> Starlette:
             return refused
         body = await _body(request)
         conditions = body.get("payload") or []
-        found = [c for c in world.contacts.values()
-                 if all(str(c.get(x.get("attribute_key"), "")) in map(str, x.get("values", [])) for x in conditions)]
+        found = [
+            c
+            for c in world.contacts.values()
+            if all(str(c.get(x.get("attribute_key"), "")) in map(str, x.get("values", [])) for x in conditions)
+        ]
         return JSONResponse({"meta": {"count": len(found), "current_page": 1}, "payload": found[:15]})
 
     async def contacts_create(request: Request) -> Response:
@@ -220,10 +284,16 @@ def build_app() -> Starlette:
             return refused
         body = await _body(request)
         contact_id = next(world.ids)
-        contact: dict[str, Any] = {"id": contact_id, "name": body.get("name"), "email": body.get("email"),
-                   "phone_number": body.get("phone_number"), "identifier": body.get("identifier"),
-                   "custom_attributes": body.get("custom_attributes") or {},
-                   "additional_attributes": body.get("additional_attributes") or {}, "contact_inboxes": []}
+        contact: dict[str, Any] = {
+            "id": contact_id,
+            "name": body.get("name"),
+            "email": body.get("email"),
+            "phone_number": body.get("phone_number"),
+            "identifier": body.get("identifier"),
+            "custom_attributes": body.get("custom_attributes") or {},
+            "additional_attributes": body.get("additional_attributes") or {},
+            "contact_inboxes": [],
+        }
         world.contacts[contact_id] = contact
         return JSONResponse({"payload": {"contact": contact, "contact_inbox": {"inbox": None, "source_id": None}}})
 
@@ -260,34 +330,38 @@ def build_app() -> Starlette:
         return JSONResponse({"ok": True})
 
     async def state(request: Request) -> Response:
-        return JSONResponse({
-            "messages": [asdict(m) for m in world.messages],
-            "incoming": list(world.incoming.values()),
-            "opened_by_bot": sorted(world.opened_by_bot),
-            "calls": world.calls,
-            "injected": world.injected,
-        })
+        return JSONResponse(
+            {
+                "messages": [asdict(m) for m in world.messages],
+                "incoming": list(world.incoming.values()),
+                "opened_by_bot": sorted(world.opened_by_bot),
+                "calls": world.calls,
+                "injected": world.injected,
+            }
+        )
 
     base = "/api/v1/accounts/{account:int}/conversations/{conv:int}"
     contacts = "/api/v1/accounts/{account:int}/contacts"
-    return Starlette(routes=[
-        Route(base + "/messages", create_message, methods=["POST"]),
-        Route(base + "/messages", list_messages, methods=["GET"]),
-        Route(base, conversation, methods=["GET"]),
-        Route(base + "/labels", labels, methods=["GET", "POST"]),
-        Route(base + "/toggle_status", toggle_status, methods=["POST"]),
-        Route(base + "/toggle_typing_status", head_ok, methods=["POST"]),
-        Route(base + "/toggle_priority", head_ok, methods=["POST"]),
-        Route(base + "/custom_attributes", head_ok, methods=["POST"]),
-        Route(base + "/assignments", head_ok, methods=["POST"]),
-        Route(contacts + "/search", contacts_search, methods=["GET"]),
-        Route(contacts + "/filter", contacts_filter, methods=["POST"]),
-        Route(contacts, contacts_create, methods=["POST"]),
-        Route(contacts + "/{contact:int}", contact_show, methods=["GET", "PUT"]),
-        Route("/_harness/incoming", incoming, methods=["POST"]),
-        Route("/_harness/faults", faults, methods=["POST"]),
-        Route("/_harness/state", state, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route(base + "/messages", create_message, methods=["POST"]),
+            Route(base + "/messages", list_messages, methods=["GET"]),
+            Route(base, conversation, methods=["GET"]),
+            Route(base + "/labels", labels, methods=["GET", "POST"]),
+            Route(base + "/toggle_status", toggle_status, methods=["POST"]),
+            Route(base + "/toggle_typing_status", head_ok, methods=["POST"]),
+            Route(base + "/toggle_priority", head_ok, methods=["POST"]),
+            Route(base + "/custom_attributes", head_ok, methods=["POST"]),
+            Route(base + "/assignments", head_ok, methods=["POST"]),
+            Route(contacts + "/search", contacts_search, methods=["GET"]),
+            Route(contacts + "/filter", contacts_filter, methods=["POST"]),
+            Route(contacts, contacts_create, methods=["POST"]),
+            Route(contacts + "/{contact:int}", contact_show, methods=["GET", "PUT"]),
+            Route("/_harness/incoming", incoming, methods=["POST"]),
+            Route("/_harness/faults", faults, methods=["POST"]),
+            Route("/_harness/state", state, methods=["GET"]),
+        ]
+    )
 
 
 async def _body(request: Request) -> dict[str, Any]:

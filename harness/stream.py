@@ -57,8 +57,9 @@ class Streamer:
         self.sidecar_url = sidecar_url
         self.standin_url = standin_url
         self.sent: list[Sent] = []
-        self._client = httpx.AsyncClient(timeout=CHATWOOT_TIMEOUT_S,
-                                         limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
+        self._client = httpx.AsyncClient(
+            timeout=CHATWOOT_TIMEOUT_S, limits=httpx.Limits(max_connections=64, max_keepalive_connections=16)
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -78,17 +79,25 @@ class Streamer:
         conv, msg, contact = next_ids()
         sent = Sent(scenario, conv, msg)
         self.sent.append(sent)
-        await self._client.post(f"{self.standin_url}/_harness/incoming", json={
-            "conversation_id": conv, "message_id": msg, "contact_id": contact, "inbox_id": AUTOPILOT_INBOX,
-            "content": text})
+        await self._client.post(
+            f"{self.standin_url}/_harness/incoming",
+            json={
+                "conversation_id": conv,
+                "message_id": msg,
+                "contact_id": contact,
+                "inbox_id": AUTOPILOT_INBOX,
+                "content": text,
+            },
+        )
         body = dumps(guest_message(conv, msg, contact, text))
         delivery = str(uuid.uuid4())
         for attempt in range(CHATWOOT_ATTEMPTS):
             if attempt:
                 await asyncio.sleep(CHATWOOT_RETRY_WAIT_S)
             try:
-                response = await self._client.post(f"{self.sidecar_url}/webhooks/chatwoot", content=body,
-                                                   headers=chatwoot_headers(body, delivery))
+                response = await self._client.post(
+                    f"{self.sidecar_url}/webhooks/chatwoot", content=body, headers=chatwoot_headers(body, delivery)
+                )
                 status = response.status_code
             except httpx.HTTPError:
                 status = 0

@@ -159,18 +159,45 @@ def ffmpeg_argv(*args: str) -> list[str]:
 
 
 async def _probe_file(path: Path) -> dict[str, Any]:
-    out = await run_tool([FFPROBE, "-v", "error", *_INPUT_GUARD, "-show_entries",
-                          "format=format_name,duration:stream=codec_type,codec_name,sample_rate,channels",
-                          "-of", "json", str(path)])
+    out = await run_tool(
+        [
+            FFPROBE,
+            "-v",
+            "error",
+            *_INPUT_GUARD,
+            "-show_entries",
+            "format=format_name,duration:stream=codec_type,codec_name,sample_rate,channels",
+            "-of",
+            "json",
+            str(path),
+        ]
+    )
     return json.loads(out or b"{}")
 
 
 async def _decode_file(path: Path, sample_rate: int, channels: int, max_seconds: float | None = None) -> bytes:
     """Raw PCM of the file; with `max_seconds`, ffmpeg stops one second past it and AudioTooLong says so."""
     cap = ["-t", f"{max_seconds + 1:.3f}"] if max_seconds is not None else []
-    pcm = await run_tool(ffmpeg_argv(*_INPUT_GUARD, "-i", str(path), "-vn", "-map_metadata", "-1",
-                                     "-ac", str(channels), "-ar", str(sample_rate), *cap, "-f", "s16le",
-                                     "-c:a", "pcm_s16le", "pipe:1"))
+    pcm = await run_tool(
+        ffmpeg_argv(
+            *_INPUT_GUARD,
+            "-i",
+            str(path),
+            "-vn",
+            "-map_metadata",
+            "-1",
+            "-ac",
+            str(channels),
+            "-ar",
+            str(sample_rate),
+            *cap,
+            "-f",
+            "s16le",
+            "-c:a",
+            "pcm_s16le",
+            "pipe:1",
+        )
+    )
     if max_seconds is not None and len(pcm) > max_seconds * 2 * sample_rate * channels:
         raise AudioTooLong(max_seconds)
     return pcm
@@ -180,8 +207,9 @@ async def _check_length(path: Path, max_seconds: float | None) -> None:
     """AudioTooLong when the header already says the audio is too long (nothing decoded)."""
     if max_seconds is None:
         return
-    out = await run_tool([FFPROBE, "-v", "error", *_INPUT_GUARD, "-show_entries", "format=duration", "-of", "json",
-                          str(path)])
+    out = await run_tool(
+        [FFPROBE, "-v", "error", *_INPUT_GUARD, "-show_entries", "format=duration", "-of", "json", str(path)]
+    )
     duration = _float(json.loads(out or b"{}").get("format", {}).get("duration"))
     if duration is not None and duration > max_seconds:
         raise AudioTooLong(max_seconds, round(duration * 1000))
@@ -212,8 +240,13 @@ async def _info(path: Path, max_seconds: float | None = DEFAULT_MAX_SECONDS) -> 
     else:
         duration_ms = round(duration * 1000)
     rate = _float(stream.get("sample_rate"))
-    return AudioInfo(format_name=str(fmt.get("format_name", "")), codec=str(stream.get("codec_name", "")),
-                     duration_ms=duration_ms, sample_rate=int(rate) if rate else None, channels=stream.get("channels"))
+    return AudioInfo(
+        format_name=str(fmt.get("format_name", "")),
+        codec=str(stream.get("codec_name", "")),
+        duration_ms=duration_ms,
+        sample_rate=int(rate) if rate else None,
+        channels=stream.get("channels"),
+    )
 
 
 def _float(value: object) -> float | None:
@@ -228,8 +261,9 @@ async def duration_ms(audio: bytes) -> int:
     return (await probe(audio, max_seconds=None)).duration_ms
 
 
-async def decode_pcm(audio: bytes, *, sample_rate: int = SPEECH_RATE, channels: int = 1,
-                     max_seconds: float | None = None) -> bytes:
+async def decode_pcm(
+    audio: bytes, *, sample_rate: int = SPEECH_RATE, channels: int = 1, max_seconds: float | None = None
+) -> bytes:
     """Decode any supported audio to raw signed 16-bit little-endian PCM.
 
     With `max_seconds` (guests' audio), the header is checked before decoding and the decode stops just
@@ -270,8 +304,9 @@ def wav_to_pcm(data: bytes) -> tuple[int, bytes] | None:
 
 async def to_wav(audio: bytes, *, sample_rate: int = SPEECH_RATE, channels: int = 1) -> bytes:
     """Any supported audio as 16-bit PCM WAV (16 kHz mono by default: what speech models want)."""
-    return pcm_to_wav(await decode_pcm(audio, sample_rate=sample_rate, channels=channels),
-                      sample_rate=sample_rate, channels=channels)
+    return pcm_to_wav(
+        await decode_pcm(audio, sample_rate=sample_rate, channels=channels), sample_rate=sample_rate, channels=channels
+    )
 
 
 async def encode_pcm(pcm: bytes, *, sample_rate: int, fmt: AudioFormat, channels: int = 1) -> bytes:
@@ -282,8 +317,25 @@ async def encode_pcm(pcm: bytes, *, sample_rate: int, fmt: AudioFormat, channels
         raise ValueError(f"unsupported output format {fmt!r}")
     with private_workdir() as work:
         out = create_private(work, f"output{EXTENSIONS[fmt]}")  # a file, so MP3 gets its Xing header
-        await run_tool(ffmpeg_argv("-f", "s16le", "-ar", str(sample_rate), "-ac", str(channels), "-i", "pipe:0",
-                                   "-map_metadata", "-1", "-ac", "1", *ENCODERS[fmt], str(out)), stdin=pcm)
+        await run_tool(
+            ffmpeg_argv(
+                "-f",
+                "s16le",
+                "-ar",
+                str(sample_rate),
+                "-ac",
+                str(channels),
+                "-i",
+                "pipe:0",
+                "-map_metadata",
+                "-1",
+                "-ac",
+                "1",
+                *ENCODERS[fmt],
+                str(out),
+            ),
+            stdin=pcm,
+        )
         return out.read_bytes()
 
 
@@ -295,12 +347,26 @@ async def encode_pcm_stream(pcm: AsyncIterator[bytes], *, sample_rate: int, fmt:
     """
     with private_workdir() as work:
         out = create_private(work, f"output{EXTENSIONS[fmt]}")  # a file, so MP3 gets its Xing header
-        argv = ffmpeg_argv("-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0", "-map_metadata", "-1",
-                           "-ac", "1", *ENCODERS[fmt], str(out))
+        argv = ffmpeg_argv(
+            "-f",
+            "s16le",
+            "-ar",
+            str(sample_rate),
+            "-ac",
+            "1",
+            "-i",
+            "pipe:0",
+            "-map_metadata",
+            "-1",
+            "-ac",
+            "1",
+            *ENCODERS[fmt],
+            str(out),
+        )
         try:
-            proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE,
-                                                        stdout=asyncio.subprocess.DEVNULL,
-                                                        stderr=asyncio.subprocess.PIPE)
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+            )
         except FileNotFoundError:
             raise AudioFormatError("ffmpeg is not installed; install it (apt-get install ffmpeg)") from None
         assert proc.stdin is not None and proc.stderr is not None
@@ -337,8 +403,9 @@ async def ensure_format(audio: bytes, fmt: AudioFormat) -> bytes:
     return await convert(audio, fmt)
 
 
-async def prepare_for_azure(audio: bytes, filename: str, content_type: str | None = None, *,
-                            max_seconds: float | None = DEFAULT_MAX_SECONDS) -> PreparedAudio:
+async def prepare_for_azure(
+    audio: bytes, filename: str, content_type: str | None = None, *, max_seconds: float | None = DEFAULT_MAX_SECONDS
+) -> PreparedAudio:
     """Pass what Azure fast transcription reads as it is; turn anything else into 16 kHz mono WAV.
 
     The decision follows the probed container and codec, not the declared content type, which
@@ -353,8 +420,9 @@ async def prepare_for_azure(audio: bytes, filename: str, content_type: str | Non
         if known is not None:
             return PreparedAudio(audio, stem + known[1], known[0], info, converted=False)
         pcm = await _decode_file(path, SPEECH_RATE, 1, max_seconds)
-    return PreparedAudio(pcm_to_wav(pcm, sample_rate=SPEECH_RATE), f"{stem}.wav", CONTENT_TYPES["wav"], info,
-                         converted=True)
+    return PreparedAudio(
+        pcm_to_wav(pcm, sample_rate=SPEECH_RATE), f"{stem}.wav", CONTENT_TYPES["wav"], info, converted=True
+    )
 
 
 async def join_segments(segments: Sequence[bytes], fmt: AudioFormat, *, gap_ms: int = 150) -> bytes:
@@ -368,8 +436,10 @@ async def join_segments(segments: Sequence[bytes], fmt: AudioFormat, *, gap_ms: 
     if len(segments) == 1:
         return await ensure_format(segments[0], fmt)
     rate = 48_000 if fmt == "ogg" else 24_000
-    pieces = [AudioSegment(data=await decode_pcm(part, sample_rate=rate), sample_width=2, frame_rate=rate, channels=1)
-              for part in segments]
+    pieces = [
+        AudioSegment(data=await decode_pcm(part, sample_rate=rate), sample_width=2, frame_rate=rate, channels=1)
+        for part in segments
+    ]
     pause = AudioSegment.silent(duration=gap_ms, frame_rate=rate)
     joined = pieces[0]
     for piece in pieces[1:]:

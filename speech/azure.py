@@ -105,8 +105,9 @@ class AzureSpeech:
         """The voice `synthesize` uses for `locale` when none is given."""
         return self.voices.voice_for(locale)
 
-    async def transcribe(self, audio: bytes, filename: str, content_type: str | None,
-                         locales: Sequence[str] = ()) -> Transcript:
+    async def transcribe(
+        self, audio: bytes, filename: str, content_type: str | None, locales: Sequence[str] = ()
+    ) -> Transcript:
         """Fast transcription of one file.
 
         One locale fixes the language, several ask Azure to identify it among them, none uses its
@@ -114,8 +115,9 @@ class AzureSpeech:
         """
         prepared = await prepare_for_azure(audio, filename, content_type, max_seconds=self._max_seconds)
         if prepared.info.duration_ms < MIN_SPEECH_MS:
-            raise UnintelligibleAudio("the voice note is too short to hold speech",
-                                      duration_ms=prepared.info.duration_ms)
+            raise UnintelligibleAudio(
+                "the voice note is too short to hold speech", duration_ms=prepared.info.duration_ms
+            )
         definition: dict[str, Any] = {"profanityFilterMode": "None"}
         wanted = [normalize_locale(loc) for loc in locales if loc]
         if wanted:
@@ -131,8 +133,9 @@ class AzureSpeech:
         try:
             body = response.json()
         except ValueError:
-            raise SpeechUnavailable("Azure fast transcription returned a body that is not JSON",
-                                    status=response.status_code) from None
+            raise SpeechUnavailable(
+                "Azure fast transcription returned a body that is not JSON", status=response.status_code
+            ) from None
         return self._transcript(body, wanted, prepared.info.duration_ms)
 
     def _transcript(self, body: dict[str, Any], locales: list[str], probed_ms: int) -> Transcript:
@@ -145,10 +148,15 @@ class AzureSpeech:
         if not text:
             raise UnintelligibleAudio(duration_ms=duration, confidence=confidence)
         if confidence is not None and confidence < self._min_confidence:
-            raise UnintelligibleAudio(f"recognition confidence {confidence:.2f} is too low",
-                                      duration_ms=duration, confidence=confidence)
-        return Transcript(text=text, language=_main_locale(phrases) or (locales[0] if len(locales) == 1 else None),
-                          duration_ms=duration, confidence=confidence)
+            raise UnintelligibleAudio(
+                f"recognition confidence {confidence:.2f} is too low", duration_ms=duration, confidence=confidence
+            )
+        return Transcript(
+            text=text,
+            language=_main_locale(phrases) or (locales[0] if len(locales) == 1 else None),
+            duration_ms=duration,
+            confidence=confidence,
+        )
 
     async def synthesize(self, text: str, *, locale: str, voice: str | None = None, fmt: AudioFormat = "ogg") -> bytes:
         """Speak `text`; long text goes in sentence chunks (one request each) joined into one file."""
@@ -214,15 +222,19 @@ class AzureSpeech:
                 status=status,
             )
         if status in RETRY_STATUSES or status >= 500:
-            raise SpeechUnavailable(f"Azure Speech answered {status}. {detail}".strip(), status=status,
-                                    retry_after=_retry_after(response))
+            raise SpeechUnavailable(
+                f"Azure Speech answered {status}. {detail}".strip(), status=status, retry_after=_retry_after(response)
+            )
         raise SpeechRequestError(f"Azure Speech rejected the request ({status}). {detail}".strip(), status=status)
 
 
 def _weighted_confidence(phrases: list[dict[str, Any]]) -> float | None:
     """Mean phrase confidence weighted by phrase duration (plain mean when durations are missing)."""
-    pairs = [(float(p["confidence"]), float(p.get("durationMilliseconds") or 0))
-             for p in phrases if isinstance(p.get("confidence"), int | float)]
+    pairs = [
+        (float(p["confidence"]), float(p.get("durationMilliseconds") or 0))
+        for p in phrases
+        if isinstance(p.get("confidence"), int | float)
+    ]
     if not pairs:
         return None
     total = sum(d for _, d in pairs)

@@ -31,8 +31,9 @@ class SpeechBackend(Protocol):
         """The voice used for `locale` when `synthesize` gets none."""
         ...
 
-    async def transcribe(self, audio: bytes, filename: str, content_type: str | None,
-                         locales: Sequence[str] = ()) -> Transcript:
+    async def transcribe(
+        self, audio: bytes, filename: str, content_type: str | None, locales: Sequence[str] = ()
+    ) -> Transcript:
         """Text of the voice note; raises UnintelligibleAudio, AudioFormatError or a service error."""
         ...
 
@@ -56,8 +57,9 @@ def parse_voices(value: Mapping[str, str] | str | None) -> dict[str, str]:
     return pairs
 
 
-def open_speech(settings: Any, http: httpx.AsyncClient, *, voices: Mapping[str, str] | None = None,
-                cache: AudioCache | None = None) -> SpeechBackend:
+def open_speech(
+    settings: Any, http: httpx.AsyncClient, *, voices: Mapping[str, str] | None = None, cache: AudioCache | None = None
+) -> SpeechBackend:
     """The backend `settings.speech_backend` names ("azure" or "local"), with `voices` (locale -> voice)
     overriding the defaults and synthesis cached in `cache` when one is given."""
     overrides = {**parse_voices(getattr(settings, "speech_voices", None)), **(voices or {})}

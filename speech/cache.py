@@ -80,8 +80,15 @@ class RedisAudioCache:
     """Shared LRU in Redis under `prefix` (e.g. 'sidecar:'): `{prefix}tts:<sha>` holds the audio,
     `{prefix}tts:lru` (sorted set, score = last use) and `{prefix}tts:sizes` (hash) track it."""
 
-    def __init__(self, client: redis.Redis, *, prefix: str, max_bytes: int = DEFAULT_MAX_BYTES,
-                 ttl_s: int = DEFAULT_TTL_S, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        ttl_s: int = DEFAULT_TTL_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if client.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("RedisAudioCache needs a Redis client with decode_responses=False (audio is bytes)")
         self._redis = client
@@ -168,8 +175,9 @@ class CachedSpeech:
     def voice_for(self, locale: str | None) -> str:
         return self.backend.voice_for(locale)
 
-    async def transcribe(self, audio: bytes, filename: str, content_type: str | None,
-                         locales: Sequence[str] = ()) -> Transcript:
+    async def transcribe(
+        self, audio: bytes, filename: str, content_type: str | None, locales: Sequence[str] = ()
+    ) -> Transcript:
         return await self.backend.transcribe(audio, filename, content_type, locales)
 
     async def synthesize(self, text: str, *, locale: str, voice: str | None = None, fmt: AudioFormat = "ogg") -> bytes:

@@ -85,8 +85,9 @@ class DownloadPolicy:
 
     def is_trusted(self, host: str) -> bool:
         host = host.lower().rstrip(".")
-        return any(host == entry or (entry.startswith("*.") and host.endswith(entry[1:]))
-                   for entry in self.trusted_hosts)
+        return any(
+            host == entry or (entry.startswith("*.") and host.endswith(entry[1:])) for entry in self.trusted_hosts
+        )
 
 
 def _host_of(value: str) -> str:
@@ -138,8 +139,9 @@ async def _fetch(http: httpx.AsyncClient, url: str, policy: DownloadPolicy, reso
                 if status in REDIRECT_STATUSES:
                     location = response.headers.get("location")
                     if not location:
-                        raise DownloadFailed(f"{current.host} redirected without a Location", status=status,
-                                             transient=False)
+                        raise DownloadFailed(
+                            f"{current.host} redirected without a Location", status=status, transient=False
+                        )
                     try:
                         current = current.join(location)
                     except httpx.InvalidURL as exc:
@@ -148,11 +150,15 @@ async def _fetch(http: httpx.AsyncClient, url: str, policy: DownloadPolicy, reso
                 if status == 404:
                     raise AttachmentNotFound(f"{current.host} answered 404 for the attachment")
                 if status != 200:
-                    raise DownloadFailed(f"{current.host} answered {status} for the attachment", status=status,
-                                         transient=status in (408, 425, 429) or status >= 500)
+                    raise DownloadFailed(
+                        f"{current.host} answered {status} for the attachment",
+                        status=status,
+                        transient=status in (408, 425, 429) or status >= 500,
+                    )
                 data = await _read_capped(response, policy.max_bytes)
-                return DownloadedAudio(data=data, content_type=_media_type(response.headers.get("content-type")),
-                                       filename=_filename(url))
+                return DownloadedAudio(
+                    data=data, content_type=_media_type(response.headers.get("content-type")), filename=_filename(url)
+                )
         except httpx.TransportError as exc:
             raise DownloadFailed(f"could not fetch the attachment from {current.host}: {type(exc).__name__}") from exc
     raise RedirectRefused(f"more than {policy.max_redirects} redirects")

@@ -74,8 +74,11 @@ class AudioTooLong(SpeechError):
 
     def __init__(self, limit_s: float, duration_ms: int | None = None) -> None:
         limit = f"the {_clock(limit_s)} limit (VOICE_MAX_SECONDS)"
-        super().__init__(f"the audio lasts {_clock(duration_ms / 1000)}, over {limit}" if duration_ms is not None
-                         else f"the audio is longer than {limit}")
+        super().__init__(
+            f"the audio lasts {_clock(duration_ms / 1000)}, over {limit}"
+            if duration_ms is not None
+            else f"the audio is longer than {limit}"
+        )
         self.limit_s = limit_s
         self.duration_ms = duration_ms
 
@@ -90,8 +93,13 @@ def _clock(seconds: float) -> str:
 class UnintelligibleAudio(SpeechError):
     """Silence or speech that could not be recognised; a person should listen to it."""
 
-    def __init__(self, message: str = "no intelligible speech in the audio", *, duration_ms: int | None = None,
-                 confidence: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "no intelligible speech in the audio",
+        *,
+        duration_ms: int | None = None,
+        confidence: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.duration_ms = duration_ms
         self.confidence = confidence

@@ -49,8 +49,7 @@ def load_whisper(model_path: Path | str | None = None, cpu_threads: int = 2) -> 
         if entry is None:
             from faster_whisper import WhisperModel  # heavy import, only for the local backend
 
-            entry = (WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=cpu_threads),
-                     threading.Lock())
+            entry = (WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=cpu_threads), threading.Lock())
             _MODELS[(path, cpu_threads)] = entry
     return entry
 
@@ -94,8 +93,9 @@ class LocalSpeech:
         await asyncio.to_thread(load_whisper, self._model_path, self._cpu_threads)
         await asyncio.to_thread(_load_vad)
 
-    async def transcribe(self, audio: bytes, filename: str, content_type: str | None,
-                         locales: Sequence[str] = ()) -> Transcript:
+    async def transcribe(
+        self, audio: bytes, filename: str, content_type: str | None, locales: Sequence[str] = ()
+    ) -> Transcript:
         """Transcribe with Whisper; UnintelligibleAudio for silence or unrecognisable speech, AudioTooLong
         past the limit."""
         pcm = await decode_pcm(audio, sample_rate=SPEECH_RATE, max_seconds=self._max_seconds)
@@ -108,8 +108,9 @@ class LocalSpeech:
         if not text:
             raise UnintelligibleAudio(duration_ms=duration_ms, confidence=confidence)
         if confidence is not None and confidence < self._min_confidence:
-            raise UnintelligibleAudio(f"recognition confidence {confidence:.2f} is too low",
-                                      duration_ms=duration_ms, confidence=confidence)
+            raise UnintelligibleAudio(
+                f"recognition confidence {confidence:.2f} is too low", duration_ms=duration_ms, confidence=confidence
+            )
         # Report the caller's locale when it names the language we heard ("en" + ["en-GB"] -> "en-GB").
         locale = next((loc for loc in wanted if language_of(loc) == language), language)
         return Transcript(text=text, language=locale, duration_ms=duration_ms, confidence=confidence)
@@ -122,8 +123,9 @@ class LocalSpeech:
         elif not model.model.is_multilingual:
             language = "en"
         with lock:
-            segments, info = model.transcribe(samples, language=language, beam_size=self._beam_size, vad_filter=True,
-                                              condition_on_previous_text=False)
+            segments, info = model.transcribe(
+                samples, language=language, beam_size=self._beam_size, vad_filter=True, condition_on_previous_text=False
+            )
             segments = list(segments)  # the generator does the work; run it under the lock
         text = " ".join(s.text.strip() for s in segments if s.text.strip()).strip()
         weights = [(math.exp(s.avg_logprob), max(s.end - s.start, 0.01)) for s in segments]
@@ -135,6 +137,8 @@ class LocalSpeech:
         spoken = clean_text(text)
         if not spoken:
             raise ValueError("nothing to synthesize: the text is empty")
-        wav = await run_tool([ESPEAK, "-v", voice or self.voice_for(locale), "-s", str(self._wpm), "-b", "1",
-                              "--stdout", "--stdin"], stdin=spoken.encode("utf-8"))
+        wav = await run_tool(
+            [ESPEAK, "-v", voice or self.voice_for(locale), "-s", str(self._wpm), "-b", "1", "--stdout", "--stdin"],
+            stdin=spoken.encode("utf-8"),
+        )
         return await convert(wav, fmt)

@@ -7,34 +7,38 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-AZURE_VOICES: Mapping[str, str] = MappingProxyType({
-    "en-US": "en-US-AvaMultilingualNeural",
-    "en-GB": "en-GB-SoniaNeural",
-    "pt-PT": "pt-PT-RaquelNeural",
-    "es-ES": "es-ES-ElviraNeural",
-    "de-DE": "de-DE-KatjaNeural",
-    "fr-FR": "fr-FR-DeniseNeural",
-    "it-IT": "it-IT-ElsaNeural",
-})
+AZURE_VOICES: Mapping[str, str] = MappingProxyType(
+    {
+        "en-US": "en-US-AvaMultilingualNeural",
+        "en-GB": "en-GB-SoniaNeural",
+        "pt-PT": "pt-PT-RaquelNeural",
+        "es-ES": "es-ES-ElviraNeural",
+        "de-DE": "de-DE-KatjaNeural",
+        "fr-FR": "fr-FR-DeniseNeural",
+        "it-IT": "it-IT-ElsaNeural",
+    }
+)
 # A multilingual voice reads most languages, so it is the fallback for locales without their own voice.
 AZURE_FALLBACK_VOICE = "en-US-AvaMultilingualNeural"
 
-ESPEAK_VOICES: Mapping[str, str] = MappingProxyType({
-    "en-US": "en-us",
-    "en-GB": "en-gb",
-    "pt-PT": "pt",
-    "pt-BR": "pt-br",
-    "es-ES": "es",
-    "de-DE": "de",
-    "fr-FR": "fr-fr",
-    "it-IT": "it",
-    "nl-NL": "nl",
-    "pl-PL": "pl",
-    "sv-SE": "sv",
-    "da-DK": "da",
-    "el-GR": "el",
-    "tr-TR": "tr",
-})
+ESPEAK_VOICES: Mapping[str, str] = MappingProxyType(
+    {
+        "en-US": "en-us",
+        "en-GB": "en-gb",
+        "pt-PT": "pt",
+        "pt-BR": "pt-br",
+        "es-ES": "es",
+        "de-DE": "de",
+        "fr-FR": "fr-fr",
+        "it-IT": "it",
+        "nl-NL": "nl",
+        "pl-PL": "pl",
+        "sv-SE": "sv",
+        "da-DK": "da",
+        "el-GR": "el",
+        "tr-TR": "tr",
+    }
+)
 ESPEAK_FALLBACK_VOICE = "en-us"
 
 _LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z0-9]{2,8}))?")

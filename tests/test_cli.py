@@ -23,8 +23,12 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "bot" / "knowledge" / "examples
 
 @pytest.fixture
 def env(clean_db: str, queue_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {"DATABASE_URL": clean_db, "QUEUE_NAME": queue_name, "QDRANT_PATH": str(tmp_path / "qdrant"),
-              "SPEECH_BACKEND": "local"}
+    values = {
+        "DATABASE_URL": clean_db,
+        "QUEUE_NAME": queue_name,
+        "QDRANT_PATH": str(tmp_path / "qdrant"),
+        "SPEECH_BACKEND": "local",
+    }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return values
@@ -81,10 +85,12 @@ def test_ask_as_a_contact_uses_its_booking(env: dict[str, str], capsys: pytest.C
     assert cli(["ingest", str(EXAMPLES)]) == 0
     with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
         conn.execute("INSERT INTO properties (code, name) VALUES ('ber-mitte', 'Mitte Courtyard Studio')")
-        conn.execute("INSERT INTO reservations (guesty_id, confirmation_code, status, guest_name, property_code,"
-                     " check_in_at, check_out_at, chatwoot_contact_id)"
-                     " VALUES ('r1', 'HM42', 'confirmed', 'Ana Silva', 'ber-mitte', now() + interval '1 day',"
-                     " now() + interval '4 days', 812)")
+        conn.execute(
+            "INSERT INTO reservations (guesty_id, confirmation_code, status, guest_name, property_code,"
+            " check_in_at, check_out_at, chatwoot_contact_id)"
+            " VALUES ('r1', 'HM42', 'confirmed', 'Ana Silva', 'ber-mitte', now() + interval '1 day',"
+            " now() + interval '4 days', 812)"
+        )
     capsys.readouterr()
     assert cli(["ask", "What is the door code?", "--contact", "812", "--json"]) == 0
     verified = json.loads(capsys.readouterr().out)
@@ -105,8 +111,11 @@ def test_ask_is_answered_by_the_worker_that_holds_the_embedded_store(
     jobs.install_runtime(rt)
     periodic.ingest_folder(str(EXAMPLES))
     codes: list[int] = []
-    asker = threading.Thread(target=lambda: codes.append(
-        cli(["ask", "What time is check-out?", "--property", "lis-alfama", "--json", "--wait", "60"])))
+    asker = threading.Thread(
+        target=lambda: codes.append(
+            cli(["ask", "What time is check-out?", "--property", "lis-alfama", "--json", "--wait", "60"])
+        )
+    )
     asker.start()
     queue = make_queue(settings)
     for _ in range(200):

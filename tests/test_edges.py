@@ -28,8 +28,12 @@ from tests.conftest import load_fixture, make_settings
 CHATWOOT_SECRET = "bot-secret-for-tests"
 AIRCALL_TOKEN = "4f6c2a9e81d34b7a9c05e2d1b8a7f310"
 GUESTY_SECRET = "whsec_c2lkZWNhci1leGFtcGxlLXNpZ25pbmcta2V5LTAwMDE="
-PROPERTY = settings(max_examples=150, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture
@@ -40,8 +44,12 @@ def client(clean_db: str, queue_name: str) -> Iterator[TestClient]:
 
 def chatwoot_headers(body: bytes, *, delivery: bytes = b"d-1") -> dict[str, bytes]:
     ts = int(time.time())
-    return {"x-chatwoot-timestamp": str(ts).encode(), "x-chatwoot-signature": sign(body, CHATWOOT_SECRET, ts).encode(),
-            "x-chatwoot-delivery": delivery, "content-type": b"application/json"}
+    return {
+        "x-chatwoot-timestamp": str(ts).encode(),
+        "x-chatwoot-signature": sign(body, CHATWOOT_SECRET, ts).encode(),
+        "x-chatwoot-delivery": delivery,
+        "content-type": b"application/json",
+    }
 
 
 def guesty_headers(body: bytes, *, msg_id: bytes = b"msg_1") -> dict[str, bytes]:
@@ -69,8 +77,11 @@ def test_json_nested_past_64_levels_is_refused_even_when_python_could_parse_it(c
     for _ in range(70):
         payload = {"x": payload}
     body = json.dumps(payload).encode()
-    refused(client.post("/webhooks/chatwoot", content=body, headers=chatwoot_headers(body)), 400,
-            "nested deeper than 64 levels")
+    refused(
+        client.post("/webhooks/chatwoot", content=body, headers=chatwoot_headers(body)),
+        400,
+        "nested deeper than 64 levels",
+    )
 
 
 def test_non_ascii_chatwoot_signature_is_401_not_a_type_error(client: TestClient) -> None:
@@ -109,8 +120,9 @@ def test_chatwoot_timestamp_in_other_digits_is_not_a_unix_time(client: TestClien
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
-def test_signed_but_malformed_chatwoot_delivery_is_400_with_a_reason(client: TestClient, body: bytes,
-                                                                    reason: str) -> None:
+def test_signed_but_malformed_chatwoot_delivery_is_400_with_a_reason(
+    client: TestClient, body: bytes, reason: str
+) -> None:
     refused(client.post("/webhooks/chatwoot", content=body, headers=chatwoot_headers(body)), 400, reason)
 
 
@@ -137,41 +149,73 @@ def test_huge_chatwoot_delivery_id_is_400_not_an_index_error(client: TestClient)
         ({"data": {"id": "abc"}}, "'data.id' must be the call's integer id"),
         ({"data": {"id": 2**64}}, "'data.id' must be the call's integer id"),
         ({"event": "user.created", "resource": "user", "data": {"id": {"x": 1}}}, "'data.id' must be an integer or"),
-        ({"event": "transcription.created", "resource": "conversation_intelligence",
-          "data": {"call_id": "12a"}}, "'data.call_id' must be an integer id"),
+        (
+            {"event": "transcription.created", "resource": "conversation_intelligence", "data": {"call_id": "12a"}},
+            "'data.call_id' must be an integer id",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
-def test_authentic_but_malformed_aircall_delivery_is_400_with_a_reason(client: TestClient, change: dict[str, Any],
-                                                                      reason: str) -> None:
+def test_authentic_but_malformed_aircall_delivery_is_400_with_a_reason(
+    client: TestClient, change: dict[str, Any], reason: str
+) -> None:
     payload = dict(load_fixture("aircall/call.ended.json"), **change)
     refused(client.post("/webhooks/aircall", json=payload), 400, reason)
 
 
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [(b"[]", "must be an object"), (b'{"event": {"a": 1}}', "'event' must be a string"), (b"{}", "missing 'event'"),
-     (b"\xc3\x28", "not valid UTF-8")],
+    [
+        (b"[]", "must be an object"),
+        (b'{"event": {"a": 1}}', "'event' must be a string"),
+        (b"{}", "missing 'event'"),
+        (b"\xc3\x28", "not valid UTF-8"),
+    ],
 )
-def test_signed_but_malformed_guesty_delivery_is_400_with_a_reason(client: TestClient, body: bytes,
-                                                                  reason: str) -> None:
+def test_signed_but_malformed_guesty_delivery_is_400_with_a_reason(
+    client: TestClient, body: bytes, reason: str
+) -> None:
     refused(client.post("/webhooks/guesty", content=body, headers=guesty_headers(body)), 400, reason)
 
 
 # ------------------------------------------------------------------------------------------- generated input
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
-           | st.sampled_from(["", "\x00", "é", "💬", "9" * 30, "message_created", "call.ended"]))
-json_values = st.recursive(scalars, lambda kids: st.lists(kids, max_size=3)
-                           | st.dictionaries(st.text(max_size=6), kids, max_size=3), max_leaves=10)
-special_bodies = st.sampled_from([
-    b"", b" ", b"null", b"NaN", b"-Infinity", b'{"a": 1e999}', b'{"a": "\\u0000"}', b'{"a": "\\udfff"}',
-    b"\xff\xfe{\x00}\x00", b"\xef\xbb\xbf{}", b'{"a": 1', b"{" * 5000, b'{"a":' * 3000 + b"1" + b"}" * 3000,
-    b"[" * 50_000 + b"]" * 50_000, b'{"event": "' + b"e" * 2000 + b'"}', b'{"id": ' + b"1" * 4400 + b"}",
-])
-header_text = st.binary(max_size=40).map(lambda b: bytes(c for c in b if c >= 0x20 and c != 0x7f)) \
-    | st.sampled_from([b"", b"sha256=", "é".encode("latin-1"), b"9" * 5000, b"-1", b"1e10", b"v1,", b"v1,@@@"])
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["", "\x00", "é", "💬", "9" * 30, "message_created", "call.ended"])
+)
+json_values = st.recursive(
+    scalars,
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3),
+    max_leaves=10,
+)
+special_bodies = st.sampled_from(
+    [
+        b"",
+        b" ",
+        b"null",
+        b"NaN",
+        b"-Infinity",
+        b'{"a": 1e999}',
+        b'{"a": "\\u0000"}',
+        b'{"a": "\\udfff"}',
+        b"\xff\xfe{\x00}\x00",
+        b"\xef\xbb\xbf{}",
+        b'{"a": 1',
+        b"{" * 5000,
+        b'{"a":' * 3000 + b"1" + b"}" * 3000,
+        b"[" * 50_000 + b"]" * 50_000,
+        b'{"event": "' + b"e" * 2000 + b'"}',
+        b'{"id": ' + b"1" * 4400 + b"}",
+    ]
+)
+header_text = st.binary(max_size=40).map(lambda b: bytes(c for c in b if c >= 0x20 and c != 0x7F)) | st.sampled_from(
+    [b"", b"sha256=", "é".encode("latin-1"), b"9" * 5000, b"-1", b"1e10", b"v1,", b"v1,@@@"]
+)
 
 
 def mutated(fixture: str, keys: list[str]) -> st.SearchStrategy[bytes]:
@@ -195,8 +239,12 @@ def mutated(fixture: str, keys: list[str]) -> st.SearchStrategy[bytes]:
 
 
 def bodies(fixture: str, keys: list[str]) -> st.SearchStrategy[bytes]:
-    return st.one_of(st.binary(max_size=64), json_values.map(lambda v: json.dumps(v).encode()), special_bodies,
-                     mutated(fixture, keys))
+    return st.one_of(
+        st.binary(max_size=64),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        special_bodies,
+        mutated(fixture, keys),
+    )
 
 
 def assert_clean(resp: Any) -> None:
@@ -206,31 +254,49 @@ def assert_clean(resp: Any) -> None:
 
 
 @PROPERTY
-@given(body=bodies("chatwoot/message_created.incoming_audio_webwidget.json",
-                   ["event", "id", "conversation", "conversation.id", "sender", "attachments", "message_type"]),
-       signed=st.booleans(), headers=st.dictionaries(
-           st.sampled_from(["x-chatwoot-signature", "x-chatwoot-timestamp", "x-chatwoot-delivery"]), header_text),
-       token=st.sampled_from(["", "/url-token", "/%C3%A9", "/%ED%A0%80"]))
-def test_chatwoot_route_never_answers_5xx(client: TestClient, body: bytes, signed: bool,
-                                          headers: dict[str, bytes], token: str) -> None:
+@given(
+    body=bodies(
+        "chatwoot/message_created.incoming_audio_webwidget.json",
+        ["event", "id", "conversation", "conversation.id", "sender", "attachments", "message_type"],
+    ),
+    signed=st.booleans(),
+    headers=st.dictionaries(
+        st.sampled_from(["x-chatwoot-signature", "x-chatwoot-timestamp", "x-chatwoot-delivery"]), header_text
+    ),
+    token=st.sampled_from(["", "/url-token", "/%C3%A9", "/%ED%A0%80"]),
+)
+def test_chatwoot_route_never_answers_5xx(
+    client: TestClient, body: bytes, signed: bool, headers: dict[str, bytes], token: str
+) -> None:
     sent = chatwoot_headers(body, delivery=headers.get("x-chatwoot-delivery", b"d-1")) if signed else headers
     assert_clean(client.post(f"/webhooks/chatwoot{token}", content=body, headers=sent))
 
 
 @PROPERTY
-@given(body=bodies("aircall/call.ended.json", ["event", "data", "data.id", "timestamp", "resource", "token",
-                                               "data.call_id", "data.user"]))
+@given(
+    body=bodies(
+        "aircall/call.ended.json",
+        ["event", "data", "data.id", "timestamp", "resource", "token", "data.call_id", "data.user"],
+    )
+)
 def test_aircall_route_never_answers_5xx(client: TestClient, body: bytes) -> None:
     assert_clean(client.post("/webhooks/aircall", content=body))
 
 
 @PROPERTY
-@given(body=bodies("guesty/reservation.updated-canceled.json", ["event", "reservation", "reservation._id",
-                                                               "reservation.status", "reservation.listingId"]),
-       signed=st.booleans(), msg_id=header_text,
-       headers=st.dictionaries(st.sampled_from(["svix-id", "svix-timestamp", "svix-signature", "webhook-id"]),
-                               header_text))
-def test_guesty_route_never_answers_5xx(client: TestClient, body: bytes, signed: bool, msg_id: bytes,
-                                        headers: dict[str, bytes]) -> None:
+@given(
+    body=bodies(
+        "guesty/reservation.updated-canceled.json",
+        ["event", "reservation", "reservation._id", "reservation.status", "reservation.listingId"],
+    ),
+    signed=st.booleans(),
+    msg_id=header_text,
+    headers=st.dictionaries(
+        st.sampled_from(["svix-id", "svix-timestamp", "svix-signature", "webhook-id"]), header_text
+    ),
+)
+def test_guesty_route_never_answers_5xx(
+    client: TestClient, body: bytes, signed: bool, msg_id: bytes, headers: dict[str, bytes]
+) -> None:
     sent = guesty_headers(body, msg_id=msg_id or b"msg_1") if signed else headers
     assert_clean(client.post("/webhooks/guesty", content=body, headers=sent))

@@ -76,16 +76,21 @@ def store(settings: Any, *, queue: bool = True) -> int:
 
 def row(settings: Any, event_id: int) -> tuple[Any, ...]:
     with psycopg.connect(settings.database_dsn) as conn:
-        found = conn.execute("SELECT status, attempts, crashes, last_error FROM operational_events WHERE id = %s",
-                             (event_id,)).fetchone()
+        found = conn.execute(
+            "SELECT status, attempts, crashes, last_error FROM operational_events WHERE id = %s", (event_id,)
+        ).fetchone()
     assert found is not None
     return tuple(found)
 
 
 def attempts(settings: Any, event_id: int) -> list[tuple[int, str | None]]:
     with psycopg.connect(settings.database_dsn) as conn:
-        return [tuple(r) for r in conn.execute(  # type: ignore[misc]
-            "SELECT attempt, outcome FROM job_attempts WHERE event_id = %s ORDER BY id", (event_id,))]
+        return [
+            tuple(r)
+            for r in conn.execute(  # type: ignore[misc]
+                "SELECT attempt, outcome FROM job_attempts WHERE event_id = %s ORDER BY id", (event_id,)
+            )
+        ]
 
 
 @pytest.fixture
@@ -96,13 +101,27 @@ def worker_process(settings: Any, tmp_path: Path) -> Iterator[Callable[[], subpr
     flag.touch()
 
     def start() -> subprocess.Popen[bytes]:
-        env = {**os.environ, "DATABASE_URL": settings.database_dsn, "REDIS_URL": REDIS_URL,
-               "QUEUE_NAME": settings.queue_name, "SPEECH_BACKEND": "local", "JOB_LEASE_S": "1",
-               "JOB_BACKOFF_BASE_S": "0", "SWEEP_GRACE_S": "0", "WORKER_SHUTDOWN_GRACE_S": "1",
-               "QDRANT_PATH": str(tmp_path / "qdrant"), "FAULT_BUSY_FLAG": str(flag)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": settings.database_dsn,
+            "REDIS_URL": REDIS_URL,
+            "QUEUE_NAME": settings.queue_name,
+            "SPEECH_BACKEND": "local",
+            "JOB_LEASE_S": "1",
+            "JOB_BACKOFF_BASE_S": "0",
+            "SWEEP_GRACE_S": "0",
+            "WORKER_SHUTDOWN_GRACE_S": "1",
+            "QDRANT_PATH": str(tmp_path / "qdrant"),
+            "FAULT_BUSY_FLAG": str(flag),
+        }
         log = (tmp_path / f"worker-{len(started)}.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "tests.fault_worker", "--concurrency", "2"], cwd=ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.fault_worker", "--concurrency", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         started.append(proc)
         return proc
 
@@ -119,7 +138,8 @@ def running(settings: Any, event_id: int) -> bool:
 
 
 def test_a_killed_workers_claim_is_swept_by_its_lease_and_counted_as_a_crash_not_an_attempt(
-        settings: Any, worker_process: Any, tmp_path: Path, done_handler: list[int]) -> None:
+    settings: Any, worker_process: Any, tmp_path: Path, done_handler: list[int]
+) -> None:
     event_id = store(settings)
     worker = worker_process()
     wait_for("the job to start", lambda: running(settings, event_id))
@@ -136,15 +156,22 @@ def test_a_killed_workers_claim_is_swept_by_its_lease_and_counted_as_a_crash_not
 
 
 def test_an_event_that_keeps_killing_its_worker_fails_and_is_listed(
-        settings: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     event_id = store(settings, queue=False)
     with psycopg.connect(settings.database_dsn, autocommit=True) as conn:  # two crashed claims already
-        conn.execute("UPDATE operational_events SET status = 'processing', attempts = 1, crashes = 2,"
-                     " locked_until = now() - interval '1 second' WHERE id = %s", (event_id,))
+        conn.execute(
+            "UPDATE operational_events SET status = 'processing', attempts = 1, crashes = 2,"
+            " locked_until = now() - interval '1 second' WHERE id = %s",
+            (event_id,),
+        )
     assert Sweeper(settings).run_once() == []
     assert row(settings, event_id) == ("failed", 1, 3, "crashed 3 times: the worker died while processing it")
-    for key, value in {"DATABASE_URL": settings.database_dsn, "QUEUE_NAME": settings.queue_name,
-                       "SPEECH_BACKEND": "local"}.items():
+    for key, value in {
+        "DATABASE_URL": settings.database_dsn,
+        "QUEUE_NAME": settings.queue_name,
+        "SPEECH_BACKEND": "local",
+    }.items():
         monkeypatch.setenv(key, value)
     assert cli(["events", "list", "--failed"]) == 0
     assert "gave up: crashed 3 times" in capsys.readouterr().out
@@ -153,7 +180,8 @@ def test_an_event_that_keeps_killing_its_worker_fails_and_is_listed(
 
 
 def test_sigterm_stops_the_worker_mid_job_and_the_event_goes_back_on_the_queue(
-        settings: Any, worker_process: Any, tmp_path: Path, done_handler: list[int]) -> None:
+    settings: Any, worker_process: Any, tmp_path: Path, done_handler: list[int]
+) -> None:
     event_id = store(settings)
     worker = worker_process()
     wait_for("the job to start", lambda: running(settings, event_id))
@@ -170,7 +198,8 @@ def test_sigterm_stops_the_worker_mid_job_and_the_event_goes_back_on_the_queue(
 
 
 def test_an_event_stored_by_a_web_process_that_died_before_queuing_is_swept_at_once(
-        settings: Any, done_handler: list[int]) -> None:
+    settings: Any, done_handler: list[int]
+) -> None:
     orphan = store(settings, queue=False)  # the row says queued (enqueued_at is set) but Redis has no job
     queued = Delivery("chatwoot", "message_created", "test:queued", "conversation:58", load_fixture(PAYLOAD))
     with psycopg.connect(settings.database_dsn, autocommit=True) as conn:
@@ -184,7 +213,8 @@ def test_an_event_stored_by_a_web_process_that_died_before_queuing_is_swept_at_o
 
 
 def test_a_busy_conversation_defers_the_job_at_once_without_counting_an_attempt(
-        settings: Any, done_handler: list[int]) -> None:
+    settings: Any, done_handler: list[int]
+) -> None:
     event_id = store(settings, queue=False)
     rt = jobs.Runtime(settings)
     jobs.install_runtime(rt)
@@ -203,7 +233,8 @@ def test_a_busy_conversation_defers_the_job_at_once_without_counting_an_attempt(
 
 
 def test_a_handler_running_over_the_job_timeout_is_cancelled_and_retried(
-        clean_db: str, queue_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_db: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = make_settings(clean_db, queue_name, JOB_TIMEOUT_S="0.2")
     seen: list[str] = []
 
@@ -242,7 +273,8 @@ def test_a_lease_is_renewed_while_the_job_runs_and_let_go_once_it_ends(settings:
 
 
 def test_a_job_thread_reconnects_after_its_database_connection_was_killed(
-        settings: Any, done_handler: list[int]) -> None:
+    settings: Any, done_handler: list[int]
+) -> None:
     event_id = store(settings, queue=False)
     rt = jobs.Runtime(settings)
     jobs.install_runtime(rt)
@@ -266,9 +298,11 @@ def test_the_job_context_pool_replaces_connections_killed_under_it(settings: Any
                 cur = await conn.execute("SELECT pg_backend_pid()")
                 first = (await cur.fetchone() or (0,))[0]
             with psycopg.connect(settings.database_dsn, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                              " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                              " AND application_name = ''")
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND application_name = ''"
+                )
             async with ctx.db.connection() as conn:
                 cur = await conn.execute("SELECT 1")
                 assert await cur.fetchone() == (1,)
@@ -289,7 +323,8 @@ def test_queuing_survives_a_dropped_redis_connection(settings: Any) -> None:
 
 
 def test_a_retry_stuck_behind_a_dead_workers_scheduler_lock_is_queued_by_the_sweeper(
-        settings: Any, done_handler: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings: Any, done_handler: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from rq.scheduler import RQScheduler
 
     queue = jobs.make_queue(settings)

@@ -56,7 +56,9 @@ def event_row(dsn: str, event_id: int) -> tuple[Any, ...]:
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
             "SELECT status, attempts, last_error IS NOT NULL, next_attempt_at IS NOT NULL"
-            " FROM operational_events WHERE id = %s", (event_id,)).fetchone()
+            " FROM operational_events WHERE id = %s",
+            (event_id,),
+        ).fetchone()
     assert row is not None
     return tuple(row)
 
@@ -78,7 +80,9 @@ def test_duplicate_delivery_is_processed_once(settings: Any, counting_handler: d
 
 
 def test_failing_job_retries_then_gives_up_and_can_be_replayed(
-    settings: Any, counting_handler: dict[str, Any], capsys: pytest.CaptureFixture[str],
+    settings: Any,
+    counting_handler: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     counting_handler["fail"] = True
@@ -87,12 +91,16 @@ def test_failing_job_retries_then_gives_up_and_can_be_replayed(
     assert [event_id] * settings.job_max_attempts == CALLS  # backoff 0 in tests: retries run at once
     assert event_row(settings.database_dsn, event_id) == ("failed", 3, True, False)
     with psycopg.connect(settings.database_dsn) as conn:
-        outcomes = [r[0] for r in conn.execute(
-            "SELECT outcome FROM job_attempts WHERE event_id = %s ORDER BY id", (event_id,))]
+        outcomes = [
+            r[0] for r in conn.execute("SELECT outcome FROM job_attempts WHERE event_id = %s ORDER BY id", (event_id,))
+        ]
     assert outcomes == ["failed", "failed", "failed"]
 
-    for key, value in {"DATABASE_URL": settings.database_dsn, "QUEUE_NAME": settings.queue_name,
-                       "SPEECH_BACKEND": "local"}.items():
+    for key, value in {
+        "DATABASE_URL": settings.database_dsn,
+        "QUEUE_NAME": settings.queue_name,
+        "SPEECH_BACKEND": "local",
+    }.items():
         monkeypatch.setenv(key, value)
     assert cli(["events", "list", "--failed"]) == 0
     listing = capsys.readouterr().out
@@ -104,8 +112,9 @@ def test_failing_job_retries_then_gives_up_and_can_be_replayed(
     assert event_row(settings.database_dsn, event_id) == ("done", 1, False, False)
 
 
-def test_failed_attempt_schedules_a_retry_with_backoff(clean_db: str, queue_name: str,
-                                                      counting_handler: dict[str, Any]) -> None:
+def test_failed_attempt_schedules_a_retry_with_backoff(
+    clean_db: str, queue_name: str, counting_handler: dict[str, Any]
+) -> None:
     settings = make_settings(clean_db, queue_name, JOB_BACKOFF_BASE_S="30")
     counting_handler["fail"] = True
     event_id = deliver(settings, load_fixture("chatwoot/message_created.incoming_audio_webwidget.json"))
@@ -134,8 +143,10 @@ def test_event_stored_while_redis_was_down_is_swept_and_processed(
 def test_processing_row_of_a_dead_worker_is_swept(settings: Any, counting_handler: dict[str, Any]) -> None:
     event_id = deliver(settings, load_fixture("chatwoot/message_created.incoming_audio_webwidget.json"))
     with psycopg.connect(settings.database_dsn, autocommit=True) as conn:
-        conn.execute("UPDATE operational_events SET status = 'processing', locked_until = now() - interval '1 s'"
-                     " WHERE id = %s", (event_id,))
+        conn.execute(
+            "UPDATE operational_events SET status = 'processing', locked_until = now() - interval '1 s' WHERE id = %s",
+            (event_id,),
+        )
     jobs.make_queue(settings).empty()
     assert Sweeper(settings).run_once() == [event_id]
     run_worker(settings, burst=True)

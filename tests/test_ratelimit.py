@@ -48,8 +48,11 @@ def test_failed_credentials_put_the_address_in_debt() -> None:
 
 def test_zero_turns_the_limits_off() -> None:
     limiter = RateLimiter(per_ip=0, per_source=0, failure_cost=10)
-    assert all(limiter.admit("203.0.113.9", "guesty", credentialed) == 0.0
-               for credentialed in (True, False) for _ in range(1000))
+    assert all(
+        limiter.admit("203.0.113.9", "guesty", credentialed) == 0.0
+        for credentialed in (True, False)
+        for _ in range(1000)
+    )
 
 
 def test_what_counts_as_credentials() -> None:
@@ -63,12 +66,14 @@ def test_what_counts_as_credentials() -> None:
 
 def from_address(app: Any) -> Any:
     """The app, with each request's source address taken from an X-Test-Client header (TestClient has one)."""
+
     async def shim(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             for name, value in scope["headers"]:
                 if name == b"x-test-client":
                     scope = dict(scope, client=(value.decode(), 40000))
         await app(scope, receive, send)
+
     return shim
 
 
@@ -77,10 +82,14 @@ def test_a_burst_of_strangers_is_refused_while_signed_deliveries_all_get_200(cle
     statuses: list[int] = []
     signed: list[int] = []
     with TestClient(from_address(create_app(settings))) as client:
+
         def strangers() -> None:
             for n in range(1000):
-                r = client.post("/webhooks/chatwoot", content=b'{"event": "message_created", "id": %d}' % n,
-                                headers={"content-type": "application/json", "x-test-client": "198.51.100.7"})
+                r = client.post(
+                    "/webhooks/chatwoot",
+                    content=b'{"event": "message_created", "id": %d}' % n,
+                    headers={"content-type": "application/json", "x-test-client": "198.51.100.7"},
+                )
                 statuses.append(r.status_code)
                 if r.status_code == 429:
                     assert int(r.headers["retry-after"]) >= 1

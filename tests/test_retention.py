@@ -16,11 +16,12 @@ PAYLOAD = {"event": "message_created", "id": 1, "content": "my door code is 4321
 
 
 def store(conn: psycopg.Connection[Any], key: str, status: str, age_days: int) -> int:
-    event_id = ledger.insert(conn, Delivery("chatwoot", "message_created", key, "conversation:57", PAYLOAD),
-                             known=True)
+    event_id = ledger.insert(conn, Delivery("chatwoot", "message_created", key, "conversation:57", PAYLOAD), known=True)
     assert event_id is not None
-    conn.execute("UPDATE operational_events SET status = %s, received_at = now() - make_interval(days => %s) "
-                 "WHERE id = %s", (status, age_days, event_id))
+    conn.execute(
+        "UPDATE operational_events SET status = %s, received_at = now() - make_interval(days => %s) WHERE id = %s",
+        (status, age_days, event_id),
+    )
     return event_id
 
 
@@ -80,8 +81,9 @@ def test_the_periodic_run_redacts_once_across_replicas(clean_db: str) -> None:
     assert redact_once(clean_db, 90) == 1
 
 
-def test_cli_redacts_with_the_setting_or_days_given(clean_db: str, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_redacts_with_the_setting_or_days_given(
+    clean_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DATABASE_URL", clean_db)
     monkeypatch.setenv("SPEECH_BACKEND", "local")
     monkeypatch.setenv("PAYLOAD_RETENTION_DAYS", "90")

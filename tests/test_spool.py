@@ -40,8 +40,9 @@ def delivery(n: int, *, event: str = "message_created", subject: str = "conversa
 
 def ledger_rows(dsn: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
-        return conn.execute("SELECT dedupe_key, status, enqueued_at IS NULL FROM operational_events ORDER BY id"
-                            ).fetchall()
+        return conn.execute(
+            "SELECT dedupe_key, status, enqueued_at IS NULL FROM operational_events ORDER BY id"
+        ).fetchall()
 
 
 def queued(queue_name: str) -> int:
@@ -56,17 +57,20 @@ def spool(tmp_path: Path) -> Spool:
 # ------------------------------------------------------------------------------------------- the spool itself
 
 
-def test_spooled_deliveries_reach_the_ledger_in_arrival_order_with_their_arrival_time(clean_db: str,
-                                                                                      spool: Spool) -> None:
+def test_spooled_deliveries_reach_the_ledger_in_arrival_order_with_their_arrival_time(
+    clean_db: str, spool: Spool
+) -> None:
     arrived = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     for n in (3, 1, 2):  # arrival order, not key order
         spool.append(delivery(n), known=True, received_at=arrived + timedelta(seconds=n))
     assert spool.backlog
     report = drain_into(clean_db, spool, queued=False)
     assert (report.drained, len(report.queued), report.left) == (3, 3, 0)
-    assert ledger_rows(clean_db) == [("chatwoot:message_created:3", "received", True),
-                                     ("chatwoot:message_created:1", "received", True),
-                                     ("chatwoot:message_created:2", "received", True)]
+    assert ledger_rows(clean_db) == [
+        ("chatwoot:message_created:3", "received", True),
+        ("chatwoot:message_created:1", "received", True),
+        ("chatwoot:message_created:2", "received", True),
+    ]
     with psycopg.connect(clean_db) as conn:
         first = conn.execute("SELECT received_at FROM operational_events ORDER BY id LIMIT 1").fetchone()
     assert first == (arrived + timedelta(seconds=3),)
@@ -93,26 +97,33 @@ def test_unknown_events_are_drained_as_ignored_and_need_no_job(clean_db: str, sp
     assert ledger_rows(clean_db) == [("chatwoot:contact_merged:1", "ignored", True)]
 
 
-def test_web_drain_marks_rows_queued_and_worker_drain_leaves_them_to_the_sweeper(clean_db: str, spool: Spool,
-                                                                                 tmp_path: Path) -> None:
+def test_web_drain_marks_rows_queued_and_worker_drain_leaves_them_to_the_sweeper(
+    clean_db: str, spool: Spool, tmp_path: Path
+) -> None:
     spool.append(delivery(1), known=True)
     assert drain_into(clean_db, spool, queued=True).queued == [1]
     settings = make_settings(clean_db, "unused", SPOOL_DIR=str(tmp_path / "spool"))
     spool.append(delivery(2), known=True)
     assert drain_spool(settings) == 1
-    assert ledger_rows(clean_db) == [("chatwoot:message_created:1", "received", False),
-                                     ("chatwoot:message_created:2", "received", True)]
+    assert ledger_rows(clean_db) == [
+        ("chatwoot:message_created:1", "received", False),
+        ("chatwoot:message_created:2", "received", True),
+    ]
 
 
 @pytest.mark.parametrize(
     ("damage", "why"),
-    [(lambda data: data[:-5], "cut short"), (lambda data: data[:-1] + b"X", "checksum"),
-     (lambda data: b"hello\n" + data, "not a spool record"),
-     (lambda data: b"SIDECAR-SPOOL 1 " + b"9" * 5000 + b" 00\n{}", "not a spool record")],
+    [
+        (lambda data: data[:-5], "cut short"),
+        (lambda data: data[:-1] + b"X", "checksum"),
+        (lambda data: b"hello\n" + data, "not a spool record"),
+        (lambda data: b"SIDECAR-SPOOL 1 " + b"9" * 5000 + b" 00\n{}", "not a spool record"),
+    ],
     ids=["truncated", "flipped-byte", "not-a-record", "absurd-length"],
 )
-def test_a_damaged_record_is_quarantined_never_drained(clean_db: str, spool: Spool, damage: Any, why: str,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_a_damaged_record_is_quarantined_never_drained(
+    clean_db: str, spool: Spool, damage: Any, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
     name = spool.append(delivery(1), known=True)
     path = spool.directory / name
     path.write_bytes(damage(path.read_bytes()))
@@ -125,8 +136,9 @@ def test_a_damaged_record_is_quarantined_never_drained(clean_db: str, spool: Spo
     assert why in logged.reason
 
 
-def test_after_a_crash_mid_write_a_complete_temp_record_is_kept_and_a_partial_one_dropped(clean_db: str,
-                                                                                          spool: Spool) -> None:
+def test_after_a_crash_mid_write_a_complete_temp_record_is_kept_and_a_partial_one_dropped(
+    clean_db: str, spool: Spool
+) -> None:
     tmp = spool.directory / "tmp"
     tmp.mkdir(parents=True)
     whole = encode(delivery(1), known=True, received_at=datetime.now(UTC))
@@ -193,7 +205,6 @@ def test_every_route_spools_when_postgres_is_unreachable(route: str, queue_name:
     assert "sidecar_spool_pending 1.0" in metrics_text
 
 
-
 def test_no_pooled_connection_in_time_spools_too(clean_db: str, queue_name: str) -> None:
     settings = make_settings(clean_db, queue_name)
 
@@ -210,7 +221,6 @@ def test_no_pooled_connection_in_time_spools_too(clean_db: str, queue_name: str)
         resp = c.post("/webhooks/chatwoot", content=body, headers=headers)
         c.app.state.pool = real  # type: ignore[attr-defined]
     assert resp.json() == {"status": "spooled"}
-
 
 
 class Cluster:
@@ -230,8 +240,17 @@ class Cluster:
         subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True, timeout=120)
 
     def start(self) -> None:
-        self._as_postgres(f"{self.bindir}/pg_ctl", "-D", self.datadir, "-l", f"{self.datadir}/log", "-w", "-o",
-                          f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        self._as_postgres(
+            f"{self.bindir}/pg_ctl",
+            "-D",
+            self.datadir,
+            "-l",
+            f"{self.datadir}/log",
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
 
     def stop(self) -> None:
         self._as_postgres(f"{self.bindir}/pg_ctl", "-D", self.datadir, "-m", "immediate", "-w", "stop")
@@ -262,8 +281,9 @@ def wait_for(check: Any, *, attempts: int = 300) -> None:
     raise AssertionError("gave up waiting")
 
 
-def test_postgres_restart_loses_nothing_and_keeps_arrival_order(cluster: Cluster, queue_name: str,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_postgres_restart_loses_nothing_and_keeps_arrival_order(
+    cluster: Cluster, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(intake, "DRAIN_EVERY_S", 0.2)
     settings = make_settings(cluster.dsn, queue_name, INTAKE_DB_WAIT_S="0.5")
     db.create_database(settings.database_dsn)
@@ -291,7 +311,6 @@ def test_postgres_restart_loses_nothing_and_keeps_arrival_order(cluster: Cluster
     assert {r[1] for r in ledger_rows(settings.database_dsn)} == {"received"}
 
 
-
 def test_a_failed_write_leaves_no_partial_record(spool: Spool, monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.core import spool as spool_mod
 
@@ -304,8 +323,9 @@ def test_a_failed_write_leaves_no_partial_record(spool: Spool, monkeypatch: pyte
     assert spool.names() == [] and list((spool.directory / "tmp").iterdir()) == []
 
 
-def test_an_unwritable_spool_folder_is_reported_at_start(queue_name: str, clean_db: str,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unwritable_spool_folder_is_reported_at_start(
+    queue_name: str, clean_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = make_settings(clean_db, queue_name, SPOOL_DIR="/dev/null/spool")
     with TestClient(create_app(settings)):
         pass
@@ -323,8 +343,9 @@ def test_a_record_postgres_refuses_is_set_aside_and_the_rest_drain(clean_db: str
     assert [r[0] for r in ledger_rows(clean_db)] == ["chatwoot:message_created:2"]
 
 
-def test_the_workers_drain_never_raises_into_the_sweeper(clean_db: str, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_workers_drain_never_raises_into_the_sweeper(
+    clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = make_settings(clean_db, "unused", SPOOL_DIR=str(tmp_path / "spool"))
     Spool(settings.spool_dir).append(delivery(1), known=True)
 
@@ -333,5 +354,9 @@ def test_the_workers_drain_never_raises_into_the_sweeper(clean_db: str, tmp_path
 
     monkeypatch.setattr(Spool, "read", unreadable)
     assert drain_spool(settings) == 0
-    assert drain_spool(make_settings("postgresql://postgres@127.0.0.1:1/nowhere", "unused",
-                                     SPOOL_DIR=str(tmp_path / "spool"))) == 0
+    assert (
+        drain_spool(
+            make_settings("postgresql://postgres@127.0.0.1:1/nowhere", "unused", SPOOL_DIR=str(tmp_path / "spool"))
+        )
+        == 0
+    )

@@ -166,8 +166,9 @@ def test_postgres_down_spools_the_delivery_and_answers_200(queue_name: str) -> N
 
 
 def test_postgres_and_spool_both_down_answers_500_so_chatwoot_retries(queue_name: str) -> None:
-    settings = make_settings("postgresql://postgres@127.0.0.1:1/nowhere", queue_name, INTAKE_DB_WAIT_S="0.2",
-                             SPOOL_DIR="/dev/null/spool")
+    settings = make_settings(
+        "postgresql://postgres@127.0.0.1:1/nowhere", queue_name, INTAKE_DB_WAIT_S="0.2", SPOOL_DIR="/dev/null/spool"
+    )
     body, headers = chatwoot_request(load_fixture("chatwoot/message_created.agent_reply.json"), SECRET)
     with TestClient(create_app(settings)) as c:
         resp = c.post("/webhooks/chatwoot", content=body, headers=headers)
@@ -186,8 +187,9 @@ def test_health_ready_and_metrics(client: TestClient) -> None:
     assert "sidecar_webhook_ack_seconds_bucket" in text
 
 
-def test_metrics_count_deliveries_by_outcome_without_reading_the_ledger(client: TestClient, settings: Any,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_metrics_count_deliveries_by_outcome_without_reading_the_ledger(
+    client: TestClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = client.get("/metrics").text
     payload = load_fixture("chatwoot/message_created.agent_reply.json")
     for _ in range(2):

@@ -13,8 +13,9 @@ from svix.webhooks import Webhook
 from integrations.chatwoot.verify import sign
 
 
-def chatwoot_request(payload: dict[str, Any], secret: str, *, timestamp: int | None = None,
-                     delivery: str | None = None) -> tuple[bytes, dict[str, str]]:
+def chatwoot_request(
+    payload: dict[str, Any], secret: str, *, timestamp: int | None = None, delivery: str | None = None
+) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(payload).encode()
     ts = int(time.time()) if timestamp is None else timestamp
     headers = {
@@ -26,8 +27,9 @@ def chatwoot_request(payload: dict[str, Any], secret: str, *, timestamp: int | N
     return body, headers
 
 
-def guesty_request(payload: dict[str, Any], secret: str, *, msg_id: str | None = None,
-                   timestamp: datetime | None = None) -> tuple[bytes, dict[str, str]]:
+def guesty_request(
+    payload: dict[str, Any], secret: str, *, msg_id: str | None = None, timestamp: datetime | None = None
+) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(payload).encode()
     msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
     ts = timestamp or datetime.now(UTC)

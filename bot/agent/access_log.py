@@ -40,8 +40,18 @@ class Entry:
     reason: str
 
 
-async def record(db: AsyncConnectionPool, *, action: Action, fact: Fact, conversation_id: int, message_id: int,
-                 contact_id: int | None, booking: str | None, identity: str, reason: str) -> None:
+async def record(
+    db: AsyncConnectionPool,
+    *,
+    action: Action,
+    fact: Fact,
+    conversation_id: int,
+    message_id: int,
+    contact_id: int | None,
+    booking: str | None,
+    identity: str,
+    reason: str,
+) -> None:
     """Write one release or refusal (once per message, fact and action: retried jobs do not repeat it)."""
     async with db.connection() as conn:
         await conn.execute(
@@ -56,20 +66,41 @@ async def record(db: AsyncConnectionPool, *, action: Action, fact: Fact, convers
 
 def release_note(fact: Fact, *, booking: str, how: str, suggested: bool) -> str:
     """The private note agents read next to an answer that carried gated details."""
-    return RELEASE_NOTE.format(fact=FACT_NAMES[fact], verb="suggested for" if suggested else "given to",
-                               identity="verified", booking=booking, how=how)
+    return RELEASE_NOTE.format(
+        fact=FACT_NAMES[fact],
+        verb="suggested for" if suggested else "given to",
+        identity="verified",
+        booking=booking,
+        how=how,
+    )
 
 
-async def note_release(db: AsyncConnectionPool, cw: ChatwootClient, *, conversation_id: int, message_id: int,
-                       fact: Fact, booking: str, how: str, suggested: bool) -> None:
+async def note_release(
+    db: AsyncConnectionPool,
+    cw: ChatwootClient,
+    *,
+    conversation_id: int,
+    message_id: int,
+    fact: Fact,
+    booking: str,
+    how: str,
+    suggested: bool,
+) -> None:
     """Post the release note, once (its own reply key per message and fact)."""
     note = release_note(fact, booking=booking, how=how, suggested=suggested)
-    await post_once(db, f"access-note:{message_id}:{fact}", conversation_id=conversation_id, kind="access-note",
-                    content=note, post=lambda: cw.post_message(conversation_id, note, private=True))
+    await post_once(
+        db,
+        f"access-note:{message_id}:{fact}",
+        conversation_id=conversation_id,
+        kind="access-note",
+        content=note,
+        post=lambda: cw.post_message(conversation_id, note, private=True),
+    )
 
 
-def entries(conn: psycopg.Connection[Any], *, contact_id: int | None = None, booking: str | None = None,
-            limit: int = 100) -> list[Entry]:
+def entries(
+    conn: psycopg.Connection[Any], *, contact_id: int | None = None, booking: str | None = None, limit: int = 100
+) -> list[Entry]:
     """The newest rows first, optionally for one contact and/or one booking (code or Guesty id)."""
     rows = conn.execute(
         """
@@ -89,10 +120,14 @@ def render(rows: list[Entry]) -> str:
     """The rows as a table for the terminal."""
     if not rows:
         return "no releases or refusals logged"
-    lines = [f"{'when (UTC)':19}  {'action':8}  {'fact':7}  {'conv':>6}  {'contact':>7}  {'booking':12}  "
-             f"{'identity':8}  reason"]
+    lines = [
+        f"{'when (UTC)':19}  {'action':8}  {'fact':7}  {'conv':>6}  {'contact':>7}  {'booking':12}  "
+        f"{'identity':8}  reason"
+    ]
     for r in rows:
         when = r.created_at.astimezone(UTC)
-        lines.append(f"{when:%Y-%m-%d %H:%M:%S}  {r.action:8}  {r.fact:7}  {r.conversation_id or '':>6}  "
-                     f"{r.contact_id or '':>7}  {(r.booking or '-')[:12]:12}  {r.identity:8}  {r.reason}")
+        lines.append(
+            f"{when:%Y-%m-%d %H:%M:%S}  {r.action:8}  {r.fact:7}  {r.conversation_id or '':>6}  "
+            f"{r.contact_id or '':>7}  {(r.booking or '-')[:12]:12}  {r.identity:8}  {r.reason}"
+        )
     return "\n".join(lines)

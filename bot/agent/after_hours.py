@@ -49,6 +49,15 @@ async def hand_to_morning(ctx: JobContext, msg: MessageEvent, policy: InboxPolic
     question = msg.text.strip() or "(a voice note)"
     await hand_off(ctx, cw, msg, policy, note, question, tell_guest=False, status=status)
     await state.set_last_answered(ctx.db, msg.conversation_id, msg.id, msg.inbox_id, msg.contact_id)
-    await record_qa(ctx, Batch([msg]), question, AnswerOutcome("handoff", note, AFTER_HOURS), policy,
-                    GuestContext(property_code=policy.property), "handed_off", started, 0)
+    await record_qa(
+        ctx,
+        Batch([msg]),
+        question,
+        AnswerOutcome("handoff", note, AFTER_HOURS),
+        policy,
+        GuestContext(property_code=policy.property),
+        "handed_off",
+        started,
+        0,
+    )
     return True

@@ -104,16 +104,16 @@ async def on_text_message(ctx: JobContext, event: StoredEvent, msg: MessageEvent
     return "done"
 
 
-async def gather_batch(ctx: JobContext, event: StoredEvent, msg: MessageEvent,
-                       policy: InboxPolicy) -> Batch | None:
+async def gather_batch(ctx: JobContext, event: StoredEvent, msg: MessageEvent, policy: InboxPolicy) -> Batch | None:
     """This message plus the not-yet-answered guest messages before and after it; None when an earlier
     answer already covered it (a later message of its burst got the lock first)."""
     after = await state.last_answered(ctx.db, msg.conversation_id)
     if msg.id <= after:
         return None
     batch = Batch()
-    for payload in await state.message_payloads(ctx.db, event.subject or f"conversation:{msg.conversation_id}",
-                                                after_message_id=after):
+    for payload in await state.message_payloads(
+        ctx.db, event.subject or f"conversation:{msg.conversation_id}", after_message_id=after
+    ):
         try:
             other = parse_message(payload)
         except PermanentError:
@@ -135,9 +135,12 @@ async def _answered(ctx: JobContext, msg: MessageEvent) -> bool:
     cw, key = ctx.chatwoot, msg.id
     if cw is not None:
         for kind, private in (("answer", False), ("suggestion", True)):
-            if await replies.settle(ctx.db, f"{kind}:{key}", reply_finder(cw, f"{kind}:{key}", msg.conversation_id,
-                                                                          private=private),
-                                    settle_s=ctx.settings.reply_settle_s):
+            if await replies.settle(
+                ctx.db,
+                f"{kind}:{key}",
+                reply_finder(cw, f"{kind}:{key}", msg.conversation_id, private=private),
+                settle_s=ctx.settings.reply_settle_s,
+            ):
                 return True
         if await complete_hand_off(ctx, cw, msg):
             return True
@@ -189,8 +192,9 @@ async def still_ours(cw: ChatwootClient, conversation_id: int) -> bool:
     return conv.get("status") == "pending" and meta.get("assignee_type") != "User"
 
 
-async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
-                       question: str | None = None) -> AnswerOutcome:
+async def answer_batch(
+    ctx: JobContext, batch: Batch, policy: InboxPolicy, question: str | None = None
+) -> AnswerOutcome:
     """Retrieve, answer and act in Chatwoot for one batch; `question` overrides the text (voice)."""
     cw = ctx.chatwoot
     if cw is None:
@@ -221,17 +225,22 @@ async def answer_batch(ctx: JobContext, batch: Batch, policy: InboxPolicy,
             # Embedding is CPU work: run it off the event loop so other conversations' I/O keeps moving,
             # and read the history meanwhile.
             found, turns = await asyncio.gather(
-                asyncio.to_thread(ctx.retriever.search, admission.search or text, property_code=guest.property_code,
-                                  access_properties=guest.access_properties,
-                                  private_properties=guest.private_properties),
+                asyncio.to_thread(
+                    ctx.retriever.search,
+                    admission.search or text,
+                    property_code=guest.property_code,
+                    access_properties=guest.access_properties,
+                    private_properties=guest.private_properties,
+                ),
                 history(ctx, newest, set(batch.ids)),
             )
             chunks: list[Any] = found
             retrieval_ms = round((time.perf_counter() - t0) * 1000)
             # Offline answers match words: the property's name would only pull its guide's introduction.
             asked = text if ctx.llm is not None else (admission.search or text)
-            outcome = await answer_question(asked, chunks=chunks, turns=turns, facts=guest.facts, llm=ctx.llm,
-                                            language=language)
+            outcome = await answer_question(
+                asked, chunks=chunks, turns=turns, facts=guest.facts, llm=ctx.llm, language=language
+            )
             t0 = time.perf_counter()
             if autopilot and not await still_ours(cw, conv):
                 await state.mark_human(ctx.db, conv, "taken over while the bot was answering")
@@ -256,12 +265,14 @@ def stop_outcome(admission: Admission) -> AnswerOutcome:
     """The Q&A record of a message the identity check (or "which property?") answered instead of the bot."""
     if admission.stop == "locked":
         return AnswerOutcome("handoff", admission.note or "identity check locked", "verification_locked")
-    return AnswerOutcome("answer", admission.reply or "",
-                         model="which-property" if admission.stop == "which" else "identity-check")
+    return AnswerOutcome(
+        "answer", admission.reply or "", model="which-property" if admission.stop == "which" else "identity-check"
+    )
 
 
-async def settle_admission(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, policy: InboxPolicy,
-                           admission: Admission, question: str) -> str:
+async def settle_admission(
+    ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, policy: InboxPolicy, admission: Admission, question: str
+) -> str:
     """The identity check stops the answer: ask for it (or thank for it), or hand off once it is locked.
     A question that fits several properties stops it too: the guest is asked which one (copilot: the agent
     gets that question as the suggestion)."""
@@ -270,8 +281,14 @@ async def settle_admission(ctx: JobContext, cw: ChatwootClient, msg: MessageEven
         return "handed_off"
     if admission.stop == "which" and policy.mode == "copilot":
         note, conv = SUGGESTION_NOTE.format(answer=admission.reply or ""), msg.conversation_id
-        await post_once(ctx.db, f"suggestion:{msg.id}", conversation_id=conv, kind="suggestion", content=note,
-                        post=lambda: cw.post_message(conv, note, private=True))
+        await post_once(
+            ctx.db,
+            f"suggestion:{msg.id}",
+            conversation_id=conv,
+            kind="suggestion",
+            content=note,
+            post=lambda: cw.post_message(conv, note, private=True),
+        )
         return "suggested"
     await post_check_reply(ctx, cw, msg, admission)
     return {"verify": "verifying", "which": "clarifying"}.get(admission.stop or "", "answered")
@@ -282,12 +299,26 @@ async def post_check_reply(ctx: JobContext, cw: ChatwootClient, msg: MessageEven
     per message."""
     reply, conv = admission.reply, msg.conversation_id
     if reply:
-        await post_once(ctx.db, f"check:{msg.id}", conversation_id=conv, kind="reply", content=reply,
-                        post=lambda: cw.post_message(conv, reply))
+        await post_once(
+            ctx.db,
+            f"check:{msg.id}",
+            conversation_id=conv,
+            kind="reply",
+            content=reply,
+            post=lambda: cw.post_message(conv, reply),
+        )
 
 
-async def act(ctx: JobContext, cw: ChatwootClient, batch: Batch, question: str, outcome: AnswerOutcome,
-              policy: InboxPolicy, *, language: str | None = None) -> str:
+async def act(
+    ctx: JobContext,
+    cw: ChatwootClient,
+    batch: Batch,
+    question: str,
+    outcome: AnswerOutcome,
+    policy: InboxPolicy,
+    *,
+    language: str | None = None,
+) -> str:
     """Post what the outcome calls for; return the Q&A outcome word."""
     newest = batch.newest
     conv, key = newest.conversation_id, newest.id
@@ -315,28 +346,47 @@ def reply_finder(cw: ChatwootClient, key: str, conversation_id: int, *, private:
             return await cw.find_reply(conversation_id, key, content=sent, private=private, since=since)
         except (ChatwootConfigError, ChatwootAuthError, ChatwootNotFound) as exc:
             # This Chatwoot cannot be read back (no CHATWOOT_API_TOKEN, bot token before 4.15): at least once.
-            log.warning("cannot read the conversation back; posting again", extra={
-                "conversation_id": conversation_id, "reply_key": key, "error": str(exc)[:200]})
+            log.warning(
+                "cannot read the conversation back; posting again",
+                extra={"conversation_id": conversation_id, "reply_key": key, "error": str(exc)[:200]},
+            )
             return None
 
     return find
 
 
-async def post_text(ctx: JobContext, cw: ChatwootClient, key: str, conversation_id: int, kind: str, content: str,
-                    *, private: bool) -> bool:
+async def post_text(
+    ctx: JobContext, cw: ChatwootClient, key: str, conversation_id: int, kind: str, content: str, *, private: bool
+) -> bool:
     """Post a message once under `key`, marked with the key so a lost outcome can be read back."""
-    return await post_once(ctx.db, key, conversation_id=conversation_id, kind=kind, content=content,
-                           post=lambda: cw.post_message(conversation_id, content, private=private, marker=key),
-                           find=reply_finder(cw, key, conversation_id, private=private),
-                           settle_s=ctx.settings.reply_settle_s)
+    return await post_once(
+        ctx.db,
+        key,
+        conversation_id=conversation_id,
+        kind=kind,
+        content=content,
+        post=lambda: cw.post_message(conversation_id, content, private=private, marker=key),
+        find=reply_finder(cw, key, conversation_id, private=private),
+        settle_s=ctx.settings.reply_settle_s,
+    )
 
 
 def handoff_keys(message_id: int) -> list[str]:
     return [f"handoff-{step}:{message_id}" for step in HANDOFF_STEPS]
 
 
-async def hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, policy: InboxPolicy, reason: str,
-                   question: str, *, tell_guest: bool, language: str | None = None, status: str = "open") -> None:
+async def hand_off(
+    ctx: JobContext,
+    cw: ChatwootClient,
+    msg: MessageEvent,
+    policy: InboxPolicy,
+    reason: str,
+    question: str,
+    *,
+    tell_guest: bool,
+    language: str | None = None,
+    status: str = "open",
+) -> None:
     """Open the conversation for people: a note saying why, the guest told, a label, status open (or
     `status`, e.g. "snoozed:<unix time>" to wait for the morning: bot.agent.after_hours).
 
@@ -355,8 +405,9 @@ async def hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, polic
     await complete_hand_off(ctx, cw, msg, reason=reason)
 
 
-async def complete_hand_off(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, *,
-                            reason: str = "handed off") -> bool:
+async def complete_hand_off(
+    ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, *, reason: str = "handed off"
+) -> bool:
     """Take the steps of this message's planned hand-off that are not done; False when none was planned.
 
     Every missing step is tried even when one before it fails (the status change is what notifies the
@@ -387,14 +438,22 @@ async def _handoff_step(ctx: JobContext, cw: ChatwootClient, key: str, conv: int
     elif step == "reply":
         await post_text(ctx, cw, key, conv, "reply", content, private=False)
     elif step == "labels":  # reads and merges: repeating it is harmless, so no read-back is needed
+
         async def label() -> None:
             await cw.add_labels(conv, [content])
 
         await post_once(ctx.db, key, conversation_id=conv, kind="action", content=content, post=label, settle_s=0)
     else:  # "open", or "snoozed:<unix time>"
         status, _, until = content.partition(":")
-        await post_once(ctx.db, key, conversation_id=conv, kind="action", content=content, settle_s=0,
-                        post=lambda: cw.toggle_status(conv, status, snoozed_until=int(until) if until else None))
+        await post_once(
+            ctx.db,
+            key,
+            conversation_id=conv,
+            kind="action",
+            content=content,
+            settle_s=0,
+            post=lambda: cw.toggle_status(conv, status, snoozed_until=int(until) if until else None),
+        )
 
 
 async def set_typing(cw: ChatwootClient, conversation_id: int, on: bool) -> None:
@@ -404,9 +463,18 @@ async def set_typing(cw: ChatwootClient, conversation_id: int, on: bool) -> None
         log.info("typing indicator failed", extra={"conversation_id": conversation_id, "error": str(exc)[:200]})
 
 
-async def record_qa(ctx: JobContext, batch: Batch, question: str, outcome: AnswerOutcome, policy: InboxPolicy,
-                    guest: GuestContext, result: str, started: float, retrieval_ms: int,
-                    extra_timings: dict[str, Any] | None = None) -> None:
+async def record_qa(
+    ctx: JobContext,
+    batch: Batch,
+    question: str,
+    outcome: AnswerOutcome,
+    policy: InboxPolicy,
+    guest: GuestContext,
+    result: str,
+    started: float,
+    retrieval_ms: int,
+    extra_timings: dict[str, Any] | None = None,
+) -> None:
     """Keep the question, the answer and how it went, for review and for learning later."""
     newest = batch.newest
     timings = {"retrieval_ms": retrieval_ms, "answer_ms": outcome.latency_ms, **(extra_timings or {})}
@@ -417,10 +485,22 @@ async def record_qa(ctx: JobContext, batch: Batch, question: str, outcome: Answe
                                     answer, sources, mode, model, outcome, handoff_reason, latency_ms, timings)
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             """,
-            (newest.conversation_id, batch.ids, newest.inbox_id, newest.contact_id, guest.property_code, question,
-             outcome.text if outcome.kind == "answer" else None,
-             Jsonb([{"source": s, "heading": h} for s, h in outcome.sources]), policy.mode, outcome.model, result,
-             outcome.reason, round((time.perf_counter() - started) * 1000), Jsonb(timings)),
+            (
+                newest.conversation_id,
+                batch.ids,
+                newest.inbox_id,
+                newest.contact_id,
+                guest.property_code,
+                question,
+                outcome.text if outcome.kind == "answer" else None,
+                Jsonb([{"source": s, "heading": h} for s, h in outcome.sources]),
+                policy.mode,
+                outcome.model,
+                result,
+                outcome.reason,
+                round((time.perf_counter() - started) * 1000),
+                Jsonb(timings),
+            ),
         )
 
 

@@ -59,9 +59,11 @@ from integrations.guesty.stays import (
 log = logging.getLogger("sidecar.trust")
 
 Stop = Literal["verify", "verified", "locked", "which"]
-LOCKED_NOTE = ("Identity check locked: {max} wrong confirmation codes or last names within {hours:g} h for this "
-               "contact or booking. The bot gives no door code or exact address until that period ends; please "
-               "check the guest's identity yourself before sharing them.")
+LOCKED_NOTE = (
+    "Identity check locked: {max} wrong confirmation codes or last names within {hours:g} h for this "
+    "contact or booking. The bot gives no door code or exact address until that period ends; please "
+    "check the guest's identity yourself before sharing them."
+)
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,15 @@ class Admission:
     search: str | None = None  # what retrieval searches, when not the question: it without a property's names
 
 
-async def admit(ctx: JobContext, msg: MessageEvent, policy: InboxPolicy, question: str, *,
-                language: str | None = None, now: datetime | None = None) -> Admission:
+async def admit(
+    ctx: JobContext,
+    msg: MessageEvent,
+    policy: InboxPolicy,
+    question: str,
+    *,
+    language: str | None = None,
+    now: datetime | None = None,
+) -> Admission:
     """The GuestContext for this message (text or transcript), after the identity check it may carry."""
     now = now or datetime.now(UTC)
     lang = language_for(language, _browser_language(msg), policy.language)
@@ -126,8 +135,10 @@ async def admit(ctx: JobContext, msg: MessageEvent, policy: InboxPolicy, questio
     if not refused:
         if named.choices:  # autopilot asks the guest; copilot suggests the question to the agent
             await properties.park(ctx, msg, question, named.choices)
-            which = properties.which(named.choices, language_for(language, properties.guess_language(question),
-                                                                 _browser_language(msg), policy.language))
+            which = properties.which(
+                named.choices,
+                language_for(language, properties.guess_language(question), _browser_language(msg), policy.language),
+            )
             return Admission(guest, question, asked, stop="which", reply=f"{reply} {which}" if reply else which)
         return Admission(guest, question, asked, reply=reply, search=search)
     unverified = identity.level != "verified"
@@ -176,16 +187,21 @@ async def identify_sender(ctx: JobContext, sender: SenderView, now: datetime) ->
     return Identity("claimed", stay)
 
 
-async def confirm(ctx: JobContext, msg: MessageEvent, sender: SenderView, identity: Identity,
-                  now: datetime) -> Identity:
+async def confirm(
+    ctx: JobContext, msg: MessageEvent, sender: SenderView, identity: Identity, now: datetime
+) -> Identity:
     """Read the conversation's contact again and keep the identity only if it still vouches for the booking."""
     fresh = await reread(ctx.chatwoot, msg.conversation_id, sender)
     if fresh is None:
         log.info("contact not re-read; nothing released", extra={"conversation_id": msg.conversation_id})
         return Identity("claimed", identity.stay, why_not="contact_not_rereadable")
     again = await identify_sender(ctx, fresh, now)
-    if again.level == "verified" and again.stay is not None and identity.stay is not None \
-            and again.stay.guesty_id == identity.stay.guesty_id:
+    if (
+        again.level == "verified"
+        and again.stay is not None
+        and identity.stay is not None
+        and again.stay.guesty_id == identity.stay.guesty_id
+    ):
         return replace(again, reread=False)
     return Identity("claimed", identity.stay, why_not="contact_changed")
 
@@ -205,17 +221,27 @@ async def reread(cw: ChatwootClient | None, conversation_id: int, before: Sender
         return None
     if meta.sender is None or meta.sender.id is None:
         return None
-    return SenderView(contact_id=meta.sender.id, channel=meta.channel or before.channel, email=meta.sender.email,
-                      phone_number=meta.sender.phone_number, source_id=before.source_id,
-                      hmac_verified=bool(meta.hmac_verified))
+    return SenderView(
+        contact_id=meta.sender.id,
+        channel=meta.channel or before.channel,
+        email=meta.sender.email,
+        phone_number=meta.sender.phone_number,
+        source_id=before.source_id,
+        hmac_verified=bool(meta.hmac_verified),
+    )
 
 
 def context_for(identity: Identity, policy: InboxPolicy, ctx: JobContext, now: datetime) -> GuestContext:
     """The identity's booking in the answering pipeline's terms; no booking: the inbox's property."""
     if identity.stay is None:
         return GuestContext(property_code=policy.property, identity=identity.level)
-    found = booking_context(identity.stay, verified=identity.level == "verified", now=now,
-                            window_days_before=ctx.settings.access_window_days_before, verified_by=identity.how)
+    found = booking_context(
+        identity.stay,
+        verified=identity.level == "verified",
+        now=now,
+        window_days_before=ctx.settings.access_window_days_before,
+        verified_by=identity.how,
+    )
     return found if found.property_code else replace(found, property_code=policy.property)
 
 
@@ -232,8 +258,9 @@ def allows(guest: GuestContext, fact: Fact) -> bool:
 # ------------------------------------------------------------------------------------------- the check
 
 
-async def _check(ctx: JobContext, msg: MessageEvent, text: str, identity: Identity, asked: frozenset[Fact],
-                 lang: str, now: datetime) -> Admission | tuple[Identity, store.Pending | None] | None:
+async def _check(
+    ctx: JobContext, msg: MessageEvent, text: str, identity: Identity, asked: frozenset[Fact], lang: str, now: datetime
+) -> Admission | tuple[Identity, store.Pending | None] | None:
     """A message carrying a confirmation code: prove the conversation, count a failure, or refuse (locked).
 
     An attempt is a message with something shaped like a code while the bot waits for the check, or a
@@ -251,13 +278,19 @@ async def _check(ctx: JobContext, msg: MessageEvent, text: str, identity: Identi
     booked = [s.guesty_id for s in matches]
     if await _locked(ctx, msg, booked, now):
         for fact in facts:
-            await _refuse(ctx, msg, replace(identity, stay=matches[0] if matches else identity.stay), fact,
-                          "verification_locked")
+            await _refuse(
+                ctx, msg, replace(identity, stay=matches[0] if matches else identity.stay), fact, "verification_locked"
+            )
         return Admission(GuestContext(identity=identity.level), text, asked, stop="locked", note=_locked_note(ctx))
     hit = next((s for s in matches if names_booking(s.guest_name, text)), None)
-    await store.record_check(ctx.db, message_id=msg.id, conversation_id=msg.conversation_id,
-                             contact_id=msg.contact_id, guesty_id=(hit or matches[0]).guesty_id if matches else None,
-                             succeeded=hit is not None)
+    await store.record_check(
+        ctx.db,
+        message_id=msg.id,
+        conversation_id=msg.conversation_id,
+        contact_id=msg.contact_id,
+        guesty_id=(hit or matches[0]).guesty_id if matches else None,
+        succeeded=hit is not None,
+    )
     if hit is not None:
         await store.prove(ctx.db, msg.conversation_id, msg.contact_id, hit.guesty_id, msg.id)
         log.info("conversation verified for a booking", extra={"conversation_id": msg.conversation_id})
@@ -274,9 +307,15 @@ async def _check(ctx: JobContext, msg: MessageEvent, text: str, identity: Identi
 
 async def _locked(ctx: JobContext, msg: MessageEvent, guesty_ids: Sequence[str], now: datetime) -> bool:
     settings = ctx.settings
-    return await store.locked(ctx.db, contact_id=msg.contact_id, conversation_id=msg.conversation_id,
-                              guesty_ids=guesty_ids, max_attempts=settings.verify_max_attempts,
-                              window=timedelta(hours=settings.verify_window_hours), now=now)
+    return await store.locked(
+        ctx.db,
+        contact_id=msg.contact_id,
+        conversation_id=msg.conversation_id,
+        guesty_ids=guesty_ids,
+        max_attempts=settings.verify_max_attempts,
+        window=timedelta(hours=settings.verify_window_hours),
+        now=now,
+    )
 
 
 def _locked_note(ctx: JobContext) -> str:
@@ -297,10 +336,17 @@ def _browser_language(msg: MessageEvent) -> str | None:
 
 
 async def _refuse(ctx: JobContext, msg: MessageEvent, identity: Identity, fact: Fact, reason: str) -> None:
-    await access_log.record(ctx.db, action="refusal", fact=fact, conversation_id=msg.conversation_id,
-                            message_id=msg.id, contact_id=msg.contact_id,
-                            booking=identity.stay.code if identity.stay else None, identity=identity.level,
-                            reason=reason)
+    await access_log.record(
+        ctx.db,
+        action="refusal",
+        fact=fact,
+        conversation_id=msg.conversation_id,
+        message_id=msg.id,
+        contact_id=msg.contact_id,
+        booking=identity.stay.code if identity.stay else None,
+        identity=identity.level,
+        reason=reason,
+    )
 
 
 def released(chunks: Sequence[RetrievedChunk]) -> list[Fact]:
@@ -313,8 +359,15 @@ def released(chunks: Sequence[RetrievedChunk]) -> list[Fact]:
     return found
 
 
-async def record_releases(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, admission: Admission,
-                          chunks: Sequence[RetrievedChunk], *, suggested: bool) -> list[Fact]:
+async def record_releases(
+    ctx: JobContext,
+    cw: ChatwootClient,
+    msg: MessageEvent,
+    admission: Admission,
+    chunks: Sequence[RetrievedChunk],
+    *,
+    suggested: bool,
+) -> list[Fact]:
     """Log each kind of gated detail an answer (or suggestion) carried, and tell the agents in a note."""
     guest = admission.guest
     facts = released(chunks)
@@ -322,9 +375,25 @@ async def record_releases(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent
         return []  # the gate opens for verified identities only; nothing gated can be among the chunks
     how = guest.verified_by or "an unknown route"
     for fact in facts:
-        await access_log.record(ctx.db, action="release", fact=fact, conversation_id=msg.conversation_id,
-                                message_id=msg.id, contact_id=msg.contact_id, booking=guest.booking,
-                                identity="verified", reason=f"verified by {how}; booking window open")
-        await access_log.note_release(ctx.db, cw, conversation_id=msg.conversation_id, message_id=msg.id,
-                                      fact=fact, booking=guest.booking, how=how, suggested=suggested)
+        await access_log.record(
+            ctx.db,
+            action="release",
+            fact=fact,
+            conversation_id=msg.conversation_id,
+            message_id=msg.id,
+            contact_id=msg.contact_id,
+            booking=guest.booking,
+            identity="verified",
+            reason=f"verified by {how}; booking window open",
+        )
+        await access_log.note_release(
+            ctx.db,
+            cw,
+            conversation_id=msg.conversation_id,
+            message_id=msg.id,
+            fact=fact,
+            booking=guest.booking,
+            how=how,
+            suggested=suggested,
+        )
     return facts

@@ -23,16 +23,20 @@ SIMILARITY = 0.55  # cosine similarity above which two questions are the same to
 EXAMPLES = 3
 
 # Words that name no topic, in the languages the bot speaks.
-_STOP = frozenset(" ".join((
-    "a about al am an and any are as at avec be c'è can che ci com come comment como con could cuál",
-    'cuándo cómo da das de del der des di did die do does dos dove du dónde e ein eine el em en es est',
-    'et for from für get gibt gli got had has have hay he hello here hi how i il im in is ist it ja know',
-    'la las le les lo los ma me mes mi mia mio mit mon my na nas need nicht no nos not não o oder of on',
-    'onde or os ou our où para per please por pour qual quale quand quando que quel quelle se she should',
-    "sim sind some son sono sont su tell thank thanks that the there there's they this to tu um uma un",
-    'una und us von vos votre wann want was we what when where which who why wie will with wo would y',
-    'yes you your zu è',
-)).split())
+_STOP = frozenset(
+    " ".join(
+        (
+            "a about al am an and any are as at avec be c'è can che ci com come comment como con could cuál",
+            "cuándo cómo da das de del der des di did die do does dos dove du dónde e ein eine el em en es est",
+            "et for from für get gibt gli got had has have hay he hello here hi how i il im in is ist it ja know",
+            "la las le les lo los ma me mes mi mia mio mit mon my na nas need nicht no nos not não o oder of on",
+            "onde or os ou our où para per please por pour qual quale quand quando que quel quelle se she should",
+            "sim sind some son sono sont su tell thank thanks that the there there's they this to tu um uma un",
+            "una und us von vos votre wann want was we what when where which who why wie will with wo would y",
+            "yes you your zu è",
+        )
+    ).split()
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ async def gap_signals(db: AsyncConnectionPool, since: datetime) -> list[Asked]:
             " SELECT q.question, q.property_code, 'correction', a.approved_at FROM suggestion_approvals a"
             " JOIN qa_records q ON q.id = a.qa_id WHERE a.edited AND a.approved_at >= %(since)s"
             " ORDER BY 4",
-            {"since": since, "reasons": list(GAP_REASONS)})
+            {"since": since, "reasons": list(GAP_REASONS)},
+        )
         return [Asked(*row) for row in await cur.fetchall()]
 
 
@@ -92,8 +97,7 @@ def topic_name(questions: Sequence[str], words: int = 3) -> str:
     return " / ".join(word for word, _ in counts.most_common(words)) or "(no words)"
 
 
-def group(asked: Sequence[Asked], embed: Callable[[str], list[float]], *,
-          similarity: float = SIMILARITY) -> list[Gap]:
+def group(asked: Sequence[Asked], embed: Callable[[str], list[float]], *, similarity: float = SIMILARITY) -> list[Gap]:
     """Greedy clustering: each question joins the most similar group of its property above `similarity`."""
     gaps: list[Gap] = []
     for item in asked:
@@ -123,7 +127,9 @@ def render(gaps: Sequence[Gap], *, since: datetime, limit: int = 20) -> str:
     lines = [f"Knowledge gaps since {since:%Y-%m-%d} (hand-offs without an answer, agents' corrections):"]
     for rank, gap in enumerate(gaps[:limit], start=1):
         where = gap.property_code or "shared"
-        lines.append(f"{rank}. {gap.topic} [{where}]: {len(gap.questions)} questions "
-                     f"({gap.handoffs} hand-offs, {gap.corrections} corrections)")
+        lines.append(
+            f"{rank}. {gap.topic} [{where}]: {len(gap.questions)} questions "
+            f"({gap.handoffs} hand-offs, {gap.corrections} corrections)"
+        )
         lines.extend(f"   - {example}" for example in gap.examples)
     return "\n".join(lines)

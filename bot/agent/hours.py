@@ -35,8 +35,15 @@ BACK_ON = {
 }
 DAY_NAMES = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-    "pt": ("na segunda-feira", "na terça-feira", "na quarta-feira", "na quinta-feira", "na sexta-feira",
-           "no sábado", "no domingo"),
+    "pt": (
+        "na segunda-feira",
+        "na terça-feira",
+        "na quarta-feira",
+        "na quinta-feira",
+        "na sexta-feira",
+        "no sábado",
+        "no domingo",
+    ),
     "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
     "de": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
     "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
@@ -84,7 +91,7 @@ def next_opening(policy: InboxPolicy, at: datetime) -> datetime | None:
 
 
 def back_at(policy: InboxPolicy, language: str | None, at: datetime) -> str | None:
-    """"Our team is back at 09:00 (Lisbon time)." in the guest's language when the inbox is closed at `at`.
+    """ "Our team is back at 09:00 (Lisbon time)." in the guest's language when the inbox is closed at `at`.
 
     A day is named when the opening is more than a day away (a Friday night before a Monday morning)."""
     if is_open(policy, at):

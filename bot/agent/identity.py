@@ -22,8 +22,11 @@ from dataclasses import dataclass
 from integrations.chatwoot.contacts import normalize_email, normalize_phone
 from integrations.chatwoot.models import MessageEvent
 
-PHONE_CHANNELS = {"Channel::Whatsapp": "WhatsApp number", "Channel::Sms": "SMS number",
-                  "Channel::TwilioSms": "Twilio number"}
+PHONE_CHANNELS = {
+    "Channel::Whatsapp": "WhatsApp number",
+    "Channel::Sms": "SMS number",
+    "Channel::TwilioSms": "Twilio number",
+}
 EMAIL_CHANNEL = "Channel::Email"
 WIDGET_CHANNEL = "Channel::WebWidget"
 BY_EMAIL = "email sender address"
@@ -57,14 +60,21 @@ class Vouched:
 def sender_of(msg: MessageEvent) -> SenderView:
     """The sender as the delivery describes it."""
     conv = msg.conversation
-    contact = msg.sender if msg.sender is not None and msg.sender.kind == "contact" else (
-        conv.meta.sender if conv.meta else None)
+    contact = (
+        msg.sender
+        if msg.sender is not None and msg.sender.kind == "contact"
+        else (conv.meta.sender if conv.meta else None)
+    )
     inbox = conv.contact_inbox
     hmac = bool((inbox.hmac_verified if inbox else None) or (conv.meta.hmac_verified if conv.meta else None))
-    return SenderView(contact_id=msg.contact_id, channel=conv.channel,
-                      email=contact.email if contact else None,
-                      phone_number=contact.phone_number if contact else None,
-                      source_id=inbox.source_id if inbox else None, hmac_verified=hmac)
+    return SenderView(
+        contact_id=msg.contact_id,
+        channel=conv.channel,
+        email=contact.email if contact else None,
+        phone_number=contact.phone_number if contact else None,
+        source_id=inbox.source_id if inbox else None,
+        hmac_verified=hmac,
+    )
 
 
 def vouched(sender: SenderView) -> Vouched:
@@ -81,8 +91,7 @@ def vouched(sender: SenderView) -> Vouched:
             return Vouched()
         return Vouched(email=email, how=BY_EMAIL)
     if channel == WIDGET_CHANNEL and sender.hmac_verified:
-        return Vouched(phone=normalize_phone(sender.phone_number), email=normalize_email(sender.email),
-                       how=BY_WIDGET)
+        return Vouched(phone=normalize_phone(sender.phone_number), email=normalize_email(sender.email), how=BY_WIDGET)
     return Vouched()
 
 

@@ -35,10 +35,12 @@ def known_language(msg: MessageEvent) -> str | None:
     """What the payload says we knew: the conversation's attribute, the contact's, the browser's."""
     conv = msg.conversation
     sender = conv.meta.sender if conv.meta else None
-    for value in (conv.custom_attributes.get("language"),
-                  sender.custom_attributes.get("language") if sender else None,
-                  msg.sender.custom_attributes.get("language") if msg.sender else None,
-                  conv.additional_attributes.get("browser_language")):
+    for value in (
+        conv.custom_attributes.get("language"),
+        sender.custom_attributes.get("language") if sender else None,
+        msg.sender.custom_attributes.get("language") if msg.sender else None,
+        conv.additional_attributes.get("browser_language"),
+    ):
         found = _short(value)
         if found:
             return found
@@ -59,8 +61,9 @@ def pick_language(text: str, msg: MessageEvent, policy: InboxPolicy, heard: str 
     return known_language(msg) or _short(policy.language) or "en", False
 
 
-async def guest_language(ctx: JobContext, msg: MessageEvent, text: str, policy: InboxPolicy,
-                         heard: str | None = None) -> str:
+async def guest_language(
+    ctx: JobContext, msg: MessageEvent, text: str, policy: InboxPolicy, heard: str | None = None
+) -> str:
     """The language to answer in; a newly detected one is remembered in Chatwoot (never failing the reply)."""
     language, detected = pick_language(text, msg, policy, heard)
     if detected and language != (known_language(msg) or _short(policy.language)):
@@ -78,5 +81,6 @@ async def remember(ctx: JobContext, msg: MessageEvent, language: str) -> None:
         if msg.contact_id is not None and ctx.settings.secret("chatwoot_api_token"):
             await cw.update_contact(msg.contact_id, custom_attributes={"language": language})
     except ChatwootError as exc:  # a label for agents: never worth failing the answer over
-        log.info("language not saved in Chatwoot", extra={"conversation_id": msg.conversation_id,
-                                                          "error": str(exc)[:200]})
+        log.info(
+            "language not saved in Chatwoot", extra={"conversation_id": msg.conversation_id, "error": str(exc)[:200]}
+        )

@@ -33,11 +33,41 @@ log = logging.getLogger("sidecar.properties")
 
 # Words of a code that name no property on their own ("ber-mitte-studio-2" → "mitte"): kinds of lodging and
 # filler. Words shorter than MIN_CODE_WORD ("lis", "por", "ber") are city abbreviations or common words.
-GENERIC_WORDS = frozenset({
-    "apartment", "apartments", "apart", "flat", "flats", "studio", "loft", "house", "home", "room", "rooms",
-    "suite", "villa", "casa", "apartamento", "estudio", "quarto", "habitacion", "wohnung", "zimmer", "haus",
-    "appartement", "maison", "chambre", "appartamento", "camera", "unit", "listing", "place", "the", "and",
-})
+GENERIC_WORDS = frozenset(
+    {
+        "apartment",
+        "apartments",
+        "apart",
+        "flat",
+        "flats",
+        "studio",
+        "loft",
+        "house",
+        "home",
+        "room",
+        "rooms",
+        "suite",
+        "villa",
+        "casa",
+        "apartamento",
+        "estudio",
+        "quarto",
+        "habitacion",
+        "wohnung",
+        "zimmer",
+        "haus",
+        "appartement",
+        "maison",
+        "chambre",
+        "appartamento",
+        "camera",
+        "unit",
+        "listing",
+        "place",
+        "the",
+        "and",
+    }
+)
 MIN_CODE_WORD = 4
 CONNECTORS = frozenset({"de", "do", "da", "di", "du", "in", "im", "em", "en", "at", "of", "a"})  # "studio in Mitte"
 HISTORY_MESSAGES = 10  # the guest's recent messages a property named earlier is looked for in
@@ -56,14 +86,61 @@ OR = {"en": "or", "pt": "ou", "es": "o", "de": "oder", "fr": "ou", "it": "o"}
 # Short words that mostly belong to one of our languages, for a question whose language nobody told us.
 LANGUAGE_HINTS = {
     "en": frozenset({"the", "is", "there", "do", "you", "what", "where", "can", "have", "allowed", "any"}),
-    "pt": frozenset({"voces", "tem", "nao", "onde", "posso", "obrigado", "obrigada", "ola", "sao", "aceitam",
-                     "estacionamento", "caes", "existe"}),
-    "es": frozenset({"hay", "el", "los", "las", "donde", "puedo", "gracias", "hola", "admiten", "aceptan",
-                     "perros", "tienen", "aparcamiento", "piso"}),
-    "de": frozenset({"ist", "gibt", "es", "der", "die", "das", "wo", "ich", "kann", "und", "nicht", "hunde",
-                     "erlaubt", "haben", "sie"}),
-    "fr": frozenset({"est", "il", "les", "des", "je", "vous", "avez", "acceptez", "chiens", "pour", "avec",
-                     "bonjour"}),
+    "pt": frozenset(
+        {
+            "voces",
+            "tem",
+            "nao",
+            "onde",
+            "posso",
+            "obrigado",
+            "obrigada",
+            "ola",
+            "sao",
+            "aceitam",
+            "estacionamento",
+            "caes",
+            "existe",
+        }
+    ),
+    "es": frozenset(
+        {
+            "hay",
+            "el",
+            "los",
+            "las",
+            "donde",
+            "puedo",
+            "gracias",
+            "hola",
+            "admiten",
+            "aceptan",
+            "perros",
+            "tienen",
+            "aparcamiento",
+            "piso",
+        }
+    ),
+    "de": frozenset(
+        {
+            "ist",
+            "gibt",
+            "es",
+            "der",
+            "die",
+            "das",
+            "wo",
+            "ich",
+            "kann",
+            "und",
+            "nicht",
+            "hunde",
+            "erlaubt",
+            "haben",
+            "sie",
+        }
+    ),
+    "fr": frozenset({"est", "il", "les", "des", "je", "vous", "avez", "acceptez", "chiens", "pour", "avec", "bonjour"}),
     "it": frozenset({"sono", "gli", "dove", "ciao", "cani", "ammessi", "grazie", "avete", "posso"}),
 }
 
@@ -89,8 +166,14 @@ class Known:
     aliases: tuple[str, ...]
 
 
-def known(code: str, *, name: str | None = None, nickname: str | None = None, title: str | None = None,
-          operator: PropertyNames | None = None) -> Known:
+def known(
+    code: str,
+    *,
+    name: str | None = None,
+    nickname: str | None = None,
+    title: str | None = None,
+    operator: PropertyNames | None = None,
+) -> Known:
     """A property's names from every source. Dropped: names made only of generic words ("Studio"), and
     names that state a street with its house number (nicknames often do): matching one would confirm an
     exact address to a stranger, and showing one in "which one?" would tell it."""
@@ -98,21 +181,31 @@ def known(code: str, *, name: str | None = None, nickname: str | None = None, ti
     safe = [n for n in (listed.name, title, name, nickname) if n and not looks_like_private_address(n)]
     nick_words = code_words(nickname) if nickname in safe else ()
     aliases: list[str] = []
-    for candidate in (*safe, *nick_words, code, *code_words(code),
-                      *(a for a in listed.aliases if not looks_like_private_address(a))):
+    for candidate in (
+        *safe,
+        *nick_words,
+        code,
+        *code_words(code),
+        *(a for a in listed.aliases if not looks_like_private_address(a)),
+    ):
         folded = " ".join(words(candidate or ""))
         if folded and set(folded.split()) - GENERIC_WORDS and folded not in aliases:
             aliases.append(folded)
     # Shown to the guest: the operator's name or the listing's public title, else the code's words.
     shown = next((n for n in (listed.name, title) if n in safe), None)
-    return Known(code=code, name=shown or " ".join(w.capitalize() for w in code_words(code)) or code,
-                 aliases=tuple(aliases))
+    return Known(
+        code=code, name=shown or " ".join(w.capitalize() for w in code_words(code)) or code, aliases=tuple(aliases)
+    )
 
 
 def catalogue(rows: Iterable[store.PropertyRow], operator: dict[str, PropertyNames]) -> list[Known]:
     """Every property a guest may name: the mirror's active ones and those the operator lists."""
-    found = {row.code: known(row.code, name=row.name, nickname=row.nickname, title=row.title,
-                             operator=operator.get(row.code)) for row in rows}
+    found = {
+        row.code: known(
+            row.code, name=row.name, nickname=row.nickname, title=row.title, operator=operator.get(row.code)
+        )
+        for row in rows
+    }
     for code, names in operator.items():
         found.setdefault(code, known(code, operator=names))
     return list(found.values())
@@ -154,7 +247,7 @@ class Matcher:
         spans: list[tuple[int, int, list[str]]] = []
         for first in range(len(tokens)):
             for size in range(min(self._longest, len(tokens) - first), 0, -1):
-                codes = self._names.get(tuple(t[2] for t in tokens[first:first + size]))
+                codes = self._names.get(tuple(t[2] for t in tokens[first : first + size]))
                 if codes:
                     spans.append((first, first + size, codes))
         taken: list[tuple[int, int, list[str]]] = []
@@ -228,15 +321,27 @@ async def resolve(ctx: JobContext, msg: MessageEvent, question: str) -> Named:
 
 
 async def park(ctx: JobContext, msg: MessageEvent, question: str, choices: Sequence[Known]) -> None:
-    await store.park(ctx.db, conversation_id=msg.conversation_id, contact_id=msg.contact_id, message_id=msg.id,
-                     question=question, candidates=[p.code for p in choices])
+    await store.park(
+        ctx.db,
+        conversation_id=msg.conversation_id,
+        contact_id=msg.contact_id,
+        message_id=msg.id,
+        question=question,
+        candidates=[p.code for p in choices],
+    )
 
 
 async def _named_before(ctx: JobContext, msg: MessageEvent, matcher: Matcher) -> tuple[str, ...]:
     """The properties named in the newest of the guest's recent messages that names any (our ledger)."""
     payloads = await state.message_payloads(ctx.db, f"conversation:{msg.conversation_id}", limit=3 * HISTORY_MESSAGES)
-    guest = [p for p in payloads if p.get("message_type") == "incoming" and not p.get("private")
-             and isinstance(p.get("id"), int) and p["id"] < msg.id]
+    guest = [
+        p
+        for p in payloads
+        if p.get("message_type") == "incoming"
+        and not p.get("private")
+        and isinstance(p.get("id"), int)
+        and p["id"] < msg.id
+    ]
     for payload in reversed(guest[-HISTORY_MESSAGES:]):
         named = matcher.named(str(payload.get("content") or ""))
         if named:

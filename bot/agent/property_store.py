@@ -37,13 +37,21 @@ class Parked:
 
 async def active_properties(db: AsyncConnectionPool) -> list[PropertyRow]:
     async with db.connection() as conn:
-        cur = await conn.execute("SELECT code, name, nickname, raw->>'title' FROM properties WHERE active"
-                                 " ORDER BY code")
+        cur = await conn.execute(
+            "SELECT code, name, nickname, raw->>'title' FROM properties WHERE active ORDER BY code"
+        )
         return [PropertyRow(*row) for row in await cur.fetchall()]
 
 
-async def park(db: AsyncConnectionPool, *, conversation_id: int, contact_id: int | None, message_id: int,
-               question: str, candidates: Sequence[str]) -> None:
+async def park(
+    db: AsyncConnectionPool,
+    *,
+    conversation_id: int,
+    contact_id: int | None,
+    message_id: int,
+    question: str,
+    candidates: Sequence[str],
+) -> None:
     """Remember the question the bot answered with "which one?" (a newer one replaces it)."""
     async with db.connection() as conn:
         await conn.execute(

@@ -35,21 +35,35 @@ class ShadowChatwoot(ChatwootClient):
     async def _hold(self, action: str, content: str | None) -> int:
         return await hold(self._ctx.db, self._where, action, content)
 
-    async def post_message(self, conversation_id: int, content: str, *, private: bool = False,
-                           content_attributes: dict[str, Any] | None = None,
-                           echo_id: str | None = None, marker: str | None = None) -> dict[str, Any]:
+    async def post_message(
+        self,
+        conversation_id: int,
+        content: str,
+        *,
+        private: bool = False,
+        content_attributes: dict[str, Any] | None = None,
+        echo_id: str | None = None,
+        marker: str | None = None,
+    ) -> dict[str, Any]:
         row = await self._hold("note" if private else "reply", content)
         return {"id": None, "shadow_id": row, "content": content, "private": private}
 
-    async def post_attachment(self, conversation_id: int, content: str | None,
-                              files: list[tuple[str, bytes, str]], *, private: bool = False,
-                              is_voice_message: bool = False) -> dict[str, Any]:
+    async def post_attachment(
+        self,
+        conversation_id: int,
+        content: str | None,
+        files: list[tuple[str, bytes, str]],
+        *,
+        private: bool = False,
+        is_voice_message: bool = False,
+    ) -> dict[str, Any]:
         names = ", ".join(name for name, _, _ in files)
         row = await self._hold("note-attachment" if private else "reply-attachment", f"{content or ''} [{names}]")
         return {"id": None, "shadow_id": row}
 
-    async def toggle_status(self, conversation_id: int, status: str, *,
-                            snoozed_until: int | None = None) -> dict[str, Any]:
+    async def toggle_status(
+        self, conversation_id: int, status: str, *, snoozed_until: int | None = None
+    ) -> dict[str, Any]:
         await self._hold("status", status if snoozed_until is None else f"{status} until {snoozed_until}")
         return {"success": True, "conversation_id": conversation_id, "current_status": status}
 
@@ -60,8 +74,9 @@ class ShadowChatwoot(ChatwootClient):
         await self._hold("labels", ", ".join(labels))  # no read first: nothing will be merged
         return labels
 
-    async def _request(self, method: str, path: str, token: TokenKind, *, idempotent: bool = True,
-                       **kwargs: Any) -> Any:
+    async def _request(
+        self, method: str, path: str, token: TokenKind, *, idempotent: bool = True, **kwargs: Any
+    ) -> Any:
         """Reads go to Chatwoot; any other write (priority, attributes, contacts...) is kept, never sent."""
         if method == "GET":
             return await super()._request(method, path, token, idempotent=idempotent, **kwargs)
@@ -89,8 +104,10 @@ def render(found: list[ShadowAnswer]) -> str:
         return "No shadow-mode answers in this period."
     blocks = []
     for a in found:
-        head = (f"{a.created_at:%Y-%m-%d %H:%M} inbox {a.inbox_id} conversation {a.conversation_id}"
-                f" message {','.join(map(str, a.message_ids))}: {a.decision}")
+        head = (
+            f"{a.created_at:%Y-%m-%d %H:%M} inbox {a.inbox_id} conversation {a.conversation_id}"
+            f" message {','.join(map(str, a.message_ids))}: {a.decision}"
+        )
         head += (f" ({a.reason})" if a.reason else "") + (f", {a.latency_ms} ms" if a.latency_ms is not None else "")
         lines = [head, f"  Q: {a.question}"]
         if a.answer is not None:

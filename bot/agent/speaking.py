@@ -38,8 +38,11 @@ _MARKUP = re.compile(r"\*\*|__|`|^\s*(?:#+|[-*•]|\d+[.)])\s+", re.MULTILINE)
 
 def speakable(text: str) -> str:
     """What a reply sounds like: no offline banner, no source list, citations or markdown."""
-    lines = [line for line in text.splitlines()
-             if line.strip() and line.strip() != OFFLINE_PREFIX and not line.startswith("Sources:")]
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.strip() and line.strip() != OFFLINE_PREFIX and not line.startswith("Sources:")
+    ]
     return " ".join(_MARKUP.sub("", _CITATION.sub("", "\n".join(lines))).split())
 
 
@@ -88,8 +91,15 @@ class _NotPcm(Exception):
 class Speaker:
     """Synthesizes sentences as soon as they are known, several at once, and joins them into one reply."""
 
-    def __init__(self, backend: SpeechBackend, *, locale: str, voice: str | None, fmt: AudioFormat,
-                 parallel: int = MAX_PARALLEL_SYNTHESIS) -> None:
+    def __init__(
+        self,
+        backend: SpeechBackend,
+        *,
+        locale: str,
+        voice: str | None,
+        fmt: AudioFormat,
+        parallel: int = MAX_PARALLEL_SYNTHESIS,
+    ) -> None:
         self.backend = backend
         self.locale = locale
         self.voice = voice
@@ -204,12 +214,20 @@ class SpeakingLLM:
 
         async for sentence in sentences(deltas()):  # LLMUnavailable passes to answer_question: a handoff
             self._on_sentence(sentence)
-        return LLMResult(text="".join(parts), model=self.model, usage=None, latency_ms=_since(started),
-                         finish_reason="stop")
+        return LLMResult(
+            text="".join(parts), model=self.model, usage=None, latency_ms=_since(started), finish_reason="stop"
+        )
 
 
-async def post_audio(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, speaker: Speaker, text: str,
-                     started: float, timings: dict[str, Any]) -> None:
+async def post_audio(
+    ctx: JobContext,
+    cw: ChatwootClient,
+    msg: MessageEvent,
+    speaker: Speaker,
+    text: str,
+    started: float,
+    timings: dict[str, Any],
+) -> None:
     """Post the spoken reply (`audio:<id>`) once: a voice message on WhatsApp, an MP3 file elsewhere."""
     conv = msg.conversation_id
     if not segments(text):
@@ -220,9 +238,16 @@ async def post_audio(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, spe
     ready = time.perf_counter()
     fmt = speaker.fmt
     filename = synthesized_filename(f"reply-{msg.id}", fmt)
-    await post_once(ctx.db, f"audio:{msg.id}", conversation_id=conv, kind="audio", content=" ".join(parts),
-                    post=lambda: cw.post_attachment(conv, None, [(filename, audio, CONTENT_TYPES[fmt])],
-                                                    is_voice_message=fmt == "ogg"))
+    await post_once(
+        ctx.db,
+        f"audio:{msg.id}",
+        conversation_id=conv,
+        kind="audio",
+        content=" ".join(parts),
+        post=lambda: cw.post_attachment(
+            conv, None, [(filename, audio, CONTENT_TYPES[fmt])], is_voice_message=fmt == "ogg"
+        ),
+    )
     first = speaker.started_at or ready_from
     timings.update(
         audio_reply_ms=_since(started),

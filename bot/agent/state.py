@@ -10,7 +10,8 @@ from psycopg_pool import AsyncConnectionPool
 async def human_since(db: AsyncConnectionPool, conversation_id: int) -> Any | None:
     async with db.connection() as conn:
         cur = await conn.execute(
-            "SELECT human_since FROM conversation_state WHERE conversation_id = %s", (conversation_id,))
+            "SELECT human_since FROM conversation_state WHERE conversation_id = %s", (conversation_id,)
+        )
         row = await cur.fetchone()
     return row[0] if row else None
 
@@ -43,14 +44,15 @@ async def clear_human(db: AsyncConnectionPool, conversation_id: int) -> None:
 async def last_answered(db: AsyncConnectionPool, conversation_id: int) -> int:
     async with db.connection() as conn:
         cur = await conn.execute(
-            "SELECT last_answered_message_id FROM conversation_state WHERE conversation_id = %s",
-            (conversation_id,))
+            "SELECT last_answered_message_id FROM conversation_state WHERE conversation_id = %s", (conversation_id,)
+        )
         row = await cur.fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
-async def set_last_answered(db: AsyncConnectionPool, conversation_id: int, message_id: int,
-                            inbox_id: int | None, contact_id: int | None) -> None:
+async def set_last_answered(
+    db: AsyncConnectionPool, conversation_id: int, message_id: int, inbox_id: int | None, contact_id: int | None
+) -> None:
     async with db.connection() as conn:
         await conn.execute(
             """
@@ -67,8 +69,9 @@ async def set_last_answered(db: AsyncConnectionPool, conversation_id: int, messa
         )
 
 
-async def message_payloads(db: AsyncConnectionPool, subject: str, *, after_message_id: int = 0,
-                           limit: int = 200) -> list[dict[str, Any]]:
+async def message_payloads(
+    db: AsyncConnectionPool, subject: str, *, after_message_id: int = 0, limit: int = 200
+) -> list[dict[str, Any]]:
     """The newest `limit` message_created payloads of one conversation from our ledger, oldest first."""
     async with db.connection() as conn:
         cur = await conn.execute(

@@ -96,12 +96,17 @@ def _call_text(call: CallLine) -> str:
 
 def render(summary: HandoffSummary) -> str:
     """The summary block, exactly as it is appended to the hand-off note."""
-    return SUMMARY.format(wants=summary.wants, booking=render_booking(summary.booking, summary.stage),
-                          calls=render_calls(summary.calls), reason=summary.reason)
+    return SUMMARY.format(
+        wants=summary.wants,
+        booking=render_booking(summary.booking, summary.stage),
+        calls=render_calls(summary.calls),
+        reason=summary.reason,
+    )
 
 
-async def gather(db: AsyncConnectionPool, contact_id: int | None, question: str, reason: str, *,
-                 now: datetime | None = None) -> HandoffSummary:
+async def gather(
+    db: AsyncConnectionPool, contact_id: int | None, question: str, reason: str, *, now: datetime | None = None
+) -> HandoffSummary:
     """The summary's facts: the booking the contact points at (as bot.agent.entitlement picks it) and its calls."""
     now = now or datetime.now(UTC)
     stay, calls = None, []

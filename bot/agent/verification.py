@@ -21,35 +21,35 @@ LANGUAGES = ("en", "pt", "es", "de", "fr", "it")
 # The bot asks for the two factors (a gated detail was asked for by someone not verified).
 ASK = {
     "en": "I can share door codes, Wi-Fi passwords and the exact address only with the guest of the booking. "
-          "Please send me your booking's confirmation code and the last name on the booking, in one message.",
+    "Please send me your booking's confirmation code and the last name on the booking, in one message.",
     "pt": "Só posso partilhar códigos de acesso, palavras-passe do Wi-Fi e a morada exata com o hóspede da reserva. "
-          "Envie-me, numa só mensagem, o código de confirmação da reserva e o apelido que consta na reserva.",
+    "Envie-me, numa só mensagem, o código de confirmação da reserva e o apelido que consta na reserva.",
     "es": "Solo puedo compartir códigos de acceso, contraseñas del Wi-Fi y la dirección exacta con el huésped de "
-          "la reserva. Envíame en un solo mensaje el código de confirmación de la reserva y el apellido que figura "
-          "en ella.",
+    "la reserva. Envíame en un solo mensaje el código de confirmación de la reserva y el apellido que figura "
+    "en ella.",
     "de": "Türcodes, WLAN-Passwörter und die genaue Adresse kann ich nur dem Gast der Buchung geben. Bitte senden "
-          "Sie mir in einer Nachricht den Bestätigungscode der Buchung und den Nachnamen, auf den sie lautet.",
+    "Sie mir in einer Nachricht den Bestätigungscode der Buchung und den Nachnamen, auf den sie lautet.",
     "fr": "Je ne peux communiquer les codes d'accès, les mots de passe Wi-Fi et l'adresse exacte qu'au voyageur de "
-          "la réservation. Envoyez-moi en un seul message le code de confirmation de la réservation et le nom de "
-          "famille qui y figure.",
+    "la réservation. Envoyez-moi en un seul message le code de confirmation de la réservation et le nom de "
+    "famille qui y figure.",
     "it": "Posso condividere codici di accesso, password del Wi-Fi e indirizzo esatto solo con l'ospite della "
-          "prenotazione. Inviami in un unico messaggio il codice di conferma della prenotazione e il cognome "
-          "indicato sulla prenotazione.",
+    "prenotazione. Inviami in un unico messaggio il codice di conferma della prenotazione e il cognome "
+    "indicato sulla prenotazione.",
 }
 # The two factors did not name one booking (the same words whatever was wrong, so nothing leaks).
 RETRY = {
     "en": "Sorry, that does not match a booking. Please check the confirmation code and the last name on the "
-          "booking and send them again.",
+    "booking and send them again.",
     "pt": "Lamento, esses dados não correspondem a uma reserva. Verifique o código de confirmação e o apelido da "
-          "reserva e envie-os novamente.",
+    "reserva e envie-os novamente.",
     "es": "Lo siento, esos datos no coinciden con ninguna reserva. Comprueba el código de confirmación y el "
-          "apellido de la reserva y envíalos de nuevo.",
+    "apellido de la reserva y envíalos de nuevo.",
     "de": "Das passt leider zu keiner Buchung. Bitte prüfen Sie den Bestätigungscode und den Nachnamen der Buchung "
-          "und senden Sie beides erneut.",
+    "und senden Sie beides erneut.",
     "fr": "Désolé, cela ne correspond à aucune réservation. Vérifiez le code de confirmation et le nom de famille "
-          "de la réservation, puis renvoyez-les.",
+    "de la réservation, puis renvoyez-les.",
     "it": "Spiacente, questi dati non corrispondono a nessuna prenotazione. Controlla il codice di conferma e il "
-          "cognome della prenotazione e inviali di nuovo.",
+    "cognome della prenotazione e inviali di nuovo.",
 }
 # The two factors named the booking: the answer follows.
 VERIFIED = {
@@ -72,8 +72,9 @@ HELP = {
 VERIFIED_BY = "confirmation code and last name"
 
 # Name particles that are not a last name on their own ("Maria da Silva": "silva" counts, "da" does not).
-PARTICLES = frozenset({"da", "das", "de", "del", "della", "der", "di", "do", "dos", "du", "e", "la", "le", "van",
-                       "von", "y", "zu"})
+PARTICLES = frozenset(
+    {"da", "das", "de", "del", "della", "der", "di", "do", "dos", "du", "e", "la", "le", "van", "von", "y", "zu"}
+)
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
 _WORD = re.compile(r"[a-z]+")
 MIN_CODE, MAX_CODE = 5, 24
@@ -108,7 +109,7 @@ def code_candidates(text: str) -> list[str]:
         if not _ISO_DATE.fullmatch(token):
             add(token)
         joined, end = "", None
-        for piece, start, stop in tokens[i:i + MAX_JOINED]:
+        for piece, start, stop in tokens[i : i + MAX_JOINED]:
             apart = end is not None and bool(text[end:start].strip())
             if apart or _ISO_DATE.fullmatch(piece) or not (len(piece) <= 4 or _has_digit(piece)):
                 break

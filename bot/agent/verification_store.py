@@ -26,22 +26,27 @@ class Pending:
 async def proven_booking(db: AsyncConnectionPool, conversation_id: int) -> str | None:
     """The Guesty id of the booking this conversation was proven for, if any."""
     async with db.connection() as conn:
-        cur = await conn.execute("SELECT guesty_id FROM conversation_identity WHERE conversation_id = %s",
-                                 (conversation_id,))
+        cur = await conn.execute(
+            "SELECT guesty_id FROM conversation_identity WHERE conversation_id = %s", (conversation_id,)
+        )
         row = await cur.fetchone()
     return str(row[0]) if row and row[0] else None
 
 
 async def pending(db: AsyncConnectionPool, conversation_id: int) -> Pending | None:
     async with db.connection() as conn:
-        cur = await conn.execute("SELECT pending_question, pending_facts FROM conversation_identity"
-                                 " WHERE conversation_id = %s AND pending_since IS NOT NULL", (conversation_id,))
+        cur = await conn.execute(
+            "SELECT pending_question, pending_facts FROM conversation_identity"
+            " WHERE conversation_id = %s AND pending_since IS NOT NULL",
+            (conversation_id,),
+        )
         row = await cur.fetchone()
     return Pending(row[0] or "", tuple(row[1] or ())) if row else None
 
 
-async def ask(db: AsyncConnectionPool, conversation_id: int, contact_id: int | None, question: str,
-              facts: Sequence[str]) -> None:
+async def ask(
+    db: AsyncConnectionPool, conversation_id: int, contact_id: int | None, question: str, facts: Sequence[str]
+) -> None:
     """Remember that the bot asked for the check, and the question to answer once it passes."""
     async with db.connection() as conn:
         await conn.execute(
@@ -57,8 +62,9 @@ async def ask(db: AsyncConnectionPool, conversation_id: int, contact_id: int | N
         )
 
 
-async def prove(db: AsyncConnectionPool, conversation_id: int, contact_id: int | None, guesty_id: str,
-                message_id: int) -> None:
+async def prove(
+    db: AsyncConnectionPool, conversation_id: int, contact_id: int | None, guesty_id: str, message_id: int
+) -> None:
     """The conversation passed the check for this booking: keep it, and drop the waiting question."""
     async with db.connection() as conn:
         await conn.execute(
@@ -75,8 +81,15 @@ async def prove(db: AsyncConnectionPool, conversation_id: int, contact_id: int |
         )
 
 
-async def record_check(db: AsyncConnectionPool, *, message_id: int, conversation_id: int, contact_id: int | None,
-                       guesty_id: str | None, succeeded: bool) -> None:
+async def record_check(
+    db: AsyncConnectionPool,
+    *,
+    message_id: int,
+    conversation_id: int,
+    contact_id: int | None,
+    guesty_id: str | None,
+    succeeded: bool,
+) -> None:
     """One attempt (once per message, so a retried job does not count twice)."""
     async with db.connection() as conn:
         await conn.execute(
@@ -86,24 +99,38 @@ async def record_check(db: AsyncConnectionPool, *, message_id: int, conversation
         )
 
 
-async def locked(db: AsyncConnectionPool, *, contact_id: int | None, conversation_id: int,
-                 guesty_ids: Sequence[str], max_attempts: int, window: timedelta, now: datetime) -> bool:
+async def locked(
+    db: AsyncConnectionPool,
+    *,
+    contact_id: int | None,
+    conversation_id: int,
+    guesty_ids: Sequence[str],
+    max_attempts: int,
+    window: timedelta,
+    now: datetime,
+) -> bool:
     """Whether this contact (else this conversation) or any of these bookings used up its attempts."""
     since = now - window
     async with db.connection() as conn:
         if contact_id is not None:
-            cur = await conn.execute("SELECT count(*) FROM identity_checks WHERE NOT succeeded AND created_at > %s"
-                                     " AND contact_id = %s", (since, contact_id))
+            cur = await conn.execute(
+                "SELECT count(*) FROM identity_checks WHERE NOT succeeded AND created_at > %s AND contact_id = %s",
+                (since, contact_id),
+            )
         else:
-            cur = await conn.execute("SELECT count(*) FROM identity_checks WHERE NOT succeeded AND created_at > %s"
-                                     " AND conversation_id = %s", (since, conversation_id))
+            cur = await conn.execute(
+                "SELECT count(*) FROM identity_checks WHERE NOT succeeded AND created_at > %s AND conversation_id = %s",
+                (since, conversation_id),
+            )
         row = await cur.fetchone()
         if row is not None and int(row[0]) >= max_attempts:
             return True
         if not guesty_ids:
             return False
-        cur = await conn.execute("SELECT count(*) FROM identity_checks WHERE NOT succeeded AND created_at > %s"
-                                 " AND guesty_id = ANY(%s) GROUP BY guesty_id ORDER BY 1 DESC LIMIT 1",
-                                 (since, list(guesty_ids)))
+        cur = await conn.execute(
+            "SELECT count(*) FROM identity_checks WHERE NOT succeeded AND created_at > %s"
+            " AND guesty_id = ANY(%s) GROUP BY guesty_id ORDER BY 1 DESC LIMIT 1",
+            (since, list(guesty_ids)),
+        )
         row = await cur.fetchone()
     return row is not None and int(row[0]) >= max_attempts

@@ -83,18 +83,33 @@ UNHEARD_QUESTION = "(a voice note{length} that could not be transcribed; listen 
 SOURCE_NAMES = {"azure": "Azure Speech", "local": "offline Whisper", "chatwoot": "Chatwoot's transcription"}
 # Why a voice note went to a person, by error: (handoff reason, note for the agents).
 FAILURES: list[tuple[type[SpeechError], str, str]] = [
-    (UnintelligibleAudio, "voice_unintelligible",
-     "The voice note holds no speech the bot could make out ({error}). Please listen to it."),
+    (
+        UnintelligibleAudio,
+        "voice_unintelligible",
+        "The voice note holds no speech the bot could make out ({error}). Please listen to it.",
+    ),
     (SpeechAuthError, "speech_auth", "The voice note was not transcribed: {error}"),
-    (SpeechUnavailable, "speech_unavailable",
-     "The speech service is unavailable ({error}), so the voice note was not transcribed. Please listen to it."),
-    (SpeechRequestError, "speech_rejected",
-     "The speech service rejected the voice note ({error}). Please listen to it."),
-    (AudioTooLong, "voice_too_long",
-     "The voice note is too long for the bot to transcribe ({error}). Please listen to it."),
+    (
+        SpeechUnavailable,
+        "speech_unavailable",
+        "The speech service is unavailable ({error}), so the voice note was not transcribed. Please listen to it.",
+    ),
+    (
+        SpeechRequestError,
+        "speech_rejected",
+        "The speech service rejected the voice note ({error}). Please listen to it.",
+    ),
+    (
+        AudioTooLong,
+        "voice_too_long",
+        "The voice note is too long for the bot to transcribe ({error}). Please listen to it.",
+    ),
     (AudioFormatError, "voice_unreadable", "The voice note's audio could not be read ({error}). Please listen to it."),
-    (AudioDownloadError, "voice_download_failed",
-     "The voice note could not be downloaded ({error}). Please listen to it in the conversation."),
+    (
+        AudioDownloadError,
+        "voice_download_failed",
+        "The voice note could not be downloaded ({error}). Please listen to it in the conversation.",
+    ),
 ]
 
 
@@ -131,8 +146,9 @@ async def on_voice_message(ctx: JobContext, event: StoredEvent, msg: MessageEven
     await raise_if_urgent(ctx, msg, heard.text)  # an emergency said aloud alerts like a typed one
     note = TRANSCRIPT_NOTE.format(details=_details(heard), quote=quote(heard.text))
     # The note needs no answer: post it alongside the retrieval instead of before it.
-    noting = asyncio.create_task(post_text(ctx, cw, f"transcript:{msg.id}", msg.conversation_id, "transcript", note,
-                                           private=True))
+    noting = asyncio.create_task(
+        post_text(ctx, cw, f"transcript:{msg.id}", msg.conversation_id, "transcript", note, private=True)
+    )
     try:
         if not await _resume(ctx, cw, event, msg, policy, heard):
             question = "\n".join(part for part in (msg.text.strip(), heard.text) if part)
@@ -204,8 +220,10 @@ async def stored_chatwoot_heard(ctx: JobContext, msg: MessageEvent) -> Heard | N
 
 
 def _untrusted(host: str) -> RedirectRefused:
-    return RedirectRefused(f"{host} is neither CHATWOOT_URL's host nor listed in ATTACHMENT_STORAGE_HOSTS; "
-                           "add it there if Chatwoot serves its files from it")
+    return RedirectRefused(
+        f"{host} is neither CHATWOOT_URL's host nor listed in ATTACHMENT_STORAGE_HOSTS; "
+        "add it there if Chatwoot serves its files from it"
+    )
 
 
 async def _refuse_untrusted(host: str, port: int) -> list[str]:
@@ -235,8 +253,9 @@ async def transcribe(ctx: JobContext, msg: MessageEvent, timings: dict[str, Any]
         t0 = time.perf_counter()
         audio = await download_attachment(ctx.http, url, policy, resolver=_refuse_untrusted)
         t1 = time.perf_counter()
-        transcript = await backend.transcribe(audio.data, audio.filename, audio.content_type or attachment.content_type,
-                                              locales)
+        transcript = await backend.transcribe(
+            audio.data, audio.filename, audio.content_type or attachment.content_type, locales
+        )
         download_ms += t1 - t0
         transcription_ms += time.perf_counter() - t1
         texts.append(transcript.text)
@@ -245,8 +264,7 @@ async def transcribe(ctx: JobContext, msg: MessageEvent, timings: dict[str, Any]
         if transcript.confidence is not None:
             confidences.append(transcript.confidence)
     timings.update(download_ms=round(download_ms * 1000), transcription_ms=round(transcription_ms * 1000))
-    return Heard(" ".join(texts), language, total_ms or None, backend.name,
-                 min(confidences) if confidences else None)
+    return Heard(" ".join(texts), language, total_ms or None, backend.name, min(confidences) if confidences else None)
 
 
 def _details(heard: Heard) -> str:
@@ -258,8 +276,16 @@ def _details(heard: Heard) -> str:
     return ", ".join(parts)
 
 
-async def _give_up(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, msg: MessageEvent, policy: InboxPolicy,
-                   exc: SpeechError, started: float, timings: dict[str, Any]) -> None:
+async def _give_up(
+    ctx: JobContext,
+    cw: ChatwootClient,
+    event: StoredEvent,
+    msg: MessageEvent,
+    policy: InboxPolicy,
+    exc: SpeechError,
+    started: float,
+    timings: dict[str, Any],
+) -> None:
     """No transcript: a person listens. Autopilot hands off (the guest is told), copilot leaves a note."""
     reason, template = next(((r, t) for kind, r, t in FAILURES if isinstance(exc, kind)), ("speech_error", "{error}"))
     note = template.format(error=str(exc).rstrip("."))
@@ -267,8 +293,7 @@ async def _give_up(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, msg:
     question = UNHEARD_QUESTION.format(length=f" of {round(length / 1000)} s" if length else "")
     if msg.text.strip():
         question = f"{msg.text.strip()}\n{question}"
-    log.info("voice note handed to a person", extra={"message_id": msg.id, "reason": reason,
-                                                       "error": str(exc)[:200]})
+    log.info("voice note handed to a person", extra={"message_id": msg.id, "reason": reason, "error": str(exc)[:200]})
     await save_failure(ctx, event, msg, duration_ms=length, backend=ctx.speech.name, reason=reason)
     if policy.mode in ("autopilot", "shadow"):
         await hand_off(ctx, cw, msg, policy, note, question, tell_guest=True)
@@ -278,23 +303,43 @@ async def _give_up(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, msg:
         await post_text(ctx, cw, f"suggestion:{msg.id}", msg.conversation_id, "suggestion", content, private=True)
         result = "suggested"
     outcome = AnswerOutcome("handoff", note, reason)
-    await record_qa(ctx, Batch([msg]), question, outcome, policy, GuestContext(property_code=policy.property), result,
-                    started, 0, timings)
+    await record_qa(
+        ctx,
+        Batch([msg]),
+        question,
+        outcome,
+        policy,
+        GuestContext(property_code=policy.property),
+        result,
+        started,
+        0,
+        timings,
+    )
     await mark_handled(ctx, msg.id)
 
 
 # ------------------------------------------------------------------------------------------- answering
 
 
-async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, msg: MessageEvent,
-                       policy: InboxPolicy, question: str, heard: Heard, started: float, timings: dict[str, Any],
-                       noting: asyncio.Task[bool]) -> None:
+async def answer_voice(
+    ctx: JobContext,
+    cw: ChatwootClient,
+    event: StoredEvent,
+    msg: MessageEvent,
+    policy: InboxPolicy,
+    question: str,
+    heard: Heard,
+    started: float,
+    timings: dict[str, Any],
+    noting: asyncio.Task[bool],
+) -> None:
     """The text bot's answer to the transcript, then (autopilot) the same answer spoken."""
     conv = msg.conversation_id
     batch = Batch([msg])
     autopilot = policy.mode in ("autopilot", "shadow")  # shadow answers as autopilot, in text only
-    speaker = make_speaker(ctx.speech, msg, policy, heard) if policy.mode == "autopilot" and policy.voice_replies \
-        else None
+    speaker = (
+        make_speaker(ctx.speech, msg, policy, heard) if policy.mode == "autopilot" and policy.voice_replies else None
+    )
     typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
     audio_error: Exception | None = None
     try:
@@ -313,10 +358,13 @@ async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, 
             question = admission.question
             t0 = time.perf_counter()
             found, turns = await asyncio.gather(  # embedding is CPU work: off the loop, the history meanwhile
-                asyncio.to_thread(ctx.retriever.search, admission.search or question,
-                                  property_code=guest.property_code,
-                                  access_properties=guest.access_properties,
-                                  private_properties=guest.private_properties),
+                asyncio.to_thread(
+                    ctx.retriever.search,
+                    admission.search or question,
+                    property_code=guest.property_code,
+                    access_properties=guest.access_properties,
+                    private_properties=guest.private_properties,
+                ),
                 history(ctx, msg, {msg.id}),
             )
             chunks: list[Any] = found
@@ -325,12 +373,14 @@ async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, 
             t1 = time.perf_counter()
             if speaker is not None and model is not None and hasattr(model, "stream"):
                 speaking = SpeakingLLM(model, speaker.say)
-                outcome = await answer_question(question, chunks=chunks, turns=turns, facts=guest.facts, llm=speaking,
-                                                language=language)
+                outcome = await answer_question(
+                    question, chunks=chunks, turns=turns, facts=guest.facts, llm=speaking, language=language
+                )
                 timings.update(streamed=True, first_token_ms=speaking.first_token_ms)
             else:
-                outcome = await answer_question(question, chunks=chunks, turns=turns, facts=guest.facts, llm=model,
-                                                language=language)
+                outcome = await answer_question(
+                    question, chunks=chunks, turns=turns, facts=guest.facts, llm=model, language=language
+                )
             timings["generation_ms"] = round((time.perf_counter() - t1) * 1000)
             await noting  # agents read the transcript above the reply
             t0 = time.perf_counter()
@@ -338,8 +388,9 @@ async def answer_voice(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, 
                 if speaker is not None:
                     await speaker.discard()
                 await state.mark_human(ctx.db, conv, "taken over while the bot was answering")
-                await record_qa(ctx, batch, question, outcome, policy, guest, "stood_down", started, retrieval_ms,
-                                timings)
+                await record_qa(
+                    ctx, batch, question, outcome, policy, guest, "stood_down", started, retrieval_ms, timings
+                )
                 return
             timings["recheck_ms"] = _since(t0)
             await post_check_reply(ctx, cw, msg, admission)  # the thanks for a check passed in this voice note
@@ -374,18 +425,22 @@ def _retry_or_accept(ctx: JobContext, event: StoredEvent, msg: MessageEvent, exc
     transient = isinstance(exc, ChatwootRetryable) or (isinstance(exc, SpeechError) and exc.transient)
     if transient and event.attempts < ctx.settings.job_max_attempts:
         raise exc
-    log.warning("voice reply not sent; the text reply stands",
-                extra={"message_id": msg.id, "error": f"{type(exc).__name__}: {exc}"[:300]})
+    log.warning(
+        "voice reply not sent; the text reply stands",
+        extra={"message_id": msg.id, "error": f"{type(exc).__name__}: {exc}"[:300]},
+    )
 
 
-async def _resume(ctx: JobContext, cw: ChatwootClient, event: StoredEvent, msg: MessageEvent, policy: InboxPolicy,
-                  heard: Heard) -> bool:
+async def _resume(
+    ctx: JobContext, cw: ChatwootClient, event: StoredEvent, msg: MessageEvent, policy: InboxPolicy, heard: Heard
+) -> bool:
     """An earlier run answered already (and then failed): post only what it left (the audio, or the rest of a
     hand-off). True if so."""
     if await complete_hand_off(ctx, cw, msg):
         return True
-    posted = await replies.posted_contents(ctx.db, [f"{kind}:{msg.id}" for kind in ("answer", "audio", "suggestion",
-                                                                                      "handoff-note")])
+    posted = await replies.posted_contents(
+        ctx.db, [f"{kind}:{msg.id}" for kind in ("answer", "audio", "suggestion", "handoff-note")]
+    )
     answer = posted.get(f"answer:{msg.id}")
     if answer is None:
         return bool(posted)

@@ -42,7 +42,9 @@ async def load_record(ctx: JobContext, message_id: int) -> VoiceRecord | None:
     async with ctx.db.connection() as conn:
         cur = await conn.execute(
             "SELECT text, language, duration_ms, backend, confidence, handled_at IS NOT NULL"
-            " FROM voice_transcripts WHERE message_id = %s", (message_id,))
+            " FROM voice_transcripts WHERE message_id = %s",
+            (message_id,),
+        )
         row = await cur.fetchone()
     if row is None:
         return None
@@ -65,13 +67,22 @@ async def save_heard(ctx: JobContext, event: StoredEvent, msg: MessageEvent, hea
                    failure = NULL
              WHERE voice_transcripts.text IS NULL AND voice_transcripts.handled_at IS NULL
             """,
-            (event.id, msg.id, msg.conversation_id, heard.text, heard.language, heard.duration_ms, heard.backend,
-             heard.confidence),
+            (
+                event.id,
+                msg.id,
+                msg.conversation_id,
+                heard.text,
+                heard.language,
+                heard.duration_ms,
+                heard.backend,
+                heard.confidence,
+            ),
         )
 
 
-async def save_failure(ctx: JobContext, event: StoredEvent, msg: MessageEvent, *, duration_ms: int | None,
-                       backend: str, reason: str) -> None:
+async def save_failure(
+    ctx: JobContext, event: StoredEvent, msg: MessageEvent, *, duration_ms: int | None, backend: str, reason: str
+) -> None:
     """Record why a voice note could not be heard (a row without text); an existing row is left alone."""
     async with ctx.db.connection() as conn:
         await conn.execute(
@@ -85,8 +96,9 @@ async def save_failure(ctx: JobContext, event: StoredEvent, msg: MessageEvent, *
 
 async def mark_handled(ctx: JobContext, message_id: int) -> None:
     async with ctx.db.connection() as conn:
-        await conn.execute("UPDATE voice_transcripts SET handled_at = coalesce(handled_at, now())"
-                           " WHERE message_id = %s", (message_id,))
+        await conn.execute(
+            "UPDATE voice_transcripts SET handled_at = coalesce(handled_at, now()) WHERE message_id = %s", (message_id,)
+        )
 
 
 @dataclass(frozen=True)
@@ -115,17 +127,22 @@ def purge_voice_data(conn: psycopg.Connection[Any], days: int) -> PurgeReport:
     Chatwoot payloads. One transaction; the audio itself was never stored."""
     cutoff = datetime.now(UTC) - timedelta(days=days)
     with conn.transaction():
-        ids = [row[0] for row in conn.execute("SELECT message_id FROM voice_transcripts WHERE created_at < %s",
-                                              (cutoff,))]
+        ids = [
+            row[0] for row in conn.execute("SELECT message_id FROM voice_transcripts WHERE created_at < %s", (cutoff,))
+        ]
         keys = [f"{kind}:{i}" for i in ids for kind in ("transcript", "handoff-note", "suggestion")]
         notes = replies.forget_contents(conn, before=cutoff, kinds=["transcript"], keys=keys)
         questions = conn.execute(
             "UPDATE qa_records SET question = %s WHERE created_at < %s AND timings->>'input' = 'voice'"
-            " AND question <> %s", (PURGED_QUESTION, cutoff, PURGED_QUESTION)).rowcount
+            " AND question <> %s",
+            (PURGED_QUESTION, cutoff, PURGED_QUESTION),
+        ).rowcount
         stored = conn.execute(
             "SELECT id, payload FROM operational_events WHERE source = 'chatwoot'"
             " AND event_type IN ('message_created', 'message_updated') AND received_at < %s"
-            " AND jsonb_path_exists(payload, %s::jsonpath) FOR UPDATE", (cutoff, _HAS_TRANSCRIPT)).fetchall()
+            " AND jsonb_path_exists(payload, %s::jsonpath) FOR UPDATE",
+            (cutoff, _HAS_TRANSCRIPT),
+        ).fetchall()
         for event_id, payload in stored:
             conn.execute("UPDATE operational_events SET payload = %s WHERE id = %s", (Jsonb(_scrub(payload)), event_id))
         transcripts = conn.execute("DELETE FROM voice_transcripts WHERE created_at < %s", (cutoff,)).rowcount

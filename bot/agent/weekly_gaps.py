@@ -39,7 +39,13 @@ async def post_weekly_gaps(ctx: JobContext, *, now: datetime | None = None) -> s
     embedder = ctx.retriever.embedder
     gaps = await asyncio.to_thread(group, asked, lambda q: embedder.embed_query(q).dense) if asked else []
     note = render(gaps, since=since)
-    await replies.post_once(ctx.db, key, conversation_id=conv, kind="note", content=note,
-                            post=lambda: cw.post_message(conv, note, private=True))
+    await replies.post_once(
+        ctx.db,
+        key,
+        conversation_id=conv,
+        kind="note",
+        content=note,
+        post=lambda: cw.post_message(conv, note, private=True),
+    )
     log.info("weekly gaps report posted", extra={"key": key, "topics": len(gaps)})
     return f"{key} posted ({len(gaps)} topics)"

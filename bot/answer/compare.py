@@ -31,15 +31,21 @@ STEM = 5
 
 _TIME = re.compile(
     r"\b(?P<h2>[01]?\d|2[0-3])h\b"
-    r"|\b(?P<h>[01]?\d|2[0-3])(?:(?P<sep>[:.h])(?P<m>[0-5]\d))?\s*(?P<ampm>[ap]\.?\s?m\b\.?)?", re.IGNORECASE)
+    r"|\b(?P<h>[01]?\d|2[0-3])(?:(?P<sep>[:.h])(?P<m>[0-5]\d))?\s*(?P<ampm>[ap]\.?\s?m\b\.?)?",
+    re.IGNORECASE,
+)
 _NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:[,\s]\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.])\d+(?:[.,]\d+)?(?![\w])")
 _WORD = re.compile(r"[^\W\d_]{4,}")
-_STOP = frozenset(" ".join((
-    "about after again also andere aber bitte check could dear does from have hello here just know like make",
-    "need please should that thank thanks them then there these they this those what when where which will",
-    "with would your yours sure hope happy great good best regards kind welcome stay more some than into",
-    "obrigado obrigada gracias merci danke desde para como está estou sobre",
-)).split())
+_STOP = frozenset(
+    " ".join(
+        (
+            "about after again also andere aber bitte check could dear does from have hello here just know like make",
+            "need please should that thank thanks them then there these they this those what when where which will",
+            "with would your yours sure hope happy great good best regards kind welcome stay more some than into",
+            "obrigado obrigada gracias merci danke desde para como está estou sobre",
+        )
+    ).split()
+)
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,7 @@ def values(text: str) -> Values:
         if found is None:
             continue
         times.add(found)
-        rest.append(text[last:match.start()])
+        rest.append(text[last : match.start()])
         last = match.end()
     rest.append(text[last:])
     numbers = {_number(m.group(0)) for m in _NUMBER.finditer(" ".join(rest))}

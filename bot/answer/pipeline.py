@@ -36,8 +36,7 @@ NOT_FOUND_REASON = "not_found"
 HANDOFF_NOTES = {
     HUMAN_REQUESTED: "The guest asked to talk to a person. Over to you.",
     NO_CONTEXT: "The bot found nothing in the guides or the booking about this question. Over to you.",
-    LLM_UNAVAILABLE: "The AI is unavailable ({detail}), so the bot handed this conversation off. "
-    "Over to you.",
+    LLM_UNAVAILABLE: "The AI is unavailable ({detail}), so the bot handed this conversation off. Over to you.",
     MODEL_HANDOFF: "The bot could not answer from the guides ({detail}). Over to you.",
     EMPTY_ANSWER: "The AI returned an empty answer. Over to you.",
     UNVERIFIED_NUMBER: "The AI's draft contained numbers not found in the guides ({detail}); "
@@ -46,41 +45,44 @@ HANDOFF_NOTES = {
     "Over to you.",
 }
 
-_HUMAN_PATTERNS = [re.compile(p) for p in (
-    # English
-    r"\b(talk|speak|chat|communicate)\s+(to|with)\s+(a|an|the|some|your|any)?\s*(real|live|actual)?\s*"
-    r"(person|human|humans|people|agent|someone|somebody|operator|representative|host|owner|manager|staff)\b",
-    r"\b(real|live|actual)\s+(person|human|agent|people)\b",
-    r"\bhuman\s+(please|agent|being|support)\b",
-    r"\b(get|give|want|need|connect)\s+(me\s+)?(to\s+)?(a|an)\s+(human|person|agent|operator)\b",
-    r"^\W*(human|agent|operator|representative|person)\W*(please)?\W*$",
-    r"\b(not|no|stop)\s+(a\s+|the\s+)?(bot|robot|machine)\b",
-    # Portuguese
-    r"\bfalar\s+com\s+(uma|um|a|o|alguem|algum|alguma)?\s*(pessoa|humano|atendente|agente|anfitria?o|anfitria|"
-    r"responsavel|alguem|operador|gerente|proprietari[oa])\b",
-    r"\b(pessoa|atendente)\s+(real|humana?)\b",
-    r"\b(atendimento|suporte)\s+humano\b",
-    r"\bquero\s+(um|uma)\s+(humano|pessoa|atendente)\b",
-    # Spanish
-    r"\bhablar\s+con\s+(una|un|el|la|alguien|algun|alguna)?\s*(persona|humano|agente|operador|anfitriona?|"
-    r"responsable|alguien|encargad[oa]|propietari[oa])\b",
-    r"\bpersona\s+(real|humana)\b",
-    r"\b(atencion|soporte)\s+humana?\b",
-    r"\bquiero\s+(un|una)\s+(humano|persona|agente)\b",
-    # German
-    r"\bmit\s+(einem|einer|jemandem|dem|der|ihrem|ihrer)?\s*(echten|realen|richtigen)?\s*"
-    r"(menschen|mensch|person|mitarbeiter(in)?|gastgeber(in)?|vermieter(in)?|jemandem|ansprechpartner(in)?)\b"
-    r".{0,30}\b(sprechen|reden|verbinden|schreiben|telefonieren)\b",
-    r"\b(echten|realen|richtigen)\s+(menschen|mensch|person|mitarbeiter)\b",
-    r"\bmenschliche[nrs]?\s+(ansprechpartner|mitarbeiter|kontakt|hilfe)\b",
-    # French
-    r"\bparler\s+(a|avec)\s+(une|un|l'|le|la|quelqu'un|quelqu un)?\s*(vraie?|reelle?)?\s*"
-    r"(personne|humain|agent|conseiller|conseillere|operateur|hote|hotesse|responsable|proprietaire|quelqu'un)\b",
-    r"\b(personne|humain|agent)\s+(reel(le)?|humaine?)\b",
-    r"\b(vrai|vraie)\s+(personne|humain)\b",
-    # Italian
-    r"\bparlare\s+con\s+(una|un|uno|qualcuno)?\s*(persona|umano|operatore|operatrice|qualcuno|host)\b",
-)]
+_HUMAN_PATTERNS = [
+    re.compile(p)
+    for p in (
+        # English
+        r"\b(talk|speak|chat|communicate)\s+(to|with)\s+(a|an|the|some|your|any)?\s*(real|live|actual)?\s*"
+        r"(person|human|humans|people|agent|someone|somebody|operator|representative|host|owner|manager|staff)\b",
+        r"\b(real|live|actual)\s+(person|human|agent|people)\b",
+        r"\bhuman\s+(please|agent|being|support)\b",
+        r"\b(get|give|want|need|connect)\s+(me\s+)?(to\s+)?(a|an)\s+(human|person|agent|operator)\b",
+        r"^\W*(human|agent|operator|representative|person)\W*(please)?\W*$",
+        r"\b(not|no|stop)\s+(a\s+|the\s+)?(bot|robot|machine)\b",
+        # Portuguese
+        r"\bfalar\s+com\s+(uma|um|a|o|alguem|algum|alguma)?\s*(pessoa|humano|atendente|agente|anfitria?o|anfitria|"
+        r"responsavel|alguem|operador|gerente|proprietari[oa])\b",
+        r"\b(pessoa|atendente)\s+(real|humana?)\b",
+        r"\b(atendimento|suporte)\s+humano\b",
+        r"\bquero\s+(um|uma)\s+(humano|pessoa|atendente)\b",
+        # Spanish
+        r"\bhablar\s+con\s+(una|un|el|la|alguien|algun|alguna)?\s*(persona|humano|agente|operador|anfitriona?|"
+        r"responsable|alguien|encargad[oa]|propietari[oa])\b",
+        r"\bpersona\s+(real|humana)\b",
+        r"\b(atencion|soporte)\s+humana?\b",
+        r"\bquiero\s+(un|una)\s+(humano|persona|agente)\b",
+        # German
+        r"\bmit\s+(einem|einer|jemandem|dem|der|ihrem|ihrer)?\s*(echten|realen|richtigen)?\s*"
+        r"(menschen|mensch|person|mitarbeiter(in)?|gastgeber(in)?|vermieter(in)?|jemandem|ansprechpartner(in)?)\b"
+        r".{0,30}\b(sprechen|reden|verbinden|schreiben|telefonieren)\b",
+        r"\b(echten|realen|richtigen)\s+(menschen|mensch|person|mitarbeiter)\b",
+        r"\bmenschliche[nrs]?\s+(ansprechpartner|mitarbeiter|kontakt|hilfe)\b",
+        # French
+        r"\bparler\s+(a|avec)\s+(une|un|l'|le|la|quelqu'un|quelqu un)?\s*(vraie?|reelle?)?\s*"
+        r"(personne|humain|agent|conseiller|conseillere|operateur|hote|hotesse|responsable|proprietaire|quelqu'un)\b",
+        r"\b(personne|humain|agent)\s+(reel(le)?|humaine?)\b",
+        r"\b(vrai|vraie)\s+(personne|humain)\b",
+        # Italian
+        r"\bparlare\s+con\s+(una|un|uno|qualcuno)?\s*(persona|umano|operatore|operatrice|qualcuno|host)\b",
+    )
+]
 
 
 def detect_human_request(text: str) -> bool:
@@ -93,9 +95,7 @@ def detect_human_request(text: str) -> bool:
 
 
 # "HANDOFF: x", "Handoff - x", "**HANDOFF:** x", "HANDOFF" on a line of its own; not "Handoff of the keys…".
-_MARKER_AT_START = re.compile(
-    r"^[\s>*_`#\"'\[(]*handoff\b[ \t*_`\])]*(?:[:：\-—]|$)", re.IGNORECASE | re.MULTILINE
-)
+_MARKER_AT_START = re.compile(r"^[\s>*_`#\"'\[(]*handoff\b[ \t*_`\])]*(?:[:：\-—]|$)", re.IGNORECASE | re.MULTILINE)
 _MARKER_ANYWHERE = re.compile(r"\bHANDOFF\s*:", re.MULTILINE)
 # "[1]", "[2, 3]", "[1-2]": source numbers from the prompt, meaningless to the guest.
 _CITATION = re.compile(r"[ \t]*\[\d{1,2}(?:\s*[,–-]\s*\d{1,2})*\]")
@@ -118,7 +118,7 @@ def parse_llm_answer(text: str) -> Answer | Handoff:
         return Handoff(EMPTY_ANSWER)
     marker = _MARKER_AT_START.match(cleaned) or _MARKER_ANYWHERE.search(cleaned)
     if marker:
-        return Handoff(_reason(cleaned[marker.end():]))
+        return Handoff(_reason(cleaned[marker.end() :]))
     answer = _CITATION.sub("", cleaned).strip()
     return Answer(answer) if answer else Handoff(EMPTY_ANSWER)
 
@@ -176,9 +176,7 @@ def _sources(chunks: Sequence[ChunkLike]) -> list[Source]:
     return seen
 
 
-def _handoff(
-    reason: str, started: float, *, model: str = NO_MODEL, detail: str | None = None
-) -> AnswerOutcome:
+def _handoff(reason: str, started: float, *, model: str = NO_MODEL, detail: str | None = None) -> AnswerOutcome:
     note = HANDOFF_NOTES[reason].format(detail=detail or reason)
     return AnswerOutcome("handoff", note, reason, [], model, _elapsed(started), detail)
 
@@ -213,9 +211,7 @@ async def answer_question(
         offline = offline_answer(question, chunks, facts, language=language)
         if isinstance(offline, Handoff):
             return _handoff(NOT_FOUND_REASON, started, model=OFFLINE_MODEL, detail=NOT_FOUND)
-        return AnswerOutcome(
-            "answer", offline.text, None, list(offline.sources), OFFLINE_MODEL, _elapsed(started)
-        )
+        return AnswerOutcome("answer", offline.text, None, list(offline.sources), OFFLINE_MODEL, _elapsed(started))
 
     messages = build_messages(question, chunks=chunks, turns=turns, facts=facts, language=language)
     try:
@@ -227,8 +223,9 @@ async def answer_question(
         if parsed.reason == EMPTY_ANSWER:
             return _handoff(EMPTY_ANSWER, started, model=result.model)
         return _handoff(MODEL_HANDOFF, started, model=result.model, detail=parsed.reason)
-    evidence = "\n".join([*(c.text for c in chunks), render_facts(facts) if facts else "", question,
-                          *(t.text for t in turns)])
+    evidence = "\n".join(
+        [*(c.text for c in chunks), render_facts(facts) if facts else "", question, *(t.text for t in turns)]
+    )
     invented = unsupported_numbers(parsed.text, evidence)
     if invented:
         return _handoff(UNVERIFIED_NUMBER, started, model=result.model, detail=", ".join(invented))

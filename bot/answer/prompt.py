@@ -35,8 +35,15 @@ differently.
 
 NO_CONTEXT = "(No passages from the host's guides matched this question.)"
 
-LANGUAGE_NAMES = {"en": "English", "pt": "Portuguese", "es": "Spanish", "de": "German", "fr": "French",
-                  "it": "Italian", "nl": "Dutch"}
+LANGUAGE_NAMES = {
+    "en": "English",
+    "pt": "Portuguese",
+    "es": "Spanish",
+    "de": "German",
+    "fr": "French",
+    "it": "Italian",
+    "nl": "Dutch",
+}
 _RULE_3 = "3. Answer in the language of the guest's new message."
 
 
@@ -45,8 +52,10 @@ def guidelines_for(language: str | None) -> str:
     name = LANGUAGE_NAMES.get((language or "").split("-")[0].lower())
     if name is None:
         return GUIDELINES
-    return GUIDELINES.replace(_RULE_3, f"3. Answer in {name}, the guest's language, even when the guides are "
-                                       "written in another language.")
+    return GUIDELINES.replace(
+        _RULE_3, f"3. Answer in {name}, the guest's language, even when the guides are written in another language."
+    )
+
 
 DEFAULT_HISTORY_TURNS = 8
 DEFAULT_HISTORY_CHARS = 2_000
@@ -137,7 +146,7 @@ def select_turns(
         text = turn.text.strip()
         if used + len(text) > max_chars:
             if not kept and max_chars > 1:
-                kept.append(Turn(turn.role, "…" + text[len(text) - max_chars + 1:]))
+                kept.append(Turn(turn.role, "…" + text[len(text) - max_chars + 1 :]))
             break
         kept.append(Turn(turn.role, text))
         used += len(text)
@@ -186,7 +195,8 @@ def build_messages(
             + "\n</conversation>"
         )
     user_parts.append(
-        "The guest's new message (answer this one):\n<guest_message>\n" + neutralize(question.strip())
+        "The guest's new message (answer this one):\n<guest_message>\n"
+        + neutralize(question.strip())
         + "\n</guest_message>"
     )
     return [

@@ -13,10 +13,34 @@ from collections.abc import AsyncIterable, AsyncIterator
 # A terminator run with optional closing quotes/brackets, then whitespace; or CJK terminators; or a newline.
 _BOUNDARY = re.compile(r"([.!?…]+[\"'”’)\]»]*)(\s+)|([。！？]+)|(\n)")
 # Words whose trailing dot does not end a sentence (lower-case, without that dot).
-ABBREVIATIONS = frozenset({
-    "mr", "mrs", "ms", "dr", "st", "no", "nr", "vs", "approx", "ca", "e.g", "i.e", "z.b", "bzw", "sr", "sra",
-    "srta", "dra", "av", "tel", "str", "apt", "n.º", "nº",
-})
+ABBREVIATIONS = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "st",
+        "no",
+        "nr",
+        "vs",
+        "approx",
+        "ca",
+        "e.g",
+        "i.e",
+        "z.b",
+        "bzw",
+        "sr",
+        "sra",
+        "srta",
+        "dra",
+        "av",
+        "tel",
+        "str",
+        "apt",
+        "n.º",
+        "nº",
+    }
+)
 
 
 def _dot_is_not_an_end(before: str) -> bool:
@@ -40,7 +64,7 @@ def split_complete(buffer: str, *, final: bool = False) -> tuple[list[str], str]
             if "." in terminator and not any(c in terminator for c in "!?…"):
                 if match.end() == len(buffer) and not final:
                     break  # the next word decides; wait for it
-                if _dot_is_not_an_end(buffer[start:match.start()]):
+                if _dot_is_not_an_end(buffer[start : match.start()]):
                     continue
                 if match.end() < len(buffer) and buffer[match.end()].islower():
                     continue

@@ -24,7 +24,7 @@ def strip_think(text: str) -> str:
     lower = text.lower()
     close = lower.rfind(CLOSE)
     if close != -1:
-        text = text[close + len(CLOSE):]
+        text = text[close + len(CLOSE) :]
         lower = text.lower()
     opening = lower.find(OPEN)
     if opening != -1:
@@ -67,9 +67,9 @@ class ThinkFilter:
                 end = lower.find(CLOSE)
                 if end == -1:
                     keep = _held_suffix(self._buffer, (CLOSE,))
-                    self._buffer = self._buffer[len(self._buffer) - keep:] if keep else ""
+                    self._buffer = self._buffer[len(self._buffer) - keep :] if keep else ""
                     break
-                self._buffer = self._buffer[end + len(CLOSE):]
+                self._buffer = self._buffer[end + len(CLOSE) :]
                 self._inside = False
                 continue
             starts = [(i, tag) for tag in (OPEN, CLOSE) if (i := lower.find(tag)) != -1]
@@ -81,7 +81,7 @@ class ThinkFilter:
                 break
             index, tag = min(starts)
             out.append(self._buffer[:index])
-            self._buffer = self._buffer[index + len(tag):]
+            self._buffer = self._buffer[index + len(tag) :]
             self._inside = tag == OPEN
         return self._emit("".join(out))
 

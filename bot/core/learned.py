@@ -146,7 +146,9 @@ async def conversation_property(db: AsyncConnectionPool, conversation_id: int) -
     async with db.connection() as conn:
         cur = await conn.execute(
             "SELECT property_code FROM qa_records WHERE conversation_id = %s AND property_code IS NOT NULL"
-            " ORDER BY id DESC LIMIT 1", (conversation_id,))
+            " ORDER BY id DESC LIMIT 1",
+            (conversation_id,),
+        )
         row = await cur.fetchone()
     return str(row[0]) if row else None
 

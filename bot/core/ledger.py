@@ -64,8 +64,15 @@ async def insert_async(conn: psycopg.AsyncConnection[Any], delivery: Delivery, *
     status = "received" if known else "ignored"
     cur = await conn.execute(
         INSERT_SQL,
-        (delivery.source, delivery.event_type, delivery.dedupe_key, delivery.subject,
-         Jsonb(delivery.payload), status, status),
+        (
+            delivery.source,
+            delivery.event_type,
+            delivery.dedupe_key,
+            delivery.subject,
+            Jsonb(delivery.payload),
+            status,
+            status,
+        ),
     )
     row = await cur.fetchone()
     return int(row[0]) if row else None
@@ -76,8 +83,15 @@ def insert(conn: psycopg.Connection[Any], delivery: Delivery, *, known: bool) ->
     status = "received" if known else "ignored"
     row = conn.execute(
         INSERT_SQL,
-        (delivery.source, delivery.event_type, delivery.dedupe_key, delivery.subject,
-         Jsonb(delivery.payload), status, status),
+        (
+            delivery.source,
+            delivery.event_type,
+            delivery.dedupe_key,
+            delivery.subject,
+            Jsonb(delivery.payload),
+            status,
+            status,
+        ),
     ).fetchone()
     return int(row[0]) if row else None
 
@@ -87,8 +101,9 @@ async def mark_not_enqueued(conn: psycopg.AsyncConnection[Any], event_id: int) -
     await conn.execute("UPDATE operational_events SET enqueued_at = NULL WHERE id = %s", (event_id,))
 
 
-def claim(conn: psycopg.Connection[Any], event_id: int, *, max_crashes: int = 3,
-          lease_s: float = LEASE_SECONDS) -> StoredEvent | None:
+def claim(
+    conn: psycopg.Connection[Any], event_id: int, *, max_crashes: int = 3, lease_s: float = LEASE_SECONDS
+) -> StoredEvent | None:
     """Take an event for processing, or None if it is done, ignored, given up or held by a live worker.
 
     Taking over an expired claim counts a crash instead of an attempt; the claim that would be crash number
@@ -139,8 +154,11 @@ def give_up_crashed(conn: psycopg.Connection[Any], max_crashes: int, *, event_id
 
 def renew(conn: psycopg.Connection[Any], event_ids: list[int], *, lease_s: float = LEASE_SECONDS) -> None:
     """Extend the lease of events this worker is still processing."""
-    conn.execute("UPDATE operational_events SET locked_until = now() + make_interval(secs => %s)"
-                 " WHERE id = ANY(%s) AND status = 'processing'", (lease_s, event_ids))
+    conn.execute(
+        "UPDATE operational_events SET locked_until = now() + make_interval(secs => %s)"
+        " WHERE id = ANY(%s) AND status = 'processing'",
+        (lease_s, event_ids),
+    )
 
 
 def older_due(conn: psycopg.Connection[Any], event: StoredEvent) -> list[int]:
@@ -308,8 +326,9 @@ RETURNING id
 """
 
 
-def insert_spooled(conn: psycopg.Connection[Any], delivery: Delivery, *, known: bool, received_at: datetime,
-                   queued: bool) -> int | None:
+def insert_spooled(
+    conn: psycopg.Connection[Any], delivery: Delivery, *, known: bool, received_at: datetime, queued: bool
+) -> int | None:
     """Store a delivery drained from the spool, with the time it really arrived; None when seen before.
 
     `queued` says the caller queues its job now; otherwise enqueued_at stays NULL and the sweeper queues it.
@@ -317,8 +336,17 @@ def insert_spooled(conn: psycopg.Connection[Any], delivery: Delivery, *, known: 
     status = "received" if known else "ignored"
     row = conn.execute(
         INSERT_SPOOLED_SQL,
-        (delivery.source, delivery.event_type, delivery.dedupe_key, delivery.subject, Jsonb(delivery.payload),
-         status, received_at, queued, status),
+        (
+            delivery.source,
+            delivery.event_type,
+            delivery.dedupe_key,
+            delivery.subject,
+            Jsonb(delivery.payload),
+            status,
+            received_at,
+            queued,
+            status,
+        ),
     ).fetchone()
     return int(row[0]) if row else None
 

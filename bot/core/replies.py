@@ -45,8 +45,9 @@ Find = Callable[[datetime, str | None], Awaitable[int | None]]
 SETTLE_SECONDS = 25.0  # the Chatwoot client's read timeout (20 s) and a margin: a request sent is over by then
 
 
-_IN_DOUBT = ("(bot_replies.status = 'unknown'"
-             " OR (bot_replies.status = 'pending' AND bot_replies.attempted_at IS NOT NULL))")
+_IN_DOUBT = (
+    "(bot_replies.status = 'unknown' OR (bot_replies.status = 'pending' AND bot_replies.attempted_at IS NOT NULL))"
+)
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,10 @@ def outcome_unknown(exc: BaseException) -> bool:
 async def states(db: AsyncConnectionPool, keys: Iterable[str]) -> dict[str, KeyState]:
     """The rows of `keys` that exist."""
     async with db.connection() as conn:
-        cur = await conn.execute("SELECT reply_key, status, content, attempted_at FROM bot_replies"
-                                 " WHERE reply_key = ANY(%s)", (list(dict.fromkeys(keys)),))
+        cur = await conn.execute(
+            "SELECT reply_key, status, content, attempted_at FROM bot_replies WHERE reply_key = ANY(%s)",
+            (list(dict.fromkeys(keys)),),
+        )
         return {key: KeyState(status, content, attempted) for key, status, content, attempted in await cur.fetchall()}
 
 
@@ -88,8 +91,9 @@ async def posted(db: AsyncConnectionPool, keys: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     async with db.connection() as conn:
-        cur = await conn.execute("SELECT reply_key FROM bot_replies WHERE reply_key = ANY(%s) AND status = 'posted'",
-                                 (wanted,))
+        cur = await conn.execute(
+            "SELECT reply_key FROM bot_replies WHERE reply_key = ANY(%s) AND status = 'posted'", (wanted,)
+        )
         return {row[0] for row in await cur.fetchall()}
 
 
@@ -102,13 +106,14 @@ async def posted_contents(db: AsyncConnectionPool, keys: Iterable[str]) -> dict[
     """The text of each posted reply among `keys` (None once purged)."""
     async with db.connection() as conn:
         cur = await conn.execute(
-            "SELECT reply_key, content FROM bot_replies WHERE reply_key = ANY(%s) AND status = 'posted'",
-            (list(keys),))
+            "SELECT reply_key, content FROM bot_replies WHERE reply_key = ANY(%s) AND status = 'posted'", (list(keys),)
+        )
         return {key: content for key, content in await cur.fetchall()}
 
 
-async def settle(db: AsyncConnectionPool, keys: str | Sequence[str], find: Find | None, *,
-                 settle_s: float = SETTLE_SECONDS) -> bool:
+async def settle(
+    db: AsyncConnectionPool, keys: str | Sequence[str], find: Find | None, *, settle_s: float = SETTLE_SECONDS
+) -> bool:
     """Resolve keys whose post has no known outcome; True when they turned out posted (or were already).
 
     Raises Defer while the last attempt is younger than `settle_s`. Without `find` nothing can be read
@@ -137,9 +142,17 @@ async def settle(db: AsyncConnectionPool, keys: str | Sequence[str], find: Find 
     return True
 
 
-async def post_once(db: AsyncConnectionPool, keys: str | Sequence[str], *, conversation_id: int | None, kind: str,
-                    content: str | None, post: Post, find: Find | None = None,
-                    settle_s: float = SETTLE_SECONDS) -> bool:
+async def post_once(
+    db: AsyncConnectionPool,
+    keys: str | Sequence[str],
+    *,
+    conversation_id: int | None,
+    kind: str,
+    content: str | None,
+    post: Post,
+    find: Find | None = None,
+    settle_s: float = SETTLE_SECONDS,
+) -> bool:
     """Run `post` unless every key is posted already; return True when it posted now.
 
     A key in doubt (see `settle`) is read back with `find` first and posted only if Chatwoot does not have
@@ -167,15 +180,19 @@ async def post_once(db: AsyncConnectionPool, keys: str | Sequence[str], *, conve
     if await settle(db, wanted, find, settle_s=settle_s):
         return False
     async with db.connection() as conn:
-        await conn.execute("UPDATE bot_replies SET status = 'pending', attempted_at = now(), content = %s"
-                           " WHERE reply_key = ANY(%s) AND status <> 'posted'", (content, wanted))
+        await conn.execute(
+            "UPDATE bot_replies SET status = 'pending', attempted_at = now(), content = %s"
+            " WHERE reply_key = ANY(%s) AND status <> 'posted'",
+            (content, wanted),
+        )
     try:
         created = await post()
     except BaseException as exc:
         status = "unknown" if outcome_unknown(exc) else "failed"
         async with db.connection() as conn:
-            await conn.execute("UPDATE bot_replies SET status = %s WHERE reply_key = ANY(%s) AND status <> 'posted'",
-                               (status, wanted))
+            await conn.execute(
+                "UPDATE bot_replies SET status = %s WHERE reply_key = ANY(%s) AND status <> 'posted'", (status, wanted)
+            )
         raise
     message_id = created.get("id") if isinstance(created, Mapping) else created
     await _mark_posted(db, wanted, message_id if isinstance(message_id, int) else None)
@@ -186,24 +203,29 @@ async def _mark_posted(db: AsyncConnectionPool, keys: Sequence[str], message_id:
     async with db.connection() as conn:
         await conn.execute(
             "UPDATE bot_replies SET status = 'posted', posted_at = now(), chatwoot_message_id = %s"
-            " WHERE reply_key = ANY(%s) AND status <> 'posted'", (message_id, list(keys)))
+            " WHERE reply_key = ANY(%s) AND status <> 'posted'",
+            (message_id, list(keys)),
+        )
 
 
-async def plan_steps(db: AsyncConnectionPool, steps: Sequence[tuple[str, str, str]], *,
-                     conversation_id: int) -> None:
+async def plan_steps(db: AsyncConnectionPool, steps: Sequence[tuple[str, str, str]], *, conversation_id: int) -> None:
     """Record (key, kind, content) steps to take, in one transaction: a plan that exists whole or not at all,
     so a retry can tell a half-done plan from one never begun. Existing keys are left as they are."""
     async with db.connection() as conn, conn.transaction():
         for key, kind, content in steps:
-            await conn.execute("INSERT INTO bot_replies (reply_key, conversation_id, kind, content)"
-                               " VALUES (%s, %s, %s, %s) ON CONFLICT (reply_key) DO NOTHING",
-                               (key, conversation_id, kind, content))
+            await conn.execute(
+                "INSERT INTO bot_replies (reply_key, conversation_id, kind, content)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (reply_key) DO NOTHING",
+                (key, conversation_id, kind, content),
+            )
 
 
 async def plan(conn: psycopg.AsyncConnection[Any], key: str, *, kind: str, content: str) -> None:
     """Record a post to make later, inside the caller's transaction (so it exists iff the change does)."""
-    await conn.execute("INSERT INTO bot_replies (reply_key, kind, content) VALUES (%s, %s, %s)"
-                       " ON CONFLICT (reply_key) DO NOTHING", (key, kind, content))
+    await conn.execute(
+        "INSERT INTO bot_replies (reply_key, kind, content) VALUES (%s, %s, %s) ON CONFLICT (reply_key) DO NOTHING",
+        (key, kind, content),
+    )
 
 
 async def planned(db: AsyncConnectionPool, prefix: str) -> list[tuple[str, str]]:
@@ -214,28 +236,36 @@ async def planned(db: AsyncConnectionPool, prefix: str) -> list[tuple[str, str]]
             "SELECT reply_key, content FROM bot_replies WHERE starts_with(reply_key, %s)"
             " AND (status = 'pending' OR (status IN ('failed', 'unknown') AND conversation_id IS NOT NULL))"
             " ORDER BY id",
-            (prefix,))
+            (prefix,),
+        )
         return [(key, content) for key, content in await cur.fetchall()]
 
 
 async def attach(db: AsyncConnectionPool, keys: Sequence[str], conversation_id: int) -> None:
     """Say where planned posts go."""
     async with db.connection() as conn:
-        await conn.execute("UPDATE bot_replies SET conversation_id = %s WHERE reply_key = ANY(%s)"
-                           " AND status <> 'posted'", (conversation_id, list(keys)))
+        await conn.execute(
+            "UPDATE bot_replies SET conversation_id = %s WHERE reply_key = ANY(%s) AND status <> 'posted'",
+            (conversation_id, list(keys)),
+        )
 
 
 async def skip(db: AsyncConnectionPool, keys: Sequence[str]) -> None:
     """Give up planned posts that have nowhere to go."""
     async with db.connection() as conn:
-        await conn.execute("UPDATE bot_replies SET status = 'skipped' WHERE reply_key = ANY(%s)"
-                           " AND status <> 'posted'", (list(keys),))
+        await conn.execute(
+            "UPDATE bot_replies SET status = 'skipped' WHERE reply_key = ANY(%s) AND status <> 'posted'", (list(keys),)
+        )
 
 
-def forget_contents(conn: psycopg.Connection[Any], *, before: datetime, kinds: Sequence[str],
-                    keys: Sequence[str]) -> int:
+def forget_contents(
+    conn: psycopg.Connection[Any], *, before: datetime, kinds: Sequence[str], keys: Sequence[str]
+) -> int:
     """Drop the text of replies older than `before` that are of `kinds` or among `keys` (retention), keeping
     the rows, which are what stops a re-post."""
-    cur = conn.execute("UPDATE bot_replies SET content = NULL WHERE content IS NOT NULL AND created_at < %s"
-                       " AND (kind = ANY(%s) OR reply_key = ANY(%s))", (before, list(kinds), list(keys)))
+    cur = conn.execute(
+        "UPDATE bot_replies SET content = NULL WHERE content IS NOT NULL AND created_at < %s"
+        " AND (kind = ANY(%s) OR reply_key = ANY(%s))",
+        (before, list(kinds), list(keys)),
+    )
     return cur.rowcount

@@ -85,11 +85,19 @@ class DrainReport:
 
 def encode(delivery: Delivery, *, known: bool, received_at: datetime) -> bytes:
     """A record's bytes: the header line (magic, body length, body SHA-256), then the JSON body."""
-    body = json.dumps({
-        "source": delivery.source, "event_type": delivery.event_type, "dedupe_key": delivery.dedupe_key,
-        "subject": delivery.subject, "payload": delivery.payload, "known": known,
-        "received_at": received_at.isoformat(),
-    }, separators=(",", ":"), ensure_ascii=False).encode()
+    body = json.dumps(
+        {
+            "source": delivery.source,
+            "event_type": delivery.event_type,
+            "dedupe_key": delivery.dedupe_key,
+            "subject": delivery.subject,
+            "payload": delivery.payload,
+            "known": known,
+            "received_at": received_at.isoformat(),
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
     return b"%s %d %s\n" % (MAGIC, len(body), hashlib.sha256(body).hexdigest().encode()) + body
 
 
@@ -97,8 +105,7 @@ def decode(name: str, data: bytes) -> SpooledDelivery:
     """Read a record back; CorruptRecord unless its header, length and checksum all hold."""
     header, newline, body = data.partition(b"\n")
     parts = header.split(b" ")
-    if (not newline or len(parts) != 4 or b" ".join(parts[:2]) != MAGIC or not parts[2].isdigit()
-            or len(parts[2]) > 12):
+    if not newline or len(parts) != 4 or b" ".join(parts[:2]) != MAGIC or not parts[2].isdigit() or len(parts[2]) > 12:
         raise CorruptRecord(f"{name}: not a spool record")
     if int(parts[2]) != len(body):
         raise CorruptRecord(f"{name}: {len(body)} bytes where the header says {int(parts[2])} (cut short?)")
@@ -106,8 +113,9 @@ def decode(name: str, data: bytes) -> SpooledDelivery:
         raise CorruptRecord(f"{name}: checksum does not match")
     try:
         raw = json.loads(body)
-        delivery = Delivery(str(raw["source"]), str(raw["event_type"]), str(raw["dedupe_key"]),
-                            raw["subject"], dict(raw["payload"]))
+        delivery = Delivery(
+            str(raw["source"]), str(raw["event_type"]), str(raw["dedupe_key"]), raw["subject"], dict(raw["payload"])
+        )
         return SpooledDelivery(name, delivery, bool(raw["known"]), datetime.fromisoformat(raw["received_at"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptRecord(f"{name}: {type(exc).__name__}: {exc}") from None
@@ -151,7 +159,7 @@ class Spool:
             try:
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -206,13 +214,22 @@ class Spool:
                         self._drain_one(conn, name, queued, report)
                     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                         report.left = len(self.names())
-                        log.warning("spool drain stopped: database unavailable",
-                                    extra={"left": report.left, "error": str(exc)[:200]})
+                        log.warning(
+                            "spool drain stopped: database unavailable",
+                            extra={"left": report.left, "error": str(exc)[:200]},
+                        )
                         return report
                 _fsync_dir(self.directory)
         if report.drained or report.quarantined:
-            log.info("spool drained", extra={"queued": len(report.queued), "ignored": report.ignored,
-                                             "duplicates": report.duplicates, "quarantined": report.quarantined})
+            log.info(
+                "spool drained",
+                extra={
+                    "queued": len(report.queued),
+                    "ignored": report.ignored,
+                    "duplicates": report.duplicates,
+                    "quarantined": report.quarantined,
+                },
+            )
         return report
 
     def _drain_one(self, conn: psycopg.Connection[Any], name: str, queued: bool, report: DrainReport) -> None:
@@ -224,8 +241,9 @@ class Spool:
             self._set_aside(name, str(exc), report)
             return
         try:
-            event_id = ledger.insert_spooled(conn, record.delivery, known=record.known,
-                                             received_at=record.received_at, queued=queued)
+            event_id = ledger.insert_spooled(
+                conn, record.delivery, known=record.known, received_at=record.received_at, queued=queued
+            )
         except (psycopg.DataError, psycopg.IntegrityError) as exc:  # this record, not the database: set it aside
             self._set_aside(name, f"{type(exc).__name__}: {exc}", report)
             return

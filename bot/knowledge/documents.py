@@ -126,8 +126,14 @@ def _yaml_sections(
         if not question or not answer:
             raise DocumentError(f"{source}: every faq entry needs 'q' and 'a'")
         faq_heading = f"{title} > {question}" if title else question
-        sections.append(Section(heading=faq_heading, text=answer, is_access=access or item.get("access") is True,
-                                is_private=private or item.get("private") is True))
+        sections.append(
+            Section(
+                heading=faq_heading,
+                text=answer,
+                is_access=access or item.get("access") is True,
+                is_private=private or item.get("private") is True,
+            )
+        )
     for item in _list_of_mappings(meta.get("sections"), source, "sections"):
         heading = _optional_str(item.get("heading", item.get("title")))
         text = _optional_str(item.get("text", item.get("body")))
@@ -135,8 +141,14 @@ def _yaml_sections(
             raise DocumentError(f"{source}: every section needs a 'text'")
         if title and heading:
             heading = f"{title} > {heading}"
-        sections.append(Section(heading=heading or title, text=text, is_access=access or item.get("access") is True,
-                                is_private=private or item.get("private") is True))
+        sections.append(
+            Section(
+                heading=heading or title,
+                text=text,
+                is_access=access or item.get("access") is True,
+                is_private=private or item.get("private") is True,
+            )
+        )
     return sections
 
 

@@ -81,7 +81,7 @@ class Question:
 
     @property
     def match(self) -> str:
-        """"same" if the question's language is one of its answers' languages, "cross" otherwise."""
+        """ "same" if the question's language is one of its answers' languages, "cross" otherwise."""
         langs = {expected_language(e) for e in self.expected}
         return "same" if self.lang in langs else "cross"
 
@@ -159,9 +159,7 @@ class EvalReport:
 
 
 def _row(name: str, scores: Scores) -> str:
-    return (
-        f"{name:<22}{scores.questions:>5}{scores.recall_at_1:>8.3f}{scores.recall_at_5:>8.3f}{scores.mrr:>8.3f}"
-    )
+    return f"{name:<22}{scores.questions:>5}{scores.recall_at_1:>8.3f}{scores.recall_at_5:>8.3f}{scores.mrr:>8.3f}"
 
 
 def expected_language(expected: str) -> str | None:

@@ -16,21 +16,29 @@ _F = re.IGNORECASE | re.UNICODE
 _TIME = r"(\d{1,2})(?:[:.h](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.|uhr|h)?"
 _CHECK_IN = r"(?:check[- ]?in|self check-in|chegada|entrada|llegada|anreise|einchecken|arriv[ée]e|arrivo)"
 _CHECK_OUT = r"(?:check[- ]?out|sa[íi]da|salida|abreise|auschecken|d[ée]part|partenza)"
-_FROM = r"(?:is |ist |é |es |est |è )?(?:from|after|at|by|before|until|ab|um|bis|a partir das|a partir de las|" \
-        r"desde las|à partir de|dès|dalle|entro le|antes das|antes de las|avant|jusqu'à|:)?\s*"
+_FROM = (
+    r"(?:is |ist |é |es |est |è )?(?:from|after|at|by|before|until|ab|um|bis|a partir das|a partir de las|"
+    r"desde las|à partir de|dès|dalle|entro le|antes das|antes de las|avant|jusqu'à|:)?\s*"
+)
 _GUESTS = re.compile(
     r"(?:up to|sleeps|max(?:imum)?(?: of)?|for up to|bis zu|maximal|até|hasta|jusqu'à|fino a|massimo)\s+(\d{1,2})\s*"
     r"(?:guests|people|persons|adults|personen|gäste|pessoas|hóspedes|personas|huéspedes|personnes|voyageurs|"
-    r"persone|ospiti)", _F)
+    r"persone|ospiti)",
+    _F,
+)
 _NO_PETS = re.compile(
     r"\bno pets\b|pets are not (?:allowed|permitted)|\bkeine haustiere\b|haustiere (?:sind )?nicht erlaubt|"
     r"n[ãa]o (?:são )?(?:permitidos|aceitamos) animais|animais n[ãa]o (?:são )?permitidos|no se admiten mascotas|"
     r"\bsin mascotas\b|animaux (?:ne sont )?(?:pas |non )?(?:admis|accept[ée]s)|pas d'animaux|"
-    r"animali non (?:sono )?ammessi|niente animali", _F)
+    r"animali non (?:sono )?ammessi|niente animali",
+    _F,
+)
 _PETS_OK = re.compile(
     r"pets? (?:are |is )?(?:welcome|allowed)|pet[- ]friendly|haustiere (?:sind )?(?:willkommen|erlaubt)|"
     r"animais (?:são )?(?:bem-vindos|permitidos)|se admiten mascotas|mascotas bienvenidas|"
-    r"animaux (?:sont )?(?:bienvenus|admis|accept[ée]s)|animali (?:sono )?(?:benvenuti|ammessi)", _F)
+    r"animaux (?:sont )?(?:bienvenus|admis|accept[ée]s)|animali (?:sono )?(?:benvenuti|ammessi)",
+    _F,
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +81,12 @@ def read_facts(text: str) -> GuideFacts:
         pets = False
     elif _PETS_OK.search(text):
         pets = True
-    return GuideFacts(check_in=_time_after(_CHECK_IN, text), check_out=_time_after(_CHECK_OUT, text),
-                      max_guests=int(guests.group(1)) if guests else None, pets=pets)
+    return GuideFacts(
+        check_in=_time_after(_CHECK_IN, text),
+        check_out=_time_after(_CHECK_OUT, text),
+        max_guests=int(guests.group(1)) if guests else None,
+        pets=pets,
+    )
 
 
 def normalize_time(value: str | None) -> str | None:

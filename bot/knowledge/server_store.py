@@ -44,10 +44,14 @@ def scope_filter(scope: Scope, *, own_only: bool = False) -> models.Filter:
         gate.append(models.FieldCondition(key=PROPERTY, match=models.MatchAny(any=allowed)))
     if scope.private_properties:
         mine = sorted(scope.private_properties)
-        gate.append(models.Filter(must=[
-            models.FieldCondition(key=GATE, match=models.MatchValue(value=GATE_PRIVATE)),
-            models.FieldCondition(key=PROPERTY, match=models.MatchAny(any=mine)),
-        ]))
+        gate.append(
+            models.Filter(
+                must=[
+                    models.FieldCondition(key=GATE, match=models.MatchValue(value=GATE_PRIVATE)),
+                    models.FieldCondition(key=PROPERTY, match=models.MatchAny(any=mine)),
+                ]
+            )
+        )
     return models.Filter(must=[models.Filter(should=[*own, *shared]), models.Filter(should=gate)])
 
 

@@ -30,8 +30,16 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=PIPE_WIDTH)
 
 
-def run_import(dsn: str, fmt: Format, path: Path, *, mapping_file: Path | None, restart: bool,
-               batch_size: int, console: Console | None = None) -> int:
+def run_import(
+    dsn: str,
+    fmt: Format,
+    path: Path,
+    *,
+    mapping_file: Path | None,
+    restart: bool,
+    batch_size: int,
+    console: Console | None = None,
+) -> int:
     """Import PATH and print what changed; 0 when it ran (defects are `sidecar validate`'s business)."""
     console = console or _console()
     mapping = load_mapping(mapping_file)
@@ -40,13 +48,16 @@ def run_import(dsn: str, fmt: Format, path: Path, *, mapping_file: Path | None, 
     console.print(render_import(report))
     for file in report.files:
         for collection, n in sorted(file.collections_skipped.items()):
-            console.print(f"not imported: {n} record(s) of collection {collection!r} ({file.source}): "
-                          "not in the mapping")
+            console.print(
+                f"not imported: {n} record(s) of collection {collection!r} ({file.source}): not in the mapping"
+            )
     if report.changes == 0:
         console.print("nothing changed: every record was already imported")
     else:
-        console.print(f"{report.changes} change(s); {report.new_errors} new error(s) in import_errors"
-                      + (f"; {report.linked} reservation(s) linked to their listing" if report.linked else ""))
+        console.print(
+            f"{report.changes} change(s); {report.new_errors} new error(s) in import_errors"
+            + (f"; {report.linked} reservation(s) linked to their listing" if report.linked else "")
+        )
     return 0
 
 
@@ -54,8 +65,15 @@ def run_import(dsn: str, fmt: Format, path: Path, *, mapping_file: Path | None, 
 def _progress_bar() -> Iterator[Callable[[int, int], Callable[[int], None]]]:
     """A rich progress bar on a terminal, silent in logs, pipes and tests."""
     err = Console(stderr=True)
-    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, disable=not err.is_terminal) as bar:
+    with Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    ) as bar:
+
         def start(done: int, total: int) -> Callable[[int], None]:
             task = bar.add_task("import", total=total, completed=done)
             return lambda n: bar.advance(task, n)
@@ -85,8 +103,10 @@ def run_reindex(settings: Settings, console: Console | None = None) -> int:
     except KnowledgeStoreError as exc:
         if "another process" not in str(exc):
             raise
-        console.print("the embedded knowledge store is open in a running worker: it re-indexes the changed "
-                      "listings on its next sweeps")
+        console.print(
+            "the embedded knowledge store is open in a running worker: it re-indexes the changed "
+            "listings on its next sweeps"
+        )
         return 0
     total = FeedReport()
     try:
@@ -101,9 +121,11 @@ def run_reindex(settings: Settings, console: Console | None = None) -> int:
                 break
     finally:
         store.close()
-    console.print(f"knowledge: {total.reindexed} listing(s) re-indexed ({total.chunks_added} chunks embedded, "
-                  f"{total.chunks_deleted} deleted), {total.removed} removed"
-                  + (f"; {total.failed} failed, left in the feed (see the log)" if total.failed else ""))
+    console.print(
+        f"knowledge: {total.reindexed} listing(s) re-indexed ({total.chunks_added} chunks embedded, "
+        f"{total.chunks_deleted} deleted), {total.removed} removed"
+        + (f"; {total.failed} failed, left in the feed (see the log)" if total.failed else "")
+    )
     return 1 if total.failed else 0
 
 
@@ -129,8 +151,16 @@ def render_counts(result: Validation) -> Table:
     for name in ("kind", "source records", "duplicates", "rejected", "source ids", "in target", "table rows", "ok"):
         table.add_column(name, justify="left" if name == "kind" else "right")
     for c in result.counts:
-        table.add_row(c.kind, str(c.source_records), str(c.duplicates), str(c.rejected), str(c.source_keys),
-                      str(c.in_target), str(c.target_rows), "yes" if c.ok else "NO")
+        table.add_row(
+            c.kind,
+            str(c.source_records),
+            str(c.duplicates),
+            str(c.rejected),
+            str(c.source_keys),
+            str(c.in_target),
+            str(c.target_rows),
+            "yes" if c.ok else "NO",
+        )
     return table
 
 

@@ -57,8 +57,9 @@ async def reindex_changed(ctx: JobContext, limit: int = DEFAULT_LIMIT) -> int:
     """Re-index the listings changed since the last pass with the worker's warm store and embedder;
     returns how many listings were synced or removed. Safe to call often: an empty feed costs one query."""
     retriever = ctx.retriever
-    report = await asyncio.to_thread(reindex_pending, ctx.settings.database_dsn, retriever.store,
-                                     retriever.embedder, limit=limit)
+    report = await asyncio.to_thread(
+        reindex_pending, ctx.settings.database_dsn, retriever.store, retriever.embedder, limit=limit
+    )
     return report.done
 
 
@@ -70,19 +71,27 @@ def reindex_pending(dsn: str, store: KnowledgeStore, embedder: Embedder, *, limi
         if not (locked and locked[0]):
             return report
         try:
-            changes = [Change(*row) for row in conn.execute(
-                "SELECT property_code, listing_id, version FROM knowledge_changes ORDER BY changed_at LIMIT %s",
-                (limit,))]
+            changes = [
+                Change(*row)
+                for row in conn.execute(
+                    "SELECT property_code, listing_id, version FROM knowledge_changes ORDER BY changed_at LIMIT %s",
+                    (limit,),
+                )
+            ]
             for change in changes:
                 try:
                     _apply(conn, change, dsn, store, embedder, report)
                 except Exception as exc:  # one bad listing must not stall the others; it stays in the feed
                     report.failed += 1
-                    log.warning("listing knowledge not re-indexed", extra={
-                        "property_code": change.property_code, "error": str(exc)[:200]})
+                    log.warning(
+                        "listing knowledge not re-indexed",
+                        extra={"property_code": change.property_code, "error": str(exc)[:200]},
+                    )
                     continue
-                conn.execute("DELETE FROM knowledge_changes WHERE property_code = %s AND version = %s",
-                             (change.property_code, change.version))
+                conn.execute(
+                    "DELETE FROM knowledge_changes WHERE property_code = %s AND version = %s",
+                    (change.property_code, change.version),
+                )
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (FEED_LOCK_ID,))
     if report.done or report.failed:
@@ -90,28 +99,43 @@ def reindex_pending(dsn: str, store: KnowledgeStore, embedder: Embedder, *, limi
     return report
 
 
-def _apply(conn: psycopg.Connection, change: Change, dsn: str, store: KnowledgeStore, embedder: Embedder,
-           report: FeedReport) -> None:
+def _apply(
+    conn: psycopg.Connection, change: Change, dsn: str, store: KnowledgeStore, embedder: Embedder, report: FeedReport
+) -> None:
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SELECT code, guesty_listing_id, name, nickname, address, timezone, check_in_time,"
-                    " check_out_time, active, raw FROM properties WHERE code = %s", (change.property_code,))
+        cur.execute(
+            "SELECT code, guesty_listing_id, name, nickname, address, timezone, check_in_time,"
+            " check_out_time, active, raw FROM properties WHERE code = %s",
+            (change.property_code,),
+        )
         row = cur.fetchone()
     indexable = row is not None and bool(row["active"]) and bool(row["guesty_listing_id"])
     if row is not None and indexable:
         listing = listing_from_row(row)
         document = listing_document(listing, row["code"], row["raw"])
-        sync = index_document(document.source, document.sections, property_code=row["code"],
-                              language=document.language, store=store, embedder=embedder, dsn=dsn,
-                              title=document.title)
+        sync = index_document(
+            document.source,
+            document.sections,
+            property_code=row["code"],
+            language=document.language,
+            store=store,
+            embedder=embedder,
+            dsn=dsn,
+            title=document.title,
+        )
         report.reindexed += 1
         report.chunks_added += sync.added
         report.chunks_deleted += sync.deleted
-    stale = change.listing_id if change.listing_id and (not indexable or row is None
-                                                         or row["guesty_listing_id"] != change.listing_id) else None
+    stale = (
+        change.listing_id
+        if change.listing_id and (not indexable or row is None or row["guesty_listing_id"] != change.listing_id)
+        else None
+    )
     # A listing whose property was deleted, deactivated or re-coded: its knowledge goes, unless an active
     # property (the same listing under its new code) still holds it.
-    if stale and conn.execute("SELECT NOT EXISTS (SELECT 1 FROM properties WHERE guesty_listing_id = %s"
-                              " AND active)", (stale,)).fetchone() == (True,):
+    if stale and conn.execute(
+        "SELECT NOT EXISTS (SELECT 1 FROM properties WHERE guesty_listing_id = %s AND active)", (stale,)
+    ).fetchone() == (True,):
         report.chunks_deleted += remove_document(listing_source(stale), store=store, dsn=dsn)
         report.removed += 1
 

@@ -26,8 +26,11 @@ BATCH_SIZE = 500
 IMPORT_LOCK_CLASS = 72_721  # two-integer advisory lock per source file: one run imports a file at a time
 OUTCOMES = ("inserted", "updated", "unchanged", "older", "duplicate", "rejected")
 WRITERS: dict[str, Callable[[psycopg.Connection, Any], list[str]]] = {
-    "call": targets.write_calls, "reservation": targets.write_reservations, "listing": targets.write_listings,
-    "room": targets.write_rooms, "message": targets.write_messages,
+    "call": targets.write_calls,
+    "reservation": targets.write_reservations,
+    "listing": targets.write_listings,
+    "room": targets.write_rooms,
+    "message": targets.write_messages,
 }
 
 
@@ -55,15 +58,22 @@ class ImportReport:
     @property
     def changes(self) -> int:
         """Rows written and errors recorded: 0 means the run changed nothing."""
-        return (sum(c["inserted"] + c["updated"] for c in self.outcomes.values()) + self.new_errors
-                + self.linked)
+        return sum(c["inserted"] + c["updated"] for c in self.outcomes.values()) + self.new_errors + self.linked
 
 
 Progress = Callable[[int], None]
 
 
-def import_path(dsn: str, fmt: Format, path: Path, mapping: Mapping, *, batch_size: int = BATCH_SIZE,
-                restart: bool = False, progress: Callable[[int, int], Progress] | None = None) -> ImportReport:
+def import_path(
+    dsn: str,
+    fmt: Format,
+    path: Path,
+    mapping: Mapping,
+    *,
+    batch_size: int = BATCH_SIZE,
+    restart: bool = False,
+    progress: Callable[[int, int], Progress] | None = None,
+) -> ImportReport:
     """Import every export file at `path`. `progress(done, total)` makes a callback advanced per batch.
 
     restart: ignore the checkpoints and read every file from the top (the ledger still keeps it exact).
@@ -104,8 +114,17 @@ def _batches(records: Iterator[SourceRecord], size: int) -> Iterator[list[Source
         yield batch
 
 
-def _import_file(conn: psycopg.Connection, file: SourceFile, size: int, digest: str, start: int, mapping: Mapping,
-                 batch_size: int, report: ImportReport, advance: Progress | None) -> FileReport:
+def _import_file(
+    conn: psycopg.Connection,
+    file: SourceFile,
+    size: int,
+    digest: str,
+    start: int,
+    mapping: Mapping,
+    batch_size: int,
+    report: ImportReport,
+    advance: Progress | None,
+) -> FileReport:
     done = FileReport(file.source, resumed_at=start)
     locked = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (IMPORT_LOCK_CLASS, file.source)).fetchone()
     conn.commit()
@@ -120,9 +139,18 @@ def _import_file(conn: psycopg.Connection, file: SourceFile, size: int, digest: 
         conn.commit()
 
 
-def _import_locked(conn: psycopg.Connection, file: SourceFile, size: int, digest: str, start: int,
-                   mapping: Mapping, batch_size: int, report: ImportReport, advance: Progress | None,
-                   done: FileReport) -> FileReport:
+def _import_locked(
+    conn: psycopg.Connection,
+    file: SourceFile,
+    size: int,
+    digest: str,
+    start: int,
+    mapping: Mapping,
+    batch_size: int,
+    report: ImportReport,
+    advance: Progress | None,
+    done: FileReport,
+) -> FileReport:
     position, last_id = start, None
     for batch in _batches(read(file, start), batch_size):
         _apply_batch(conn, file.source, batch, mapping, report, done)
@@ -142,8 +170,14 @@ def _import_locked(conn: psycopg.Connection, file: SourceFile, size: int, digest
     return done
 
 
-def _apply_batch(conn: psycopg.Connection, source: str, batch: Sequence[SourceRecord], mapping: Mapping,
-                 report: ImportReport, done: FileReport) -> None:
+def _apply_batch(
+    conn: psycopg.Connection,
+    source: str,
+    batch: Sequence[SourceRecord],
+    mapping: Mapping,
+    report: ImportReport,
+    done: FileReport,
+) -> None:
     failures: list[Failure] = []
     accepted: list[tuple[SourceRecord, str, Mapped]] = []  # (record, fingerprint, row)
     for record in batch:
@@ -152,15 +186,25 @@ def _apply_batch(conn: psycopg.Connection, source: str, batch: Sequence[SourceRe
             done.collections_skipped[record.collection] += 1
             continue
         if record.data is None:
-            failures.append(Failure(record.position, record.collection, kind, record.source_id, "unreadable",
-                                    record.error or "unreadable", {}))
+            failures.append(
+                Failure(
+                    record.position,
+                    record.collection,
+                    kind,
+                    record.source_id,
+                    "unreadable",
+                    record.error or "unreadable",
+                    {},
+                )
+            )
             report.add(kind, "rejected")
             continue
         data = mapping.rename(kind, record.data)
         mapped = to_record(kind, data, record.source_id)
         if isinstance(mapped, Rejected):
-            failures.append(Failure(record.position, record.collection, kind, mapped.key, mapped.rule,
-                                    mapped.reason, record.data))
+            failures.append(
+                Failure(record.position, record.collection, kind, mapped.key, mapped.rule, mapped.reason, record.data)
+            )
             report.add(kind, "rejected")
             continue
         accepted.append((record, fingerprint(mapped.kind, content(kind, data)), mapped))
@@ -173,8 +217,17 @@ def _apply_batch(conn: psycopg.Connection, source: str, batch: Sequence[SourceRe
             report.add(mapped.kind, "unchanged")
             continue
         if first is not None:
-            failures.append(Failure(record.position, record.collection, mapped.kind, mapped.key, "duplicate",
-                                    f"duplicate of {first[0]} record {first[1]}", record.data or {}))
+            failures.append(
+                Failure(
+                    record.position,
+                    record.collection,
+                    mapped.kind,
+                    mapped.key,
+                    "duplicate",
+                    f"duplicate of {first[0]} record {first[1]}",
+                    record.data or {},
+                )
+            )
             report.add(mapped.kind, "duplicate")
             continue
         seen[(mapped.kind, fp)] = (source, record.position)

@@ -49,8 +49,10 @@ class Failure:
 
 
 def load_checkpoint(conn: psycopg.Connection, source: str) -> Checkpoint | None:
-    row = conn.execute("SELECT source, file_size, file_digest, position, last_id, finished FROM import_checkpoints"
-                       " WHERE source = %s", (source,)).fetchone()
+    row = conn.execute(
+        "SELECT source, file_size, file_digest, position, last_id, finished FROM import_checkpoints WHERE source = %s",
+        (source,),
+    ).fetchone()
     return Checkpoint(*row) if row else None
 
 
@@ -105,8 +107,15 @@ def record_failures(conn: psycopg.Connection, source: str, failures: Sequence[Fa
         ON CONFLICT (source, position) DO NOTHING
         RETURNING id
         """,
-        ([source] * len(failures), [f.position for f in failures], [f.collection for f in failures],
-         [f.kind for f in failures], [f.key for f in failures], [f.rule for f in failures],
-         [f.reason for f in failures], [Jsonb(f.record) for f in failures]),
+        (
+            [source] * len(failures),
+            [f.position for f in failures],
+            [f.collection for f in failures],
+            [f.kind for f in failures],
+            [f.key for f in failures],
+            [f.rule for f in failures],
+            [f.reason for f in failures],
+            [Jsonb(f.record) for f in failures],
+        ),
     ).fetchall()
     return len(rows)

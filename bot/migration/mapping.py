@@ -27,14 +27,25 @@ KINDS = ("call", "reservation", "listing", "guesty_event", "room", "message")
 
 DEFAULT_COLLECTIONS: dict[str, str] = {
     # Aircall: call objects, or whole webhook deliveries ({"event", "timestamp", "data"})
-    "calls": "call", "aircall_calls": "call", "aircallcalls": "call",
-    "aircall_events": "call", "aircallevents": "call", "call_events": "call",
+    "calls": "call",
+    "aircall_calls": "call",
+    "aircallcalls": "call",
+    "aircall_events": "call",
+    "aircallevents": "call",
+    "call_events": "call",
     # Guesty: reservation and listing objects, or whole webhook deliveries
-    "reservations": "reservation", "guesty_reservations": "reservation", "guestyreservations": "reservation",
-    "listings": "listing", "guesty_listings": "listing", "guestylistings": "listing",
-    "guesty_events": "guesty_event", "guestyevents": "guesty_event", "guesty_webhooks": "guesty_event",
+    "reservations": "reservation",
+    "guesty_reservations": "reservation",
+    "guestyreservations": "reservation",
+    "listings": "listing",
+    "guesty_listings": "listing",
+    "guestylistings": "listing",
+    "guesty_events": "guesty_event",
+    "guestyevents": "guesty_event",
+    "guesty_webhooks": "guesty_event",
     # RocketChat (Omnichannel): rooms and their messages
-    "rocketchat_room": "room", "rocketchat_message": "message",
+    "rocketchat_room": "room",
+    "rocketchat_message": "message",
 }
 
 

@@ -141,8 +141,9 @@ def _call(data: dict[str, Any], source_id: str | None) -> CallRecord | Rejected:
     if isinstance(data.get("event"), str) and isinstance(data.get("data"), dict):
         envelope = AircallWebhook.model_validate({**data, "timestamp": _unix(data.get("timestamp"), "timestamp")})
         if envelope.event not in CALL_EVENTS:
-            return Rejected("unsupported", f"Aircall event {envelope.event} is not imported",
-                            _str(envelope.data.get("id")))
+            return Rejected(
+                "unsupported", f"Aircall event {envelope.event} is not imported", _str(envelope.data.get("id"))
+            )
         event, stamp, call_data = envelope.event, envelope.timestamp, envelope.data
     else:
         event, call_data, stamp = API_SNAPSHOT, data, 0
@@ -184,16 +185,26 @@ def _reservation(data: dict[str, Any], source_id: str | None, *, stamp: datetime
     res = Reservation.model_validate(data)
     if res.id is None and source_id:
         res = res.model_copy(update={"id": source_id})
-    missing = [name for name, value in (("_id", res.id), ("status", res.status), ("checkIn", res.check_in),
-                                        ("checkOut", res.check_out), ("listingId", res.effective_listing_id))
-               if not value]
+    missing = [
+        name
+        for name, value in (
+            ("_id", res.id),
+            ("status", res.status),
+            ("checkIn", res.check_in),
+            ("checkOut", res.check_out),
+            ("listingId", res.effective_listing_id),
+        )
+        if not value
+    ]
     if missing:
         return Rejected("required", "missing " + ", ".join(missing), res.id)
     assert res.check_in is not None and res.check_out is not None and res.id is not None
     if res.check_out <= res.check_in:
-        return Rejected("check_out_before_check_in",
-                        f"check-out {res.check_out.isoformat()} is not after check-in {res.check_in.isoformat()}",
-                        res.id)
+        return Rejected(
+            "check_out_before_check_in",
+            f"check-out {res.check_out.isoformat()} is not after check-in {res.check_in.isoformat()}",
+            res.id,
+        )
     return ReservationRecord(res.id, reservation_row(res, stamp=stamp, raw=data))
 
 
@@ -212,8 +223,7 @@ def _guesty_event(data: dict[str, Any], source_id: str | None) -> Mapped | Rejec
         parsed = ReservationEvent.model_validate(data)
         inner = data.get("reservation")
         if not isinstance(inner, dict):
-            return Rejected("unsupported", f"{event} carries only ids, not the reservation",
-                            parsed.reservation_id())
+            return Rejected("unsupported", f"{event} carries only ids, not the reservation", parsed.reservation_id())
         return _reservation(inner, None, stamp=parsed.ordering_stamp())
     if event in ("listing.new", "listing.updated") and isinstance(data.get("listing"), dict):
         return _listing(data["listing"], None)
@@ -234,23 +244,39 @@ def _room(data: dict[str, Any], source_id: str | None) -> RoomRecord | Rejected:
     phone = next((normalize_phone(p.get("phoneNumber")) for p in phones if isinstance(p, dict)), None)
     last = data.get("lm")
     return RoomRecord(
-        key=room_id, room_type=_str(data.get("t")), name=_str(data.get("fname")) or _str(data.get("name")),
+        key=room_id,
+        room_type=_str(data.get("t")),
+        name=_str(data.get("fname")) or _str(data.get("name")),
         contact_name=_str(visitor.get("name")) or _str(data.get("fname")) or _str(visitor.get("username")),
-        contact_email=email, contact_phone=phone, started_at=_moment(data.get("ts"), "ts"),
-        last_message_at=_moment(last, "lm"), closed_at=_moment(data.get("closedAt"), "closedAt"), raw=data)
+        contact_email=email,
+        contact_phone=phone,
+        started_at=_moment(data.get("ts"), "ts"),
+        last_message_at=_moment(last, "lm"),
+        closed_at=_moment(data.get("closedAt"), "closedAt"),
+        raw=data,
+    )
 
 
 def _message(data: dict[str, Any], source_id: str | None) -> MessageRecord | Rejected:
     message_id = _str(data.get("_id")) or source_id
     room_id = _str(data.get("rid"))
     if not message_id or not room_id:
-        return Rejected("required", "missing " + " and ".join(n for n, v in (("_id", message_id), ("rid", room_id))
-                                                             if not v), message_id)
+        return Rejected(
+            "required",
+            "missing " + " and ".join(n for n, v in (("_id", message_id), ("rid", room_id)) if not v),
+            message_id,
+        )
     user = _dict(data.get("u"))
     kind = SYSTEM_AUTHOR if data.get("t") else "guest" if data.get("token") else "agent"
-    return MessageRecord(key=message_id, room_id=room_id, author=_str(user.get("name")) or _str(user.get("username")),
-                         author_kind=kind, body=_str(data.get("msg")), sent_at=_moment(data.get("ts"), "ts"),
-                         raw=data)
+    return MessageRecord(
+        key=message_id,
+        room_id=room_id,
+        author=_str(user.get("name")) or _str(user.get("username")),
+        author_kind=kind,
+        body=_str(data.get("msg")),
+        sent_at=_moment(data.get("ts"), "ts"),
+        raw=data,
+    )
 
 
 # --------------------------------------------------------------------------------------------- helpers

@@ -23,8 +23,10 @@ import bson
 from bot.migration.values import firestore_fields, from_extended_json, plain
 
 Format = Literal["mongodb", "firestore"]
-SUFFIXES: dict[str, tuple[str, ...]] = {"mongodb": (".json", ".jsonl", ".ndjson", ".bson"),
-                                        "firestore": (".json", ".jsonl", ".ndjson")}
+SUFFIXES: dict[str, tuple[str, ...]] = {
+    "mongodb": (".json", ".jsonl", ".ndjson", ".bson"),
+    "firestore": (".json", ".jsonl", ".ndjson"),
+}
 
 
 class SourceError(ValueError):
@@ -67,8 +69,11 @@ def discover(path: Path, fmt: Format) -> list[SourceFile]:
         return [SourceFile(path, fmt)]
     if not path.is_dir():
         raise SourceError(f"{path} is neither a file nor a folder")
-    found = [p for p in sorted(path.rglob("*")) if p.is_file() and p.name.endswith(SUFFIXES[fmt])
-             and not p.name.endswith(".metadata.json")]
+    found = [
+        p
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and p.name.endswith(SUFFIXES[fmt]) and not p.name.endswith(".metadata.json")
+    ]
     return [SourceFile(p, fmt) for p in found]
 
 

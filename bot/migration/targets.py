@@ -67,11 +67,15 @@ def write_calls(conn: psycopg.Connection, records: Sequence[CallRecord]) -> list
         new = [s for s in changed if s.aircall_call_id not in stored]
         with conn.cursor() as cur:
             if new:
-                cur.executemany("INSERT INTO call_records (aircall_call_id) VALUES (%s) ON CONFLICT DO NOTHING",
-                                [(s.aircall_call_id,) for s in new])
+                cur.executemany(
+                    "INSERT INTO call_records (aircall_call_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                    [(s.aircall_call_id,) for s in new],
+                )
             assignments = ", ".join(f"{name} = %({name})s" for name in MERGED_COLUMNS)
-            cur.executemany(f"UPDATE call_records SET {assignments}, updated_at = now()"
-                            " WHERE aircall_call_id = %(id)s", [_call_values(s) for s in changed])
+            cur.executemany(
+                f"UPDATE call_records SET {assignments}, updated_at = now() WHERE aircall_call_id = %(id)s",
+                [_call_values(s) for s in changed],
+            )
     return outcomes
 
 
@@ -86,18 +90,24 @@ def _call_values(state: CallState) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------- reservations
 
 
-def write_reservations(conn: psycopg.Connection, records: Sequence[ReservationRecord], *,
-                       now: datetime | None = None) -> list[str]:
+def write_reservations(
+    conn: psycopg.Connection, records: Sequence[ReservationRecord], *, now: datetime | None = None
+) -> list[str]:
     """Upsert reservations by the webhook handler's SQL; older versions and identical ones are skipped."""
     now = now or datetime.now(UTC)
     ids = [r.key for r in records]
     _lock(conn, RESERVATION_LOCK_CLASS, ids)
-    rows = conn.execute("SELECT guesty_id, raw, source_updated_at FROM reservations WHERE guesty_id = ANY(%s)"
-                        " FOR UPDATE", (sorted(set(ids)),)).fetchall()
+    rows = conn.execute(
+        "SELECT guesty_id, raw, source_updated_at FROM reservations WHERE guesty_id = ANY(%s) FOR UPDATE",
+        (sorted(set(ids)),),
+    ).fetchall()
     current: dict[str, tuple[dict[str, Any], datetime | None]] = {gid: (raw, stamp) for gid, raw, stamp in rows}
     listing_ids = sorted({r.row.listing_id for r in records if r.row.listing_id})
-    codes: dict[str, str] = dict(conn.execute(
-        "SELECT guesty_listing_id, code FROM properties WHERE guesty_listing_id = ANY(%s)", (listing_ids,)).fetchall())
+    codes: dict[str, str] = dict(
+        conn.execute(
+            "SELECT guesty_listing_id, code FROM properties WHERE guesty_listing_id = ANY(%s)", (listing_ids,)
+        ).fetchall()
+    )
     outcomes, writes = [], []
     for record in records:
         row = record.row
@@ -109,12 +119,17 @@ def write_reservations(conn: psycopg.Connection, records: Sequence[ReservationRe
             outcomes.append("unchanged")
             continue
         outcomes.append(_outcome(before, row))
-        stage = stay_stage(row.status, instant(row.check_in_at, row.check_in_local),
-                           instant(row.check_out_at, row.check_out_local), now)
+        stage = stay_stage(
+            row.status,
+            instant(row.check_in_at, row.check_in_local),
+            instant(row.check_out_at, row.check_out_local),
+            now,
+        )
         # Shallow on purpose: asdict() would deep-copy every payload.
         values = {f.name: getattr(row, f.name) for f in fields(row)}
-        writes.append({**values, "property_code": codes.get(row.listing_id or ""), "stay_stage": stage,
-                       "raw": Jsonb(row.raw)})
+        writes.append(
+            {**values, "property_code": codes.get(row.listing_id or ""), "stay_stage": stage, "raw": Jsonb(row.raw)}
+        )
         current[row.guesty_id] = (row.raw, row.source_updated_at or (before[1] if before else None))
     if writes:
         with conn.cursor() as cur:
@@ -129,8 +144,11 @@ def write_listings(conn: psycopg.Connection, records: Sequence[ListingRecord]) -
     """Upsert properties by the webhook handler's SQL (same code rule); the feed re-indexes what changed."""
     ids = [r.key for r in records]
     _lock(conn, LISTING_LOCK_CLASS, ids)
-    rows = conn.execute("SELECT guesty_listing_id, code, raw, source_updated_at, active FROM properties"
-                        " WHERE guesty_listing_id = ANY(%s) FOR UPDATE", (sorted(set(ids)),)).fetchall()
+    rows = conn.execute(
+        "SELECT guesty_listing_id, code, raw, source_updated_at, active FROM properties"
+        " WHERE guesty_listing_id = ANY(%s) FOR UPDATE",
+        (sorted(set(ids)),),
+    ).fetchall()
     current = {lid: (code, raw, stamp, active) for lid, code, raw, stamp, active in rows}
     outcomes = []
     for record in records:
@@ -139,19 +157,38 @@ def write_listings(conn: psycopg.Connection, records: Sequence[ListingRecord]) -
         if before is not None and is_stale(prop.source_updated_at, before[2]):
             outcomes.append("older")
             continue
-        if (before is not None and before[1] == prop.raw and before[3] == prop.active
-                and before[2] == (prop.source_updated_at or before[2])):
+        if (
+            before is not None
+            and before[1] == prop.raw
+            and before[3] == prop.active
+            and before[2] == (prop.source_updated_at or before[2])
+        ):
             outcomes.append("unchanged")
             continue
         code = before[0] if before is not None else _new_code(conn, prop.nickname, prop.guesty_listing_id)
-        conn.execute(UPSERT_PROPERTY_SQL, {
-            "code": code, "lid": prop.guesty_listing_id, "name": prop.name, "nickname": prop.nickname,
-            "address": prop.address, "timezone": prop.timezone, "in": prop.check_in_time,
-            "out": prop.check_out_time, "active": prop.active, "raw": Jsonb(prop.raw),
-            "stamp": prop.source_updated_at})
+        conn.execute(
+            UPSERT_PROPERTY_SQL,
+            {
+                "code": code,
+                "lid": prop.guesty_listing_id,
+                "name": prop.name,
+                "nickname": prop.nickname,
+                "address": prop.address,
+                "timezone": prop.timezone,
+                "in": prop.check_in_time,
+                "out": prop.check_out_time,
+                "active": prop.active,
+                "raw": Jsonb(prop.raw),
+                "stamp": prop.source_updated_at,
+            },
+        )
         outcomes.append(_outcome(before, prop))
-        current[prop.guesty_listing_id] = (code, prop.raw, prop.source_updated_at or (before[2] if before else None),
-                                           prop.active)
+        current[prop.guesty_listing_id] = (
+            code,
+            prop.raw,
+            prop.source_updated_at or (before[2] if before else None),
+            prop.active,
+        )
     return outcomes
 
 
@@ -167,7 +204,8 @@ def link_reservations(conn: psycopg.Connection) -> int:
     """Give reservations imported before their listing the property code the listing now has."""
     cur = conn.execute(
         "UPDATE reservations r SET property_code = p.code, updated_at = now() FROM properties p"
-        " WHERE r.property_code IS NULL AND r.listing_id = p.guesty_listing_id")
+        " WHERE r.property_code IS NULL AND r.listing_id = p.guesty_listing_id"
+    )
     return cur.rowcount
 
 
@@ -175,10 +213,19 @@ def link_reservations(conn: psycopg.Connection) -> int:
 
 
 def write_rooms(conn: psycopg.Connection, records: Sequence[RoomRecord]) -> list[str]:
-    columns = ("room_type", "name", "contact_name", "contact_email", "contact_phone", "started_at",
-               "last_message_at", "closed_at")
-    return _write_archive(conn, "archived_conversations", "room_id", columns, records,
-                          extra={"source_system": "rocketchat"})
+    columns = (
+        "room_type",
+        "name",
+        "contact_name",
+        "contact_email",
+        "contact_phone",
+        "started_at",
+        "last_message_at",
+        "closed_at",
+    )
+    return _write_archive(
+        conn, "archived_conversations", "room_id", columns, records, extra={"source_system": "rocketchat"}
+    )
 
 
 def write_messages(conn: psycopg.Connection, records: Sequence[MessageRecord]) -> list[str]:
@@ -186,11 +233,19 @@ def write_messages(conn: psycopg.Connection, records: Sequence[MessageRecord]) -
     return _write_archive(conn, "archived_messages", "message_id", columns, records)
 
 
-def _write_archive(conn: psycopg.Connection, table: str, key: str, columns: Sequence[str],
-                   records: Sequence[RoomRecord] | Sequence[MessageRecord], extra: dict[str, str] | None = None,
-                   ) -> list[str]:
-    stored: dict[str, Any] = dict(conn.execute(f"SELECT {key}, raw FROM {table} WHERE {key} = ANY(%s)",
-                               (sorted({r.key for r in records}),)).fetchall())
+def _write_archive(
+    conn: psycopg.Connection,
+    table: str,
+    key: str,
+    columns: Sequence[str],
+    records: Sequence[RoomRecord] | Sequence[MessageRecord],
+    extra: dict[str, str] | None = None,
+) -> list[str]:
+    stored: dict[str, Any] = dict(
+        conn.execute(
+            f"SELECT {key}, raw FROM {table} WHERE {key} = ANY(%s)", (sorted({r.key for r in records}),)
+        ).fetchall()
+    )
     outcomes, writes = [], {}
     for record in records:
         before = stored.get(record.key)
@@ -199,8 +254,12 @@ def _write_archive(conn: psycopg.Connection, table: str, key: str, columns: Sequ
             continue
         outcomes.append(_outcome(before, record))
         stored[record.key] = record.raw
-        writes[record.key] = {**{c: getattr(record, c) for c in columns}, **(extra or {}), key: record.key,
-                              "raw": Jsonb(record.raw)}
+        writes[record.key] = {
+            **{c: getattr(record, c) for c in columns},
+            **(extra or {}),
+            key: record.key,
+            "raw": Jsonb(record.raw),
+        }
     if writes:
         names = [key, *columns, *(extra or {}), "raw"]
         updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names if n != key)
@@ -208,5 +267,6 @@ def _write_archive(conn: psycopg.Connection, table: str, key: str, columns: Sequ
             cur.executemany(
                 f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(f'%({n})s' for n in names)})"
                 f" ON CONFLICT ({key}) DO UPDATE SET {updates}, updated_at = now()",
-                list(writes.values()))
+                list(writes.values()),
+            )
     return outcomes

@@ -84,7 +84,7 @@ def firestore_value(value: dict[str, Any]) -> Any:
     """One Firestore REST `Value` ({"stringValue": "x"}, {"mapValue": {"fields": ...}} ...) as a plain value."""
     if not isinstance(value, dict) or len(value) != 1:
         raise FirestoreValueError(f"not a Firestore value: {json.dumps(value)[:80]}")
-    (kind, inner), = value.items()
+    ((kind, inner),) = value.items()
     if kind in ("stringValue", "referenceValue"):
         return inner
     if kind == "integerValue":

@@ -92,8 +92,15 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # check: a connection broken by a Postgres restart is replaced when taken, not used for a delivery
         # (which would then go to the spool); the check is one empty round trip.
-        pool = AsyncConnectionPool(settings.database_dsn, min_size=2, max_size=10, timeout=3, open=False,
-                                   kwargs={"autocommit": True}, **db.pool_options())
+        pool = AsyncConnectionPool(
+            settings.database_dsn,
+            min_size=2,
+            max_size=10,
+            timeout=3,
+            open=False,
+            kwargs={"autocommit": True},
+            **db.pool_options(),
+        )
         await pool.open(wait=False)
         app.state.pool = pool
         app.state.redis = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
@@ -124,8 +131,14 @@ def create_app(settings: Settings) -> Starlette:
             *panel.routes(),  # the agent panel (a Chatwoot Dashboard App), bot/service/panel.py
         ],
         lifespan=lifespan,
-        middleware=[Middleware(RateLimitMiddleware, limiter=RateLimiter(
-            settings.rate_limit_per_ip, settings.rate_limit_per_source, settings.rate_limit_failure_cost))],
+        middleware=[
+            Middleware(
+                RateLimitMiddleware,
+                limiter=RateLimiter(
+                    settings.rate_limit_per_ip, settings.rate_limit_per_source, settings.rate_limit_failure_cost
+                ),
+            )
+        ],
     )
     app.state.settings = settings
     return app

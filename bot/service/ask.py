@@ -37,36 +37,53 @@ class AskResult:
     language: str | None
 
 
-async def contact_context(db: AsyncConnectionPool, contact_id: int, *, identity: Identity, settings: Settings,
-                          now: datetime) -> GuestContext:
+async def contact_context(
+    db: AsyncConnectionPool, contact_id: int, *, identity: Identity, settings: Settings, now: datetime
+) -> GuestContext:
     """The context the bot builds for a writer with this contact's booking at this identity level."""
     stay = pick_reservation(await contact_stays(db, contact_id), now)
     if stay is None:
         return GuestContext()
-    return booking_context(stay, verified=identity == "verified", now=now,
-                           window_days_before=settings.access_window_days_before, verified_by="sidecar ask")
+    return booking_context(
+        stay,
+        verified=identity == "verified",
+        now=now,
+        window_days_before=settings.access_window_days_before,
+        verified_by="sidecar ask",
+    )
 
 
-async def ask_async(retriever: Retriever, settings: Settings, question: str, property_code: str | None, *,
-                    access: bool = False, contact_id: int | None = None,
-                    identity: Identity = "verified") -> AskResult:
+async def ask_async(
+    retriever: Retriever,
+    settings: Settings,
+    question: str,
+    property_code: str | None,
+    *,
+    access: bool = False,
+    contact_id: int | None = None,
+    identity: Identity = "verified",
+) -> AskResult:
     """Retrieve and answer one question as the bot would."""
     if contact_id is not None:
         async with AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=1, open=False) as pool:
-            guest = await contact_context(pool, contact_id, identity=identity, settings=settings,
-                                          now=datetime.now(UTC))
+            guest = await contact_context(pool, contact_id, identity=identity, settings=settings, now=datetime.now(UTC))
         if guest.property_code is None and property_code:
             guest = GuestContext(property_code=property_code, identity=guest.identity)
     else:
         unlocked = frozenset({property_code}) if access and property_code else frozenset()
         guest = GuestContext(property_code=property_code, access_properties=unlocked, private_properties=unlocked)
     language = detect_language(question)
-    chunks = await asyncio.to_thread(retriever.search, question, property_code=guest.property_code,
-                                     access_properties=guest.access_properties,
-                                     private_properties=guest.private_properties)
+    chunks = await asyncio.to_thread(
+        retriever.search,
+        question,
+        property_code=guest.property_code,
+        access_properties=guest.access_properties,
+        private_properties=guest.private_properties,
+    )
     async with httpx.AsyncClient(timeout=30) as http:
-        outcome = await answer_question(question, chunks=chunks, facts=guest.facts,
-                                        llm=llm_from_settings(settings, http), language=language)
+        outcome = await answer_question(
+            question, chunks=chunks, facts=guest.facts, llm=llm_from_settings(settings, http), language=language
+        )
     return AskResult(outcome, chunks, guest, language)
 
 
@@ -95,9 +112,18 @@ def to_dict(result: AskResult) -> dict[str, Any]:
         "access_properties": sorted(result.guest.access_properties),
         "private_properties": sorted(result.guest.private_properties),
         "sources": [{"source": s, "heading": h} for s, h in o.sources],
-        "passages": [{"text": c.text, "score": round(c.score, 4), "source": c.source, "heading": c.heading,
-                      "property": c.property_code, "language": c.language, "gate": _gate(c)}
-                     for c in result.chunks],
+        "passages": [
+            {
+                "text": c.text,
+                "score": round(c.score, 4),
+                "source": c.source,
+                "heading": c.heading,
+                "property": c.property_code,
+                "language": c.language,
+                "gate": _gate(c),
+            }
+            for c in result.chunks
+        ],
     }
 
 
@@ -109,10 +135,13 @@ def render(result: AskResult) -> str:
     """The answer, then where it came from, for a terminal."""
     o = result.outcome
     g = result.guest
-    lines = [o.text if o.kind == "answer" else f"[hand off: {o.reason}] {o.text}", "",
-             f"model: {o.model}   latency: {o.latency_ms} ms   language: {result.language or '?'}   "
-             f"property: {g.property_code or 'shared only'}"
-             + (f"   booking: {g.booking} ({g.identity})" if g.booking else "")]
+    lines = [
+        o.text if o.kind == "answer" else f"[hand off: {o.reason}] {o.text}",
+        "",
+        f"model: {o.model}   latency: {o.latency_ms} ms   language: {result.language or '?'}   "
+        f"property: {g.property_code or 'shared only'}"
+        + (f"   booking: {g.booking} ({g.identity})" if g.booking else ""),
+    ]
     if result.chunks:
         lines.append("retrieved:")
         for c in result.chunks:

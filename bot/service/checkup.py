@@ -63,8 +63,11 @@ async def run_checks(probe: Probe, checks: list[tuple[str, CheckFn]]) -> list[Ch
         try:
             return await asyncio.wait_for(check(probe), probe.timeout)
         except TimeoutError:
-            return problem(name, f"no answer within {probe.timeout:g} s", "see that the service is up and "
-                           "reachable from here, or raise --timeout")
+            return problem(
+                name,
+                f"no answer within {probe.timeout:g} s",
+                "see that the service is up and reachable from here, or raise --timeout",
+            )
         except Exception as exc:  # a check that breaks must still say which one and why
             return problem(name, f"{type(exc).__name__}: {str(exc)[:300]}", "see the message")
 

@@ -43,8 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.migrate:
         db.create_database(settings.database_dsn)
         db.upgrade(settings.database_dsn)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None,
-                access_log=False, workers=None)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, access_log=False, workers=None)
     return 0
 
 
@@ -78,8 +77,10 @@ def cmd_events_list(args: argparse.Namespace) -> int:
         if r["status"] == "failed":
             when = r["next_attempt_at"]
             detail = (f"retry at {when:%Y-%m-%d %H:%M:%S} " if when else "gave up: ") + detail
-        print(f"{r['id']:>6}  {r['source']:8}  {r['event_type'][:28]:28}  {r['status']:10}  {r['attempts']:>5}  "
-              f"{r['received_at']:%Y-%m-%d %H:%M:%S}  {detail[:120]}")
+        print(
+            f"{r['id']:>6}  {r['source']:8}  {r['event_type'][:28]:28}  {r['status']:10}  {r['attempts']:>5}  "
+            f"{r['received_at']:%Y-%m-%d %H:%M:%S}  {detail[:120]}"
+        )
     return 0
 
 
@@ -139,18 +140,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         # The embedded store belongs to a running worker: let that worker ingest the folder.
         from bot.service import jobs
 
-        jobs.make_queue(settings).enqueue("bot.service.periodic.ingest_folder", str(root.resolve()),
-                                          job_timeout=jobs.JOB_TIMEOUT_S)
-        print(f"the embedded knowledge store is open in a running worker: queued the ingest of {root.resolve()} "
-              "for it (see the worker's log for the counts)")
+        jobs.make_queue(settings).enqueue(
+            "bot.service.periodic.ingest_folder", str(root.resolve()), job_timeout=jobs.JOB_TIMEOUT_S
+        )
+        print(
+            f"the embedded knowledge store is open in a running worker: queued the ingest of {root.resolve()} "
+            "for it (see the worker's log for the counts)"
+        )
         return 0
     try:
-        report = ingest(root, store=store, embedder=Embedder.from_settings(settings), dsn=settings.database_dsn,
-                        progress=sys.stderr.isatty())
+        report = ingest(
+            root,
+            store=store,
+            embedder=Embedder.from_settings(settings),
+            dsn=settings.database_dsn,
+            progress=sys.stderr.isatty(),
+        )
     finally:
         store.close()
-    print(f"{report.files} files: {report.added} chunks added, {report.unchanged} unchanged, "
-          f"{report.deleted} deleted")
+    print(f"{report.files} files: {report.added} chunks added, {report.unchanged} unchanged, {report.deleted} deleted")
     for error in report.errors:
         print(f"  skipped: {error}", file=sys.stderr)
     return 1 if report.errors else 0
@@ -171,8 +179,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if "another process" not in str(exc):
             raise
         # The embedded store belongs to a running worker: let that worker answer, and wait for it.
-        job = jobs.make_queue(settings).enqueue("bot.service.periodic.ask_question", args.question, args.property,
-                                                options, job_timeout=120, result_ttl=300)
+        job = jobs.make_queue(settings).enqueue(
+            "bot.service.periodic.ask_question", args.question, args.property, options, job_timeout=120, result_ttl=300
+        )
         deadline = time.monotonic() + args.wait
         while time.monotonic() < deadline:
             status = job.get_status(refresh=True)
@@ -184,8 +193,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 print(f"sidecar: the worker could not answer ({status}); see its log", file=sys.stderr)
                 return 1
             time.sleep(0.2)
-        print(f"sidecar: no answer from the worker within {args.wait:g} s; is `sidecar worker` running?",
-              file=sys.stderr)
+        print(
+            f"sidecar: no answer from the worker within {args.wait:g} s; is `sidecar worker` running?", file=sys.stderr
+        )
         return 1
     print(render_json(result) if args.json else render(result))
     return 0
@@ -198,8 +208,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bot.service.evaluate import gate, run
 
     try:
-        report = run(Path(args.questions), knowledge_path=Path(args.knowledge) if args.knowledge else None,
-                     settings=_settings())
+        report = run(
+            Path(args.questions), knowledge_path=Path(args.knowledge) if args.knowledge else None, settings=_settings()
+        )
     except (EvalError, OSError) as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 2
@@ -221,8 +232,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
     days = args.days or settings.voice_retention_days
     with psycopg.connect(settings.database_dsn, autocommit=True) as conn:
         report = purge_voice_data(conn, days)
-    print(f"purged voice data older than {days} days: {report.transcripts} transcripts, {report.notes} notes, "
-          f"{report.questions} questions, {report.payloads} event payloads")
+    print(
+        f"purged voice data older than {days} days: {report.transcripts} transcripts, {report.notes} notes, "
+        f"{report.questions} questions, {report.payloads} event payloads"
+    )
     return 0
 
 
@@ -312,8 +325,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     from bot.service.replay import run
 
-    report = run(_settings(), source=args.source, since=datetime.now(UTC) - args.since, inbox_id=args.inbox,
-                 limit=args.limit)
+    report = run(
+        _settings(), source=args.source, since=datetime.now(UTC) - args.since, inbox_id=args.inbox, limit=args.limit
+    )
     print(report.to_text())
     if args.json:
         Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
@@ -326,9 +340,17 @@ def cmd_chatwoot_setup(args: argparse.Namespace) -> int:
 
     from bot.service.setup import setup_command
 
-    return asyncio.run(setup_command(_settings(), token=args.token, webhook_url=args.webhook_url,
-                                     panel_url=args.panel_url, inboxes=args.inbox,
-                                     env_file=Path(args.env_file) if args.env_file else None, docker=args.docker))
+    return asyncio.run(
+        setup_command(
+            _settings(),
+            token=args.token,
+            webhook_url=args.webhook_url,
+            panel_url=args.panel_url,
+            inboxes=args.inbox,
+            env_file=Path(args.env_file) if args.env_file else None,
+            docker=args.docker,
+        )
+    )
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -351,6 +373,7 @@ def cmd_access_log(args: argparse.Namespace) -> int:
     print(access_log.render(rows))
     return 0
 
+
 def cmd_import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -363,9 +386,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     db.create_database(settings.database_dsn)
     db.upgrade(settings.database_dsn)
     try:
-        code = run_import(settings.database_dsn, args.format, Path(args.path),
-                          mapping_file=Path(args.mapping) if args.mapping else None, restart=args.restart,
-                          batch_size=args.batch_size)
+        code = run_import(
+            settings.database_dsn,
+            args.format,
+            Path(args.path),
+            mapping_file=Path(args.mapping) if args.mapping else None,
+            restart=args.restart,
+            batch_size=args.batch_size,
+        )
     except (MappingError, SourceError) as exc:
         print(f"sidecar: {exc}", file=sys.stderr)
         return 2
@@ -384,15 +412,20 @@ def _add_migration_commands(sub: argparse._SubParsersAction) -> None:
     """`sidecar import mongodb|firestore PATH` and `sidecar validate` (bot.migration)."""
     imp = sub.add_parser("import", help="import the history of an old system (resumable, idempotent)")
     formats = imp.add_subparsers(dest="format", required=True)
-    for name, what in (("mongodb", "mongoexport JSON (lines or array, Extended JSON) and mongodump .bson files"),
-                       ("firestore", "Firestore REST documents: one JSON file per collection, or documents.list")):
+    for name, what in (
+        ("mongodb", "mongoexport JSON (lines or array, Extended JSON) and mongodump .bson files"),
+        ("firestore", "Firestore REST documents: one JSON file per collection, or documents.list"),
+    ):
         p = formats.add_parser(name, help=what)
         p.add_argument("path", help="a file, or a folder of export files")
         p.add_argument("--mapping", default=None, help="YAML or TOML file mapping collections and fields")
         p.add_argument("--restart", action="store_true", help="read every file from the top, ignoring checkpoints")
         p.add_argument("--batch-size", type=int, default=500)
-        p.add_argument("--reindex", action="store_true",
-                       help="index the changed listings' knowledge now (when no worker holds the embedded store)")
+        p.add_argument(
+            "--reindex",
+            action="store_true",
+            help="index the changed listings' knowledge now (when no worker holds the embedded store)",
+        )
         p.set_defaults(func=cmd_import)
     p = sub.add_parser("validate", help="check counts, integrity, relationships, schema and business rules")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON (- for stdout)")
@@ -412,8 +445,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="process queued events")
     p.add_argument("--burst", action="store_true", help="process what is queued, then exit")
     p.add_argument("--metrics-port", type=int, default=None, help="serve worker metrics on this port")
-    p.add_argument("--concurrency", type=int, default=None,
-                   help="jobs run at once in this process (default WORKER_CONCURRENCY, 8)")
+    p.add_argument(
+        "--concurrency", type=int, default=None, help="jobs run at once in this process (default WORKER_CONCURRENCY, 8)"
+    )
     p.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database tools").add_subparsers(dest="db_command", required=True)
@@ -421,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_db_upgrade)
 
     ev = sub.add_parser("events", help="inspect and replay stored webhook events").add_subparsers(
-        dest="events_command", required=True)
+        dest="events_command", required=True
+    )
     p = ev.add_parser("list", help="recent events, newest first")
     p.add_argument("--failed", action="store_true", help="only failed events")
     p.add_argument("--status", choices=["received", "processing", "done", "failed", "ignored"])
@@ -432,25 +467,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int, nargs="?")
     p.add_argument("--failed", action="store_true")
     p.set_defaults(func=cmd_events_replay)
-    p = ev.add_parser("redact", help="replace payloads of done/ignored events older than PAYLOAD_RETENTION_DAYS "
-                                     "with a stub (the web does it hourly)")
+    p = ev.add_parser(
+        "redact",
+        help="replace payloads of done/ignored events older than PAYLOAD_RETENTION_DAYS "
+        "with a stub (the web does it hourly)",
+    )
     p.add_argument("--days", type=int, default=None, help="override PAYLOAD_RETENTION_DAYS (default 90)")
     p.set_defaults(func=cmd_events_redact)
     p = sub.add_parser("ingest", help="index a folder of guides, house rules and FAQs (incremental)")
     p.add_argument("path")
-    p.add_argument("--no-queue", action="store_true",
-                   help="fail instead of handing the ingest to the worker that holds the embedded store")
+    p.add_argument(
+        "--no-queue",
+        action="store_true",
+        help="fail instead of handing the ingest to the worker that holds the embedded store",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", help="answer a question from the knowledge base, as the bot would")
     p.add_argument("question")
     p.add_argument("--property", default=None, help="the guest's property code (else shared knowledge only)")
-    p.add_argument("--access", action="store_true",
-                   help="answer as for a guest whose stay unlocks the property's access details and address")
-    p.add_argument("--contact", type=int, default=None,
-                   help="answer as the bot would answer this Chatwoot contact (its booking, property, rights)")
-    p.add_argument("--identity", choices=["verified", "claimed"], default="verified",
-                   help="with --contact: the writer's identity level (default verified)")
+    p.add_argument(
+        "--access",
+        action="store_true",
+        help="answer as for a guest whose stay unlocks the property's access details and address",
+    )
+    p.add_argument(
+        "--contact",
+        type=int,
+        default=None,
+        help="answer as the bot would answer this Chatwoot contact (its booking, property, rights)",
+    )
+    p.add_argument(
+        "--identity",
+        choices=["verified", "claimed"],
+        default="verified",
+        help="with --contact: the writer's identity level (default verified)",
+    )
     p.add_argument("--json", action="store_true", help="print the answer, decision and passages as JSON")
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for a running worker's answer")
     p.set_defaults(func=cmd_ask)
@@ -487,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_gaps)
 
     rp = sub.add_parser("replies", help="what the bot would have said in shadow-mode inboxes").add_subparsers(
-        dest="replies_command", required=True)
+        dest="replies_command", required=True
+    )
     p = rp.add_parser("list", help="shadow answers, newest first: question, answer, sources, decision, latency")
     p.add_argument("--inbox", type=int, default=None, help="one Chatwoot inbox id")
     p.add_argument("--since", type=_since, default=timedelta(days=7), help="how far back (default 7d)")
@@ -495,26 +548,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_replies_list)
 
-    p = sub.add_parser("replay", help="past resolved conversations through the bot in shadow: would it have "
-                                      "answered, does it agree with the person who did")
+    p = sub.add_parser(
+        "replay",
+        help="past resolved conversations through the bot in shadow: would it have "
+        "answered, does it agree with the person who did",
+    )
     p.add_argument("--since", type=_since, default=timedelta(days=90), help="how far back (default 90d)")
     p.add_argument("--inbox", type=int, default=None, help="only this Chatwoot inbox")
     p.add_argument("--limit", type=int, default=None, help="at most N conversations")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the full report as JSON")
-    p.add_argument("--from", dest="source", choices=["chatwoot", "archive"], default="chatwoot",
-                   help="Chatwoot's API (user token, default) or the imported archive")
+    p.add_argument(
+        "--from",
+        dest="source",
+        choices=["chatwoot", "archive"],
+        default="chatwoot",
+        help="Chatwoot's API (user token, default) or the imported archive",
+    )
     p.set_defaults(func=cmd_replay)
 
     cw = sub.add_parser("chatwoot", help="Chatwoot tools").add_subparsers(dest="chatwoot_command", required=True)
     p = cw.add_parser("setup", help="create or find the agent bot, inboxes, attributes, labels, filter and panel")
     p.add_argument("--token", default=None, help="an administrator's access token (default CHATWOOT_ADMIN_TOKEN)")
-    p.add_argument("--webhook-url", default=None,
-                   help="the bot's URL as Chatwoot reaches it (default SIDECAR_WEBHOOK_URL), "
-                        "e.g. http://sidecar-web:8000/webhooks/chatwoot")
-    p.add_argument("--panel-url", default=None, help="the panel as agents' browsers reach it (default: "
-                                                     "the webhook URL's origin + /panel)")
-    p.add_argument("--inbox", action="append", default=[], metavar="ID[=MODE]",
-                   help="an inbox for the bot, with its mode (autopilot|copilot|off); repeat for each")
+    p.add_argument(
+        "--webhook-url",
+        default=None,
+        help="the bot's URL as Chatwoot reaches it (default SIDECAR_WEBHOOK_URL), "
+        "e.g. http://sidecar-web:8000/webhooks/chatwoot",
+    )
+    p.add_argument(
+        "--panel-url",
+        default=None,
+        help="the panel as agents' browsers reach it (default: the webhook URL's origin + /panel)",
+    )
+    p.add_argument(
+        "--inbox",
+        action="append",
+        default=[],
+        metavar="ID[=MODE]",
+        help="an inbox for the bot, with its mode (autopilot|copilot|off); repeat for each",
+    )
     p.add_argument("--env-file", default=None, help="write the sidecar's settings into this env file")
     p.add_argument("--docker", action="store_true", help="print `docker secret create` commands instead")
     p.set_defaults(func=cmd_chatwoot_setup)

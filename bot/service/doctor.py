@@ -46,8 +46,10 @@ async def check_configuration(probe: Probe) -> Check:
     if not (s.chatwoot_url and s.chatwoot_account_id and s.secret("chatwoot_bot_token")):
         problems.append("CHATWOOT_URL, CHATWOOT_ACCOUNT_ID and CHATWOOT_BOT_TOKEN are needed to answer guests")
     if not (s.secret("chatwoot_bot_secret") or s.secret("chatwoot_webhook_token")):
-        problems.append("CHATWOOT_BOT_SECRET (Chatwoot 4.13+) or CHATWOOT_WEBHOOK_TOKEN is needed, or every "
-                        "Chatwoot delivery is refused")
+        problems.append(
+            "CHATWOOT_BOT_SECRET (Chatwoot 4.13+) or CHATWOOT_WEBHOOK_TOKEN is needed, or every "
+            "Chatwoot delivery is refused"
+        )
     if s.secret("aircall_webhook_token") and not s.chatwoot_calls_inbox_id:
         problems.append("CHATWOOT_CALLS_INBOX_ID is needed for Aircall call notes")
     if problems:
@@ -67,8 +69,11 @@ async def check_postgres(probe: Probe) -> Check:
     except psycopg.errors.UndefinedTable:
         return problem("postgres", "connected, but no migrations applied", "run `sidecar db upgrade`")
     except psycopg.Error as exc:
-        return problem("postgres", f"cannot connect ({type(exc).__name__}: {_first_line(exc)})",
-                       "start PostgreSQL or fix DATABASE_URL, then `sidecar db upgrade`")
+        return problem(
+            "postgres",
+            f"cannot connect ({type(exc).__name__}: {_first_line(exc)})",
+            "start PostgreSQL or fix DATABASE_URL, then `sidecar db upgrade`",
+        )
     if pending:
         return problem("postgres", f"{pending} of {total} migrations not applied", "run `sidecar db upgrade`")
     return ok("postgres", f"connected, {total} migrations applied")
@@ -87,8 +92,11 @@ async def check_redis(probe: Probe) -> Check:
     try:
         await asyncio.to_thread(ping)
     except redis.RedisError as exc:
-        return problem("redis", f"cannot reach {_redact(url)} ({type(exc).__name__})",
-                       "start Redis (scripts/services.sh) or fix REDIS_URL")
+        return problem(
+            "redis",
+            f"cannot reach {_redact(url)} ({type(exc).__name__})",
+            "start Redis (scripts/services.sh) or fix REDIS_URL",
+        )
     return ok("redis", f"{_redact(url)} answers")
 
 
@@ -99,19 +107,26 @@ async def check_qdrant(probe: Probe) -> Check:
         try:
             response = await probe.http.get(f"{s.qdrant_url}/readyz", headers=headers, timeout=probe.timeout)
         except httpx.HTTPError as exc:
-            return problem("qdrant", f"cannot reach {s.qdrant_url} ({type(exc).__name__})",
-                           "start the Qdrant server or fix QDRANT_URL")
+            return problem(
+                "qdrant",
+                f"cannot reach {s.qdrant_url} ({type(exc).__name__})",
+                "start the Qdrant server or fix QDRANT_URL",
+            )
         if response.status_code in (401, 403):
             return problem("qdrant", f"{s.qdrant_url} refused the key ({response.status_code})", "fix QDRANT_API_KEY")
         if response.status_code != 200:
-            return problem("qdrant", f"{s.qdrant_url}/readyz answered {response.status_code}",
-                           "see the Qdrant server's log")
+            return problem(
+                "qdrant", f"{s.qdrant_url}/readyz answered {response.status_code}", "see the Qdrant server's log"
+            )
         return ok("qdrant", f"server {s.qdrant_url} ready")
     folder = s.qdrant_path
     existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
     if not os.access(existing, os.W_OK):
-        return problem("qdrant", f"embedded store {folder}: {existing} is not writable",
-                       "make QDRANT_PATH writable by this user, or set QDRANT_URL to a Qdrant server")
+        return problem(
+            "qdrant",
+            f"embedded store {folder}: {existing} is not writable",
+            "make QDRANT_PATH writable by this user, or set QDRANT_URL to a Qdrant server",
+        )
     return ok("qdrant", f"embedded store at {folder} ({'present' if folder.exists() else 'created on first use'})")
 
 
@@ -123,21 +138,35 @@ async def check_embeddings(probe: Probe) -> Check:
     try:
         dim = await asyncio.to_thread(load)
     except (ConfigurationError, OSError, ValueError) as exc:
-        return problem("embedding model", str(exc)[:300],
-                       "fix EMBEDDING_MODEL_PATH / EMBEDDING_DIM, or unset them for the packaged model")
-    return ok("embedding model", f"{probe.settings.embedding_model_name} loads, {dim}-d vectors "
-              f"({time.perf_counter() - started:.1f} s)")
+        return problem(
+            "embedding model",
+            str(exc)[:300],
+            "fix EMBEDDING_MODEL_PATH / EMBEDDING_DIM, or unset them for the packaged model",
+        )
+    return ok(
+        "embedding model",
+        f"{probe.settings.embedding_model_name} loads, {dim}-d vectors ({time.perf_counter() - started:.1f} s)",
+    )
 
 
 async def check_ffmpeg(probe: Probe) -> Check:
     path = shutil.which("ffmpeg")
     if path is None:
         return problem("ffmpeg", "not found on PATH", "install it: apt-get install ffmpeg (or `make setup`)")
-    result = await asyncio.to_thread(subprocess.run, [path, "-hide_banner", "-version"], capture_output=True,
-                                     text=True, timeout=probe.timeout, check=False)
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [path, "-hide_banner", "-version"],
+        capture_output=True,
+        text=True,
+        timeout=probe.timeout,
+        check=False,
+    )
     version = " ".join(result.stdout.split()[:3]) or "version unknown"  # "ffmpeg version 5.1.9-0+deb12u1"
-    return ok("ffmpeg", version) if result.returncode == 0 else problem("ffmpeg", f"{path} fails to run",
-                                                                        "reinstall ffmpeg")
+    return (
+        ok("ffmpeg", version)
+        if result.returncode == 0
+        else problem("ffmpeg", f"{path} fails to run", "reinstall ffmpeg")
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -154,9 +183,15 @@ def _redact(url: str) -> str:
 
 
 def all_checks() -> list[tuple[str, CheckFn]]:
-    return [("configuration", check_configuration), ("postgres", check_postgres), ("redis", check_redis),
-            ("qdrant", check_qdrant), ("embedding model", check_embeddings), *remote.CHECKS,
-            ("ffmpeg", check_ffmpeg)]
+    return [
+        ("configuration", check_configuration),
+        ("postgres", check_postgres),
+        ("redis", check_redis),
+        ("qdrant", check_qdrant),
+        ("embedding model", check_embeddings),
+        *remote.CHECKS,
+        ("ffmpeg", check_ffmpeg),
+    ]
 
 
 def render(checks: list[Check], as_json: bool) -> str:
@@ -167,9 +202,14 @@ def render(checks: list[Check], as_json: bool) -> str:
     return "\n".join([*(c.line() for c in checks), summary])
 
 
-async def doctor_command(environ: dict[str, str] | None = None, *, as_json: bool = False, timeout: float = 8.0,
-                         http: httpx.AsyncClient | None = None,
-                         checks: list[tuple[str, CheckFn]] | None = None) -> int:
+async def doctor_command(
+    environ: dict[str, str] | None = None,
+    *,
+    as_json: bool = False,
+    timeout: float = 8.0,
+    http: httpx.AsyncClient | None = None,
+    checks: list[tuple[str, CheckFn]] | None = None,
+) -> int:
     """Print the checks; 0 when no check found a problem, else 1."""
     try:
         settings = load_settings(environ)
@@ -186,4 +226,3 @@ async def doctor_command(environ: dict[str, str] | None = None, *, as_json: bool
     print(render(found, as_json))
     sys.stdout.flush()
     return 1 if any(c.status == "problem" for c in found) else 0
-

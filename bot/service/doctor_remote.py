@@ -29,16 +29,19 @@ from integrations.guesty.client import (
 from speech.azure import AzureSpeech
 from speech.errors import SpeechAuthError, SpeechError
 
-FIX_BOT_TOKEN = "copy the bot's access token from Chatwoot (Settings → Bots) into CHATWOOT_BOT_TOKEN, " \
-                "or run `sidecar chatwoot setup`"
+FIX_BOT_TOKEN = (
+    "copy the bot's access token from Chatwoot (Settings → Bots) into CHATWOOT_BOT_TOKEN, "
+    "or run `sidecar chatwoot setup`"
+)
 FIX_USER_TOKEN = "copy a user's access token (Chatwoot → Profile settings → Access token) into CHATWOOT_API_TOKEN"
 PROBE_LISTING = "000000000000000000000000"  # an id no listing has: a 404 proves the token was accepted
 
 
 def _admin(probe: Probe, token: str | None, token_name: str) -> ChatwootAdmin:
     s = probe.settings
-    return ChatwootAdmin(probe.http, s.chatwoot_url, s.chatwoot_account_id, token, token_name=token_name,
-                         timeout=probe.timeout)
+    return ChatwootAdmin(
+        probe.http, s.chatwoot_url, s.chatwoot_account_id, token, token_name=token_name, timeout=probe.timeout
+    )
 
 
 def _chatwoot_missing(probe: Probe) -> str | None:
@@ -59,18 +62,25 @@ async def check_user_token(probe: Probe) -> Check:
         profile = await _admin(probe, s.secret("chatwoot_api_token"), "CHATWOOT_API_TOKEN").profile()
     except ChatwootAuthError as exc:
         if BOT_REFUSED in str(exc):
-            return problem(name, "CHATWOOT_API_TOKEN is a bot's token; contacts and history need a user's",
-                           FIX_USER_TOKEN)
+            return problem(
+                name, "CHATWOOT_API_TOKEN is a bot's token; contacts and history need a user's", FIX_USER_TOKEN
+            )
         return problem(name, f"CHATWOOT_API_TOKEN refused: {exc}", FIX_USER_TOKEN)
     accounts = {a.get("id"): a for a in profile.get("accounts", []) if isinstance(a, dict)}
     account = accounts.get(s.chatwoot_account_id)
     who = profile.get("name") or profile.get("email") or f"user {profile.get('id')}"
     if account is None:
-        return problem(name, f"{who} is not a member of account {s.chatwoot_account_id}",
-                       "use a token of a user in this account, or fix CHATWOOT_ACCOUNT_ID")
+        return problem(
+            name,
+            f"{who} is not a member of account {s.chatwoot_account_id}",
+            "use a token of a user in this account, or fix CHATWOOT_ACCOUNT_ID",
+        )
     role = account.get("role", "agent")
-    reach = ("reads every inbox" if role == "administrator"
-             else "reads only the inboxes it is a member of: add it to the bot's and the Phone calls inbox")
+    reach = (
+        "reads every inbox"
+        if role == "administrator"
+        else "reads only the inboxes it is a member of: add it to the bot's and the Phone calls inbox"
+    )
     return ok(name, f"{who}, {role} of account {s.chatwoot_account_id}: contacts and history allowed; {reach}")
 
 
@@ -89,11 +99,17 @@ async def check_bot_token(probe: Probe) -> Check:
         if INVALID_TOKEN in str(exc):
             return problem(name, "CHATWOOT_BOT_TOKEN refused by Chatwoot: no such token", FIX_BOT_TOKEN)
         if BOT_REFUSED in str(exc):
-            return problem(name, "accepted, but this Chatwoot (older than 4.15) does not let a bot read a "
-                           "conversation or its labels: hand-off labels and the check before replying fail",
-                           "upgrade Chatwoot to 4.15 or later")
-        return problem(name, f"refused for account {probe.settings.chatwoot_account_id}: {exc}",
-                       "connect the bot to an inbox of this account (`sidecar chatwoot setup --inbox ID`)")
+            return problem(
+                name,
+                "accepted, but this Chatwoot (older than 4.15) does not let a bot read a "
+                "conversation or its labels: hand-off labels and the check before replying fail",
+                "upgrade Chatwoot to 4.15 or later",
+            )
+        return problem(
+            name,
+            f"refused for account {probe.settings.chatwoot_account_id}: {exc}",
+            "connect the bot to an inbox of this account (`sidecar chatwoot setup --inbox ID`)",
+        )
     return ok(name, "accepted")
 
 
@@ -114,17 +130,27 @@ async def check_bot_settings(probe: Probe) -> Check:
     bot = next((b for b in bots if ours and bot_token(b) == ours), None)
     bot = bot or next((b for b in bots if b.get("name") == BOT_NAME), None)
     if bot is None:
-        return problem(name, f"no agent bot has CHATWOOT_BOT_TOKEN (of {len(bots)} bots)",
-                       "run `sidecar chatwoot setup`, or copy the right bot's token")
-    found = _compare_bot(bot, s.sidecar_webhook_url, s.secret("chatwoot_webhook_token"),
-                         s.secret("chatwoot_bot_secret"))
+        return problem(
+            name,
+            f"no agent bot has CHATWOOT_BOT_TOKEN (of {len(bots)} bots)",
+            "run `sidecar chatwoot setup`, or copy the right bot's token",
+        )
+    found = _compare_bot(
+        bot, s.sidecar_webhook_url, s.secret("chatwoot_webhook_token"), s.secret("chatwoot_bot_secret")
+    )
     if bot_token(bot) not in (None, ours):  # found by name, and Chatwoot shows a token that is not ours
         found.insert(0, "CHATWOOT_BOT_TOKEN is not this bot's access token")
     if found:
-        return problem(name, f"bot '{bot.get('name')}': " + "; ".join(found),
-                       "run `sidecar chatwoot setup` (or fix the bot under Settings → Bots and our settings)")
-    return ok(name, f"bot '{bot.get('name')}' posts to our URL" +
-              (" and signs with our secret" if bot.get("secret") else " with our URL token (unsigned)"))
+        return problem(
+            name,
+            f"bot '{bot.get('name')}': " + "; ".join(found),
+            "run `sidecar chatwoot setup` (or fix the bot under Settings → Bots and our settings)",
+        )
+    return ok(
+        name,
+        f"bot '{bot.get('name')}' posts to our URL"
+        + (" and signs with our secret" if bot.get("secret") else " with our URL token (unsigned)"),
+    )
 
 
 def _compare_bot(bot: dict[str, Any], webhook_url: str, url_token: str | None, secret: str | None) -> list[str]:
@@ -145,8 +171,10 @@ def _compare_bot(bot: dict[str, Any], webhook_url: str, url_token: str | None, s
     elif theirs and secret != theirs:
         found.append("CHATWOOT_BOT_SECRET differs from the bot's secret in Chatwoot: every delivery gets 401")
     elif not theirs and secret and "secret" not in bot:
-        found.append("this Chatwoot (older than 4.13) signs nothing, yet CHATWOOT_BOT_SECRET is set: every "
-                     "delivery gets 401; unset it and use CHATWOOT_WEBHOOK_TOKEN")
+        found.append(
+            "this Chatwoot (older than 4.13) signs nothing, yet CHATWOOT_BOT_SECRET is set: every "
+            "delivery gets 401; unset it and use CHATWOOT_WEBHOOK_TOKEN"
+        )
     return found
 
 
@@ -163,8 +191,11 @@ async def check_groq(probe: Probe) -> Check:
     except httpx.HTTPError as exc:
         return problem(name, f"cannot reach {s.groq_base_url} ({type(exc).__name__})", "check GROQ_BASE_URL")
     if response.status_code in (401, 403):
-        return problem(name, f"GROQ_API_KEY refused ({response.status_code})",
-                       "create a key at https://console.groq.com/keys and set GROQ_API_KEY")
+        return problem(
+            name,
+            f"GROQ_API_KEY refused ({response.status_code})",
+            "create a key at https://console.groq.com/keys and set GROQ_API_KEY",
+        )
     if response.status_code != 200:
         return problem(name, f"GET /openai/v1/models answered {response.status_code}", "try again later")
     models = {m.get("id"): m for m in response.json().get("data", []) if isinstance(m, dict)}
@@ -195,13 +226,22 @@ async def check_azure(probe: Probe) -> Check:
     s = probe.settings
     if s.speech_backend != "azure":
         return skipped(name, "SPEECH_BACKEND=local: offline Whisper and espeak-ng")
-    speech = AzureSpeech(probe.http, key=s.secret("azure_speech_key") or "", region=s.azure_speech_region,
-                         endpoint=s.azure_speech_endpoint, max_attempts=1, timeout_s=probe.timeout)
+    speech = AzureSpeech(
+        probe.http,
+        key=s.secret("azure_speech_key") or "",
+        region=s.azure_speech_region,
+        endpoint=s.azure_speech_endpoint,
+        max_attempts=1,
+        timeout_s=probe.timeout,
+    )
     try:
         audio = await speech.synthesize("OK", locale="en-US", fmt="mp3")
     except SpeechAuthError:
-        return problem(name, "the key was refused", "check AZURE_SPEECH_KEY and that AZURE_SPEECH_REGION (or "
-                       "AZURE_SPEECH_ENDPOINT) is the resource's")
+        return problem(
+            name,
+            "the key was refused",
+            "check AZURE_SPEECH_KEY and that AZURE_SPEECH_REGION (or AZURE_SPEECH_ENDPOINT) is the resource's",
+        )
     except SpeechError as exc:
         return problem(name, str(exc)[:200], "check AZURE_SPEECH_REGION / AZURE_SPEECH_ENDPOINT")
     return ok(name, f"key and region accepted: synthesized {len(audio)} bytes")
@@ -212,17 +252,24 @@ async def check_aircall(probe: Probe) -> Check:
     s = probe.settings
     api_id, api_token = s.secret("aircall_api_id"), s.secret("aircall_api_token")
     if not (api_id and api_token):
-        note = "; voicemail transcripts need AIRCALL_API_ID and AIRCALL_API_TOKEN" \
-            if s.secret("aircall_webhook_token") else ""
+        note = (
+            "; voicemail transcripts need AIRCALL_API_ID and AIRCALL_API_TOKEN"
+            if s.secret("aircall_webhook_token")
+            else ""
+        )
         return skipped(name, "API credentials not set" + note)
     try:
-        response = await probe.http.get(f"{s.aircall_api_url}/v1/ping", auth=httpx.BasicAuth(api_id, api_token),
-                                        timeout=probe.timeout)
+        response = await probe.http.get(
+            f"{s.aircall_api_url}/v1/ping", auth=httpx.BasicAuth(api_id, api_token), timeout=probe.timeout
+        )
     except httpx.HTTPError as exc:
         return problem(name, f"cannot reach {s.aircall_api_url} ({type(exc).__name__})", "check AIRCALL_API_URL")
     if response.status_code in (401, 403):
-        return problem(name, f"credentials refused ({response.status_code})", "check AIRCALL_API_ID and "
-                       "AIRCALL_API_TOKEN (Aircall Dashboard → Integrations & API → API keys)")
+        return problem(
+            name,
+            f"credentials refused ({response.status_code})",
+            "check AIRCALL_API_ID and AIRCALL_API_TOKEN (Aircall Dashboard → Integrations & API → API keys)",
+        )
     if response.status_code != 200:
         return problem(name, f"GET /v1/ping answered {response.status_code}", "try again later")
     return ok(name, "API credentials accepted")
@@ -237,17 +284,29 @@ async def check_guesty(probe: Probe) -> Check:
     try:
         await pool.open(wait=True, timeout=probe.timeout)
     except Exception:
-        return problem(name, "cannot check: the token cache lives in Postgres, which is unreachable",
-                       "fix the postgres check first")
+        return problem(
+            name,
+            "cannot check: the token cache lives in Postgres, which is unreachable",
+            "fix the postgres check first",
+        )
     try:
-        client = GuestyClient(probe.http, s.guesty_api_url, s.secret("guesty_client_id"),
-                              s.secret("guesty_client_secret"), TokenStore(pool), max_attempts=1)
+        client = GuestyClient(
+            probe.http,
+            s.guesty_api_url,
+            s.secret("guesty_client_id"),
+            s.secret("guesty_client_secret"),
+            TokenStore(pool),
+            max_attempts=1,
+        )
         await client.get_listing(PROBE_LISTING)
     except (GuestyNotFound, GuestyBadRequest):
         pass  # the token was accepted; the made-up listing simply does not exist
     except GuestyAuthError:
-        return problem(name, "Guesty refused the credentials", "check GUESTY_CLIENT_ID and GUESTY_CLIENT_SECRET "
-                       "(Guesty → Integrations → Developer tools)")
+        return problem(
+            name,
+            "Guesty refused the credentials",
+            "check GUESTY_CLIENT_ID and GUESTY_CLIENT_SECRET (Guesty → Integrations → Developer tools)",
+        )
     except GuestyError as exc:
         return problem(name, str(exc)[:300], "see the message")
     finally:

@@ -77,24 +77,39 @@ class FullReport:
         return [d for d in self.decisions if not d.right]
 
     def to_text(self) -> str:
-        lines = [self.retrieval.to_text(), "", f"decisions (answering model: {self.model}):",
-                 f"  {'':12} {'n':>4} {'answered':>9} {'handed off':>11} {'right':>7}"]
+        lines = [
+            self.retrieval.to_text(),
+            "",
+            f"decisions (answering model: {self.model}):",
+            f"  {'':12} {'n':>4} {'answered':>9} {'handed off':>11} {'right':>7}",
+        ]
         for title, table in (("language", self.by_lang), ("kind", self.by_kind)):
             lines.append(f"  by {title}:")
             for name, t in table.items():
-                lines.append(f"  {name:12} {t.questions:4d} {t.answered:9d} {t.handed_off:11d} "
-                             f"{t.right / t.questions if t.questions else 0:7.2f}")
+                lines.append(
+                    f"  {name:12} {t.questions:4d} {t.answered:9d} {t.handed_off:11d} "
+                    f"{t.right / t.questions if t.questions else 0:7.2f}"
+                )
         wrong = self.wrong
         lines.append(f"wrong decisions: {len(wrong)}")
-        lines.extend(f"  [{d.lang} {d.kind}] {d.decision}{f' ({d.reason})' if d.reason else ''}: {d.question}"
-                     for d in wrong[:40])
+        lines.extend(
+            f"  [{d.lang} {d.kind}] {d.decision}{f' ({d.reason})' if d.reason else ''}: {d.question}"
+            for d in wrong[:40]
+        )
         return "\n".join(lines)
 
     def to_json(self) -> str:
-        return json.dumps({"retrieval": self.retrieval.to_dict(), "model": self.model,
-                           "by_lang": {k: asdict(v) for k, v in self.by_lang.items()},
-                           "by_kind": {k: asdict(v) for k, v in self.by_kind.items()},
-                           "decisions": [asdict(d) for d in self.decisions]}, ensure_ascii=False, indent=2)
+        return json.dumps(
+            {
+                "retrieval": self.retrieval.to_dict(),
+                "model": self.model,
+                "by_lang": {k: asdict(v) for k, v in self.by_lang.items()},
+                "by_kind": {k: asdict(v) for k, v in self.by_kind.items()},
+                "decisions": [asdict(d) for d in self.decisions],
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
 
 
 async def decide(retriever: Retriever, questions: Sequence[Question], settings: Settings) -> tuple[list[Decision], str]:
@@ -104,8 +119,13 @@ async def decide(retriever: Retriever, questions: Sequence[Question], settings: 
         llm = llm_from_settings(settings, http)
         for q in questions:
             rights = frozenset({q.property_code}) if q.property_code and q.access else frozenset()
-            chunks = retriever.search(q.question, property_code=q.property_code, access_properties=rights,
-                                      private_properties=rights, limit=DEPTH)
+            chunks = retriever.search(
+                q.question,
+                property_code=q.property_code,
+                access_properties=rights,
+                private_properties=rights,
+                limit=DEPTH,
+            )
             outcome = await answer_question(q.question, chunks=chunks[:5], llm=llm, language=q.lang)
             decisions.append(Decision(q.id, q.question, q.lang, q.kind, q.answerable, outcome.kind, outcome.reason))
     return decisions, (llm.model if llm is not None else "offline")

@@ -84,8 +84,7 @@ def _stored(state: Any, delivery: Delivery, event_id: int | None, known: bool) -
     log.info("event accepted", extra=extra)
     # The row is committed, so the delivery is safe: answer now and queue its job right after the
     # response is sent. If queuing fails, the row is marked for the sweeper.
-    return JSONResponse({"status": "queued", "id": event_id},
-                        background=BackgroundTask(queue_job, state, event_id))
+    return JSONResponse({"status": "queued", "id": event_id}, background=BackgroundTask(queue_job, state, event_id))
 
 
 async def _spool(state: Any, delivery: Delivery, known: bool) -> JSONResponse:
@@ -94,12 +93,10 @@ async def _spool(state: Any, delivery: Delivery, known: bool) -> JSONResponse:
         name = await asyncio.to_thread(spool.append, delivery, known=known)
     except SpoolError as exc:
         metrics.EVENTS_STORED.labels(delivery.source, "lost").inc()
-        log.critical("delivery neither stored nor spooled", extra={"source": delivery.source,
-                                                                   "error": str(exc)[:200]})
+        log.critical("delivery neither stored nor spooled", extra={"source": delivery.source, "error": str(exc)[:200]})
         raise Rejection(500, "storage unavailable, retry later") from None
     metrics.EVENTS_STORED.labels(delivery.source, "spooled").inc()
-    log.warning("event spooled", extra={"record": name, "source": delivery.source,
-                                        "event_type": delivery.event_type})
+    log.warning("event spooled", extra={"record": name, "source": delivery.source, "event_type": delivery.event_type})
     state.drain_wakeup.set()
     return JSONResponse({"status": "spooled"})
 

@@ -219,8 +219,9 @@ def install_runtime(rt: Runtime | None) -> None:
 
 
 def make_queue(settings: Settings, connection: redis.Redis | None = None) -> Queue:
-    conn = connection or redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2,
-                                              health_check_interval=10)
+    conn = connection or redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=1, socket_timeout=2, health_check_interval=10
+    )
     return Queue(settings.queue_name, connection=conn, default_timeout=JOB_TIMEOUT_S)
 
 
@@ -233,8 +234,12 @@ def enqueue(queue: Queue, event_id: int, delay_s: float = 0) -> None:
 
     The job and a mark saying it exists are written in one Redis transaction, so the sweeper can tell an
     event whose job is waiting from one whose job never got there (a web process killed after storing)."""
-    opts: dict[str, Any] = {"job_timeout": JOB_TIMEOUT_S, "result_ttl": 60, "failure_ttl": 86400,
-                            "description": f"event {event_id}"}
+    opts: dict[str, Any] = {
+        "job_timeout": JOB_TIMEOUT_S,
+        "result_ttl": 60,
+        "failure_ttl": 86400,
+        "description": f"event {event_id}",
+    }
     with queue.connection.pipeline() as pipe:
         if delay_s > 0:
             queue.enqueue_in(timedelta(seconds=delay_s), JOB_FUNC, event_id, pipeline=pipe, **opts)
@@ -279,13 +284,13 @@ def _run_event(rt: Runtime, event_id: int) -> str:
             ledger.unqueue(conn, [event_id])
         return "busy"
     try:
-        event = ledger.claim(conn, event_id, max_crashes=rt.settings.job_max_crashes,
-                             lease_s=rt.settings.job_lease_s)
+        event = ledger.claim(conn, event_id, max_crashes=rt.settings.job_max_crashes, lease_s=rt.settings.job_lease_s)
         if event is None:
             return "skipped"
         for older_id in ledger.older_due(conn, event):
-            older = ledger.claim(conn, older_id, max_crashes=rt.settings.job_max_crashes,
-                                 lease_s=rt.settings.job_lease_s)
+            older = ledger.claim(
+                conn, older_id, max_crashes=rt.settings.job_max_crashes, lease_s=rt.settings.job_lease_s
+            )
             if older is not None:
                 _process_held(rt, conn, older)
         return _process_held(rt, conn, event)
@@ -325,15 +330,26 @@ def process(rt: Runtime, conn: psycopg.Connection[Any], event: StoredEvent) -> s
         ledger.defer(conn, event.id, 0)
         _enqueue_or_leave(rt, conn, event.id, 0)
     except Exception as exc:  # every failure is recorded; none is lost
-        error = (f"timed out after {timeout:g}s" if isinstance(exc, TimeoutError) and not str(exc)
-                 else f"{type(exc).__name__}: {exc}")
+        error = (
+            f"timed out after {timeout:g}s"
+            if isinstance(exc, TimeoutError) and not str(exc)
+            else f"{type(exc).__name__}: {exc}"
+        )
         final = isinstance(exc, PermanentError) or event.attempts >= rt.settings.job_max_attempts
         retry_in = None if final else backoff_seconds(rt.settings, event.attempts)
         outcome = "failed"
         ledger.fail(conn, event.id, error, retry_in)
-        log.warning("event failed", extra={"event_id": event.id, "source": event.source,
-                                           "event_type": event.event_type, "attempt": event.attempts,
-                                           "retry_in": retry_in, "error": error[:300]})
+        log.warning(
+            "event failed",
+            extra={
+                "event_id": event.id,
+                "source": event.source,
+                "event_type": event.event_type,
+                "attempt": event.attempts,
+                "retry_in": retry_in,
+                "error": error[:300],
+            },
+        )
         log.debug("traceback for event %s:\n%s", event.id, traceback.format_exc())
         if retry_in is not None:
             _enqueue_or_leave(rt, conn, event.id, retry_in)
@@ -342,8 +358,10 @@ def process(rt: Runtime, conn: psycopg.Connection[Any], event: StoredEvent) -> s
         metrics.JOB_SECONDS.labels(event.source, event.event_type, outcome).observe(time.perf_counter() - started)
         if outcome == "failed":
             metrics.JOB_FAILURES.labels(event.source, event.event_type).inc()
-    log.info("event processed", extra={"event_id": event.id, "source": event.source,
-                                       "event_type": event.event_type, "outcome": outcome})
+    log.info(
+        "event processed",
+        extra={"event_id": event.id, "source": event.source, "event_type": event.event_type, "outcome": outcome},
+    )
     return outcome
 
 

@@ -37,10 +37,19 @@ async def page(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     origin = chatwoot_origin(settings)
     text = (STATIC / PAGE).read_text(encoding="utf-8").replace("{{CHATWOOT_ORIGIN}}", html.escape(origin))
-    csp = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
-           "base-uri 'none'; form-action 'none'; frame-ancestors " + (origin or "'none'"))
-    return HTMLResponse(text, headers={"Content-Security-Policy": csp, "Referrer-Policy": "no-referrer",
-                                       "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    csp = (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors " + (origin or "'none'")
+    )
+    return HTMLResponse(
+        text,
+        headers={
+            "Content-Security-Policy": csp,
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 def _refusal(request: Request) -> Response | None:
@@ -62,8 +71,9 @@ async def conversation(request: Request) -> Response:
     if (refused := _refusal(request)) is not None:
         return refused
     hint = request.query_params.get("contact_id", "")
-    view = await panel_data.panel_view(request.app.state.pool, request.path_params["conversation_id"],
-                                       int(hint) if hint.isdigit() else None)
+    view = await panel_data.panel_view(
+        request.app.state.pool, request.path_params["conversation_id"], int(hint) if hint.isdigit() else None
+    )
     return JSONResponse(view.as_json(), headers={"Cache-Control": "no-store"})
 
 

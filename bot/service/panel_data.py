@@ -78,13 +78,16 @@ class PanelView:
         return asdict(self)
 
 
-async def panel_view(db: AsyncConnectionPool, conversation_id: int, contact_hint: int | None, *,
-                     now: datetime | None = None) -> PanelView:
+async def panel_view(
+    db: AsyncConnectionPool, conversation_id: int, contact_hint: int | None, *, now: datetime | None = None
+) -> PanelView:
     """Everything the panel shows; the contact is ours when our records know it, else the dashboard's."""
     now = now or datetime.now(UTC)
     async with db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("SELECT contact_id, human_since, human_reason FROM conversation_state "
-                          "WHERE conversation_id = %s", (conversation_id,))
+        await cur.execute(
+            "SELECT contact_id, human_since, human_reason FROM conversation_state WHERE conversation_id = %s",
+            (conversation_id,),
+        )
         conv = await cur.fetchone() or {}
         answers, answered_contact, access_given = await _answers(cur, conversation_id)
         contact_id = conv.get("contact_id") or answered_contact or contact_hint
@@ -94,10 +97,14 @@ async def panel_view(db: AsyncConnectionPool, conversation_id: int, contact_hint
     bookings = [_booking(stay, now, access_given) for stay in stays]
     human_reason = conv.get("human_reason")
     return PanelView(
-        conversation_id=conversation_id, contact_id=contact_id, bookings=bookings, calls=calls, answers=answers,
-        handoff_reason=human_reason if human_reason and human_reason != PAUSE_REASON
-        else last_handoff.get("reason"),
-        handoff_at=_iso(conv.get("human_since")) if human_reason and human_reason != PAUSE_REASON
+        conversation_id=conversation_id,
+        contact_id=contact_id,
+        bookings=bookings,
+        calls=calls,
+        answers=answers,
+        handoff_reason=human_reason if human_reason and human_reason != PAUSE_REASON else last_handoff.get("reason"),
+        handoff_at=_iso(conv.get("human_since"))
+        if human_reason and human_reason != PAUSE_REASON
         else _iso(last_handoff.get("at")),
         human=conv.get("human_since") is not None,
         paused=human_reason == PAUSE_REASON and conv.get("human_since") is not None,
@@ -116,9 +123,12 @@ async def resume(db: AsyncConnectionPool, conversation_id: int) -> None:
 
 def _booking(stay: StayFacts, now: datetime, access_given: set[str]) -> Booking:
     return Booking(
-        code=stay.confirmation_code or stay.guesty_id, status=stay.status,
+        code=stay.confirmation_code or stay.guesty_id,
+        status=stay.status,
         property=stay.property_name or stay.property_code,
-        check_in=_day(stay.check_in_date), check_out=_day(stay.check_out_date), guests=stay.guests_count,
+        check_in=_day(stay.check_in_date),
+        check_out=_day(stay.check_out_date),
+        guests=stay.guests_count,
         stage=stay.stay_stage or stay_stage(stay.status, stay.starts, stay.ends, now),
         access="given" if stay.property_code in access_given else "not given",
     )
@@ -135,7 +145,9 @@ async def _answers(cur: Any, conversation_id: int) -> tuple[list[AnswerRow], int
                          JOIN vector_references v ON v.source = s->>'source'
                           AND v.heading IS NOT DISTINCT FROM s->>'heading' AND v.gate = 'access') AS gated
           FROM qa_records q WHERE q.conversation_id = %s ORDER BY q.created_at DESC, q.id DESC LIMIT %s
-        """, (conversation_id, MAX_ANSWERS))
+        """,
+        (conversation_id, MAX_ANSWERS),
+    )
     rows = await cur.fetchall()
     await cur.execute(
         """
@@ -144,13 +156,21 @@ async def _answers(cur: Any, conversation_id: int) -> tuple[list[AnswerRow], int
           JOIN vector_references v ON v.source = s->>'source' AND v.heading IS NOT DISTINCT FROM s->>'heading'
                                   AND v.gate = 'access'
          WHERE q.conversation_id = %s AND q.answer IS NOT NULL AND q.property_code IS NOT NULL
-        """, (conversation_id,))
+        """,
+        (conversation_id,),
+    )
     given = {r["property_code"] for r in await cur.fetchall()}
-    answers = [AnswerRow(
-        at=_iso(r["created_at"]) or "", question=r["question"],
-        answer=ACCESS_HIDDEN if r["gated"] and r["answer"] else r["answer"], outcome=r["outcome"], mode=r["mode"],
-        sources=[" › ".join(p for p in (s.get("source"), s.get("heading")) if p) for s in r["sources"] or []],
-    ) for r in rows]
+    answers = [
+        AnswerRow(
+            at=_iso(r["created_at"]) or "",
+            question=r["question"],
+            answer=ACCESS_HIDDEN if r["gated"] and r["answer"] else r["answer"],
+            outcome=r["outcome"],
+            mode=r["mode"],
+            sources=[" › ".join(p for p in (s.get("source"), s.get("heading")) if p) for s in r["sources"] or []],
+        )
+        for r in rows
+    ]
     contact = next((r["contact_id"] for r in rows if r["contact_id"]), None)
     return answers, contact, given
 
@@ -163,12 +183,23 @@ async def _calls(cur: Any, conversation_id: int, contact_id: int | None) -> list
           FROM call_records
          WHERE chatwoot_conversation_id = %s OR (%s::bigint IS NOT NULL AND chatwoot_contact_id = %s)
          ORDER BY started_at DESC NULLS LAST, id DESC LIMIT %s
-        """, (conversation_id, contact_id, contact_id, MAX_CALLS))
-    return [CallRow(
-        call_id=r["aircall_call_id"], direction=r["direction"], outcome=_call_outcome(r),
-        started_at=_iso(r["started_at"]), duration_s=r["duration_s"], agent=r["agent_name"],
-        recording=r["recording_asset_url"], voicemail=r["voicemail_asset_url"], summary=r["ai_summary"],
-    ) for r in await cur.fetchall()]
+        """,
+        (conversation_id, contact_id, contact_id, MAX_CALLS),
+    )
+    return [
+        CallRow(
+            call_id=r["aircall_call_id"],
+            direction=r["direction"],
+            outcome=_call_outcome(r),
+            started_at=_iso(r["started_at"]),
+            duration_s=r["duration_s"],
+            agent=r["agent_name"],
+            recording=r["recording_asset_url"],
+            voicemail=r["voicemail_asset_url"],
+            summary=r["ai_summary"],
+        )
+        for r in await cur.fetchall()
+    ]
 
 
 def _call_outcome(row: dict[str, Any]) -> str:
@@ -182,8 +213,11 @@ def _call_outcome(row: dict[str, Any]) -> str:
 
 
 async def _last_handoff(cur: Any, conversation_id: int) -> dict[str, Any]:
-    await cur.execute("SELECT created_at AS at, handoff_reason AS reason FROM qa_records WHERE conversation_id = %s "
-                      "AND outcome = 'handed_off' ORDER BY created_at DESC LIMIT 1", (conversation_id,))
+    await cur.execute(
+        "SELECT created_at AS at, handoff_reason AS reason FROM qa_records WHERE conversation_id = %s "
+        "AND outcome = 'handed_off' ORDER BY created_at DESC LIMIT 1",
+        (conversation_id,),
+    )
     return await cur.fetchone() or {}
 
 

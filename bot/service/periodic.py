@@ -49,10 +49,13 @@ def ingest_folder(path: str) -> str:
 
     async def run() -> str:
         r = ctx.retriever
-        report = await asyncio.to_thread(ingest, Path(path), store=r.store, embedder=r.embedder,
-                                         dsn=ctx.settings.database_dsn)
-        return (f"{report.files} files: {report.added} chunks added, {report.unchanged} unchanged, "
-                f"{report.deleted} deleted" + (f"; skipped: {', '.join(report.errors)}" if report.errors else ""))
+        report = await asyncio.to_thread(
+            ingest, Path(path), store=r.store, embedder=r.embedder, dsn=ctx.settings.database_dsn
+        )
+        return (
+            f"{report.files} files: {report.added} chunks added, {report.unchanged} unchanged, "
+            f"{report.deleted} deleted" + (f"; skipped: {', '.join(report.errors)}" if report.errors else "")
+        )
 
     summary = rt.run(run())
     log.info("knowledge ingested", extra={"path": path, "summary": summary})

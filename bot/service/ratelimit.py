@@ -60,8 +60,9 @@ class Bucket:
 class RateLimiter:
     """The buckets: one per source address (least recently seen dropped first) and one per route."""
 
-    def __init__(self, per_ip: float, per_source: float, failure_cost: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, per_ip: float, per_source: float, failure_cost: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.per_ip, self.per_source, self.failure_cost = per_ip, per_source, failure_cost
         self.clock = clock
         self._ips: OrderedDict[str, Bucket] = OrderedDict()
@@ -154,7 +155,15 @@ class RateLimitMiddleware:
 
 async def _too_many(send: Send, wait: float) -> None:
     body = b'{"error": "too many requests, retry later"}'
-    await send({"type": "http.response.start", "status": 429, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(max(1, math.ceil(wait))).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(max(1, math.ceil(wait))).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

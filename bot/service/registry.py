@@ -11,8 +11,7 @@ from bot.context import Handler
 from integrations.aircall.handlers import HANDLERS as AIRCALL
 from integrations.guesty.handlers import HANDLERS as GUESTY
 
-HANDLERS: dict[str, dict[str, Handler]] = {"chatwoot": dict(CHATWOOT), "aircall": dict(AIRCALL),
-                                           "guesty": dict(GUESTY)}
+HANDLERS: dict[str, dict[str, Handler]] = {"chatwoot": dict(CHATWOOT), "aircall": dict(AIRCALL), "guesty": dict(GUESTY)}
 
 
 def handlers() -> dict[str, dict[str, Handler]]:

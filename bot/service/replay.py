@@ -101,21 +101,34 @@ class ReplayReport:
             f"disagreements ({len(self.disagreements)}):",
         ]
         for r in self.disagreements[:SHOWN]:
-            lines += [f"  conversation {r.conversation_id} ({r.at or 'undated'}): {r.kind}: person "
-                      f"{', '.join(r.human_values)}; bot {', '.join(r.bot_values)}",
-                      f"    guest:  {_clip(r.question)}", f"    person: {_clip(r.human)}",
-                      f"    bot:    {_clip(r.bot or '')}"]
+            lines += [
+                f"  conversation {r.conversation_id} ({r.at or 'undated'}): {r.kind}: person "
+                f"{', '.join(r.human_values)}; bot {', '.join(r.bot_values)}",
+                f"    guest:  {_clip(r.question)}",
+                f"    person: {_clip(r.human)}",
+                f"    bot:    {_clip(r.bot or '')}",
+            ]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         n, answered, agree = len(self.results), self.answered, self.count("agree")
-        return {"source": self.source, "since": self.since.isoformat(), "model": self.model,
-                "conversations": self.conversations, "questions": n, "answered": answered, "agree": agree,
-                "differ": self.count("differ"), "unrelated": self.count("unrelated"),
-                "handoff": self.count("handoff"), "share_answered": self.share(answered),
-                "share_agree": self.share(agree), "share_agree_of_answered": self.share(agree, answered),
-                "disagreements": [asdict(r) for r in self.disagreements],
-                "results": [asdict(r) for r in self.results]}
+        return {
+            "source": self.source,
+            "since": self.since.isoformat(),
+            "model": self.model,
+            "conversations": self.conversations,
+            "questions": n,
+            "answered": answered,
+            "agree": agree,
+            "differ": self.count("differ"),
+            "unrelated": self.count("unrelated"),
+            "handoff": self.count("handoff"),
+            "share_answered": self.share(answered),
+            "share_agree": self.share(agree),
+            "share_agree_of_answered": self.share(agree, answered),
+            "disagreements": [asdict(r) for r in self.disagreements],
+            "results": [asdict(r) for r in self.results],
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
@@ -126,38 +139,69 @@ def _clip(text: str) -> str:
     return flat if len(flat) <= CLIP else flat[: CLIP - 1] + "…"
 
 
-async def guest_then(db: AsyncConnectionPool, q: PastQuestion, inboxes: InboxTable, *,
-                     window_days_before: int) -> GuestContext:
+async def guest_then(
+    db: AsyncConnectionPool, q: PastQuestion, inboxes: InboxTable, *, window_days_before: int
+) -> GuestContext:
     """The context the bot would have had: the booking covering the question's time, else the inbox's property."""
     fallback = inboxes.for_inbox(q.conversation.inbox_id).property
     stay = stay_at(await stays_of(db, q.conversation), q.at)
     if stay is None or q.at is None:
         return GuestContext(property_code=fallback)
-    guest = booking_context(stay, verified=True, now=q.at, window_days_before=window_days_before,
-                            verified_by="replay")
+    guest = booking_context(stay, verified=True, now=q.at, window_days_before=window_days_before, verified_by="replay")
     # Shadow answers end up in a report file: never with access details in them.
     return replace(guest, property_code=guest.property_code or fallback, access_properties=frozenset())
 
 
 async def shadow(q: PastQuestion, guest: GuestContext, retriever: Retriever, llm: LLM | None) -> Replayed:
     """The bot's decision on one past question, compared with the person's reply."""
-    chunks = await asyncio.to_thread(retriever.search, q.text, property_code=guest.property_code,
-                                     access_properties=guest.access_properties,
-                                     private_properties=guest.private_properties)
-    outcome = await answer_question(q.text, chunks=chunks, turns=q.turns, facts=guest.facts, llm=llm,
-                                    language=detect_language(q.text))
-    handed = Replayed(q.conversation.id, q.at.isoformat() if q.at else None, q.text, q.human, "handoff", None,
-                      outcome.reason, "handoff", property_code=guest.property_code, booking=guest.booking)
+    chunks = await asyncio.to_thread(
+        retriever.search,
+        q.text,
+        property_code=guest.property_code,
+        access_properties=guest.access_properties,
+        private_properties=guest.private_properties,
+    )
+    outcome = await answer_question(
+        q.text, chunks=chunks, turns=q.turns, facts=guest.facts, llm=llm, language=detect_language(q.text)
+    )
+    handed = Replayed(
+        q.conversation.id,
+        q.at.isoformat() if q.at else None,
+        q.text,
+        q.human,
+        "handoff",
+        None,
+        outcome.reason,
+        "handoff",
+        property_code=guest.property_code,
+        booking=guest.booking,
+    )
     if outcome.kind != "answer":
         return handed
     found: Comparison = compare(outcome.text, q.human)
-    return replace(handed, decision="answer", bot=outcome.text, reason=None, verdict=found.verdict,
-                   kind=found.kind, human_values=found.human, bot_values=found.bot)
+    return replace(
+        handed,
+        decision="answer",
+        bot=outcome.text,
+        reason=None,
+        verdict=found.verdict,
+        kind=found.kind,
+        human_values=found.human,
+        bot_values=found.bot,
+    )
 
 
-async def replay(history: AsyncIterator[PastConversation], *, db: AsyncConnectionPool, retriever: Retriever,
-                 llm: LLM | None, inboxes: InboxTable, source: str, since: datetime,
-                 window_days_before: int = 2) -> ReplayReport:
+async def replay(
+    history: AsyncIterator[PastConversation],
+    *,
+    db: AsyncConnectionPool,
+    retriever: Retriever,
+    llm: LLM | None,
+    inboxes: InboxTable,
+    source: str,
+    since: datetime,
+    window_days_before: int = 2,
+) -> ReplayReport:
     """Every question of every conversation `history` yields, in shadow."""
     report = ReplayReport(source, since, llm.model if llm is not None else "offline")
     async for conv in history:
@@ -168,31 +212,53 @@ async def replay(history: AsyncIterator[PastConversation], *, db: AsyncConnectio
     return report
 
 
-async def run_async(settings: Settings, retriever: Retriever, *, source: str, since: datetime,
-                    inbox_id: int | None = None, limit: int | None = None) -> ReplayReport:
+async def run_async(
+    settings: Settings,
+    retriever: Retriever,
+    *,
+    source: str,
+    since: datetime,
+    inbox_id: int | None = None,
+    limit: int | None = None,
+) -> ReplayReport:
     """`sidecar replay` with the settings' database, Chatwoot (user token) and model."""
     inboxes = load_inboxes(settings.inboxes_config, settings.default_inbox_mode)
-    async with AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=2, open=False) as pool, \
-            httpx.AsyncClient(timeout=30) as http:
+    async with (
+        AsyncConnectionPool(settings.database_dsn, min_size=1, max_size=2, open=False) as pool,
+        httpx.AsyncClient(timeout=30) as http,
+    ):
         if source == "archive":
             history = from_archive(pool, since=since, limit=limit)
         else:
             if not (settings.chatwoot_url and settings.chatwoot_account_id):
-                raise ConfigurationError("replay from Chatwoot needs CHATWOOT_URL and CHATWOOT_ACCOUNT_ID "
-                                         "(or use --from archive)")
-            cw = ChatwootClient(http, settings.chatwoot_url, settings.chatwoot_account_id, bot_token=None,
-                                api_token=settings.secret("chatwoot_api_token"))
+                raise ConfigurationError(
+                    "replay from Chatwoot needs CHATWOOT_URL and CHATWOOT_ACCOUNT_ID (or use --from archive)"
+                )
+            cw = ChatwootClient(
+                http,
+                settings.chatwoot_url,
+                settings.chatwoot_account_id,
+                bot_token=None,
+                api_token=settings.secret("chatwoot_api_token"),
+            )
             history = from_chatwoot(cw, since=since, inbox_id=inbox_id, limit=limit)
-        return await replay(history, db=pool, retriever=retriever, llm=llm_from_settings(settings, http),
-                            inboxes=inboxes, source=source, since=since,
-                            window_days_before=settings.access_window_days_before)
+        return await replay(
+            history,
+            db=pool,
+            retriever=retriever,
+            llm=llm_from_settings(settings, http),
+            inboxes=inboxes,
+            source=source,
+            since=since,
+            window_days_before=settings.access_window_days_before,
+        )
 
 
-def run(settings: Settings, *, source: str, since: datetime, inbox_id: int | None = None,
-        limit: int | None = None) -> ReplayReport:
+def run(
+    settings: Settings, *, source: str, since: datetime, inbox_id: int | None = None, limit: int | None = None
+) -> ReplayReport:
     retriever = Retriever(open_store(settings), Embedder.from_settings(settings))
     try:
-        return asyncio.run(run_async(settings, retriever, source=source, since=since, inbox_id=inbox_id,
-                                     limit=limit))
+        return asyncio.run(run_async(settings, retriever, source=source, since=since, inbox_id=inbox_id, limit=limit))
     finally:
         retriever.store.close()

@@ -63,8 +63,15 @@ def questions(conv: PastConversation) -> list[PastQuestion]:
 
     def close() -> None:
         if burst and reply:
-            found.append(PastQuestion(conv, "\n".join(m.text for m in burst), burst[-1].at,
-                                      "\n".join(m.text for m in reply), tuple(turns[-HISTORY_TURNS:])))
+            found.append(
+                PastQuestion(
+                    conv,
+                    "\n".join(m.text for m in burst),
+                    burst[-1].at,
+                    "\n".join(m.text for m in reply),
+                    tuple(turns[-HISTORY_TURNS:]),
+                )
+            )
         for m in burst + reply:
             turns.append(Turn("guest" if m.role == "guest" else "host", m.text))
         burst.clear()
@@ -142,11 +149,13 @@ def chatwoot_conversation(conv: dict[str, Any], messages: Sequence[dict[str, Any
     for m in sorted(messages, key=lambda m: (m.get("created_at") or 0, m.get("id") or 0)):
         role = chatwoot_role(m)
         if role is not None:
-            past.append(PastMessage(str(m.get("id")), role, str(m.get("content") or "").strip(),
-                                    _when(m.get("created_at"))))
+            past.append(
+                PastMessage(str(m.get("id")), role, str(m.get("content") or "").strip(), _when(m.get("created_at")))
+            )
     contact = sender.get("id") if isinstance(sender, dict) else None
-    return PastConversation(str(conv.get("id")), conv.get("inbox_id"), tuple(past),
-                            contact_id=contact if isinstance(contact, int) else None)
+    return PastConversation(
+        str(conv.get("id")), conv.get("inbox_id"), tuple(past), contact_id=contact if isinstance(contact, int) else None
+    )
 
 
 async def all_messages(cw: ChatwootClient, conversation_id: int) -> list[dict[str, Any]]:
@@ -165,8 +174,9 @@ async def all_messages(cw: ChatwootClient, conversation_id: int) -> list[dict[st
     return found
 
 
-async def from_chatwoot(cw: ChatwootClient, *, since: datetime, inbox_id: int | None = None,
-                        limit: int | None = None) -> AsyncIterator[PastConversation]:
+async def from_chatwoot(
+    cw: ChatwootClient, *, since: datetime, inbox_id: int | None = None, limit: int | None = None
+) -> AsyncIterator[PastConversation]:
     """Resolved conversations active since `since` (newest first), with their messages."""
     seen = 0
     for page in range(1, MAX_CONVERSATION_PAGES + 1):
@@ -190,22 +200,29 @@ async def from_chatwoot(cw: ChatwootClient, *, since: datetime, inbox_id: int | 
 ARCHIVE_ROLES: dict[str, Role] = {"guest": "guest", "agent": "agent"}
 
 
-async def from_archive(db: AsyncConnectionPool, *, since: datetime,
-                       limit: int | None = None) -> AsyncIterator[PastConversation]:
+async def from_archive(
+    db: AsyncConnectionPool, *, since: datetime, limit: int | None = None
+) -> AsyncIterator[PastConversation]:
     """Archived conversations closed (or last written) since `since`, oldest first."""
     async with db.connection() as conn:
         cur = await conn.execute(
             "SELECT room_id, contact_email, contact_phone FROM archived_conversations"
             " WHERE coalesce(closed_at, last_message_at, started_at) >= %s"
             " ORDER BY coalesce(closed_at, last_message_at, started_at), room_id LIMIT %s",
-            (since, limit))
+            (since, limit),
+        )
         rooms = await cur.fetchall()
     for room_id, email, phone in rooms:
         async with db.connection() as conn:
             cur = await conn.execute(
                 "SELECT message_id, author_kind, coalesce(body, ''), sent_at FROM archived_messages"
-                " WHERE room_id = %s ORDER BY sent_at NULLS LAST, message_id", (room_id,))
+                " WHERE room_id = %s ORDER BY sent_at NULLS LAST, message_id",
+                (room_id,),
+            )
             rows = await cur.fetchall()
-        messages = tuple(PastMessage(mid, ARCHIVE_ROLES[kind], body.strip(), at)
-                         for mid, kind, body, at in rows if kind in ARCHIVE_ROLES)
+        messages = tuple(
+            PastMessage(mid, ARCHIVE_ROLES[kind], body.strip(), at)
+            for mid, kind, body, at in rows
+            if kind in ARCHIVE_ROLES
+        )
         yield PastConversation(room_id, None, messages, email=email, phone=phone)

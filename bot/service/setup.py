@@ -60,14 +60,23 @@ ATTRIBUTES: tuple[AttributeDef, ...] = (
     AttributeDef("property_name", "Property", "text", "contact_attribute", "The booked property"),
     AttributeDef("check_in", "Check-in", "date", "contact_attribute", "Check-in date at the property"),
     AttributeDef("check_out", "Check-out", "date", "contact_attribute", "Check-out date at the property"),
-    AttributeDef("reservation_status", "Booking status", "text", "contact_attribute",
-                 "Guesty status: inquiry, reserved, confirmed, canceled..."),
+    AttributeDef(
+        "reservation_status",
+        "Booking status",
+        "text",
+        "contact_attribute",
+        "Guesty status: inquiry, reserved, confirmed, canceled...",
+    ),
     AttributeDef("guests_count", "Guests", "number", "contact_attribute", "Number of guests booked"),
-    AttributeDef("stay_stage", "Stay stage", "list", "contact_attribute", "Where the guest's stay is",
-                 STAGE_LABELS),
+    AttributeDef("stay_stage", "Stay stage", "list", "contact_attribute", "Where the guest's stay is", STAGE_LABELS),
     AttributeDef("last_call_at", "Last call", "date", "contact_attribute", "Time of the latest Aircall call"),
-    AttributeDef("last_call_outcome", "Last call outcome", "text", "contact_attribute",
-                 "answered, missed, voicemail, outbound_answered or outbound_unanswered"),
+    AttributeDef(
+        "last_call_outcome",
+        "Last call outcome",
+        "text",
+        "contact_attribute",
+        "answered, missed, voicemail, outbound_answered or outbound_unanswered",
+    ),
     AttributeDef("language", "Language", "text", "conversation_attribute", "The guest's language in this conversation"),
 )
 
@@ -83,8 +92,10 @@ class LabelDef:
 
 def labels_we_use(handoff_labels: tuple[str, ...]) -> tuple[LabelDef, ...]:
     """Hand-off labels (per inbox), stay stages (Guesty) and call follow-ups (Aircall), as the code names them."""
-    found = [LabelDef(label, "The bot handed this conversation to people", LABEL_COLORS["handoff"])
-             for label in dict.fromkeys(handoff_labels)]
+    found = [
+        LabelDef(label, "The bot handed this conversation to people", LABEL_COLORS["handoff"])
+        for label in dict.fromkeys(handoff_labels)
+    ]
     found += [LabelDef(stage, f"The guest's stay: {stage}", LABEL_COLORS["stage"]) for stage in STAGE_LABELS]
     found.append(LabelDef(MISSED_LABEL, "A missed Aircall call to return", LABEL_COLORS["call"]))
     found.append(LabelDef(VOICEMAIL_LABEL, "An Aircall voicemail to listen to", LABEL_COLORS["call"]))
@@ -93,12 +104,24 @@ def labels_we_use(handoff_labels: tuple[str, ...]) -> tuple[LabelDef, ...]:
 
 def bot_filter_query(inbox_ids: list[int]) -> dict[str, Any]:
     """Pending conversations in the bot's inboxes: the ones the bot is handling (Chatwoot's filter payload)."""
-    return {"payload": [
-        {"attribute_key": "status", "attribute_model": "standard", "filter_operator": "equal_to",
-         "values": ["pending"], "query_operator": "and"},
-        {"attribute_key": "inbox_id", "attribute_model": "standard", "filter_operator": "equal_to",
-         "values": inbox_ids, "query_operator": None},
-    ]}
+    return {
+        "payload": [
+            {
+                "attribute_key": "status",
+                "attribute_model": "standard",
+                "filter_operator": "equal_to",
+                "values": ["pending"],
+                "query_operator": "and",
+            },
+            {
+                "attribute_key": "inbox_id",
+                "attribute_model": "standard",
+                "filter_operator": "equal_to",
+                "values": inbox_ids,
+                "query_operator": None,
+            },
+        ]
+    }
 
 
 @dataclass(frozen=True)
@@ -149,8 +172,14 @@ class SetupReport:
 TokenFactory = Callable[[], str]
 
 
-async def run_setup(admin: ChatwootAdmin, opts: SetupOptions, *, chatwoot_url: str, account_id: int,
-                    new_token: TokenFactory = lambda: secrets.token_urlsafe(24)) -> SetupReport:
+async def run_setup(
+    admin: ChatwootAdmin,
+    opts: SetupOptions,
+    *,
+    chatwoot_url: str,
+    account_id: int,
+    new_token: TokenFactory = lambda: secrets.token_urlsafe(24),
+) -> SetupReport:
     """Bring Chatwoot's account in line with `opts`; returns what was done and what the sidecar needs."""
     report = SetupReport()
     report.env.update({"CHATWOOT_URL": chatwoot_url, "CHATWOOT_ACCOUNT_ID": str(account_id)})
@@ -162,15 +191,19 @@ async def run_setup(admin: ChatwootAdmin, opts: SetupOptions, *, chatwoot_url: s
     try:
         await _bot_filter(admin, opts, report)
     except ChatwootNotFound:
-        report.by_hand.append(f"This Chatwoot has no saved-filter API: make '{opts.filter_name}' under "
-                              "Conversations → Filter (Status = Pending, Inbox = the bot's inboxes) → Save filter.")
+        report.by_hand.append(
+            f"This Chatwoot has no saved-filter API: make '{opts.filter_name}' under "
+            "Conversations → Filter (Status = Pending, Inbox = the bot's inboxes) → Save filter."
+        )
     try:
         await _dashboard_app(admin, opts, report, new_token)
     except ChatwootNotFound:
         token = opts.panel_token or new_token()
         report.env["PANEL_TOKEN"] = token
-        report.by_hand.append(f"This Chatwoot has no Dashboard Apps API: add one under Settings → Integrations → "
-                              f"Dashboard Apps named '{opts.app_title}', URL {opts.panel_url}#token=<PANEL_TOKEN>.")
+        report.by_hand.append(
+            f"This Chatwoot has no Dashboard Apps API: add one under Settings → Integrations → "
+            f"Dashboard Apps named '{opts.app_title}', URL {opts.panel_url}#token=<PANEL_TOKEN>."
+        )
     report.inboxes_toml = inboxes_toml(opts.inboxes, opts.handoff_labels[0])
     _version_notes(opts, report)
     return report
@@ -180,8 +213,9 @@ async def _agent_bot(admin: ChatwootAdmin, opts: SetupOptions, report: SetupRepo
     what = f"agent bot '{opts.bot_name}'"
     bot = next((b for b in await admin.agent_bots() if b.get("name") == opts.bot_name), None)
     if bot is None:
-        bot = await admin.create_agent_bot(name=opts.bot_name, description=BOT_DESCRIPTION,
-                                           outgoing_url=opts.webhook_url)
+        bot = await admin.create_agent_bot(
+            name=opts.bot_name, description=BOT_DESCRIPTION, outgoing_url=opts.webhook_url
+        )
         report.add(what, "created", f"id {bot['id']}")
     current = str(bot.get("outgoing_url") or "")
     signed = bool(bot.get("secret"))
@@ -198,22 +232,26 @@ async def _agent_bot(admin: ChatwootAdmin, opts: SetupOptions, report: SetupRepo
     if token:
         report.env["CHATWOOT_BOT_TOKEN"] = token
     else:
-        report.by_hand.append(f"CHATWOOT_BOT_TOKEN: Chatwoot did not show the bot's access token; copy it from "
-                              f"Settings → Bots → {opts.bot_name}")
+        report.by_hand.append(
+            f"CHATWOOT_BOT_TOKEN: Chatwoot did not show the bot's access token; copy it from "
+            f"Settings → Bots → {opts.bot_name}"
+        )
     if signed:
         report.env["CHATWOOT_BOT_SECRET"] = str(bot["secret"])
     else:
         report.env["CHATWOOT_WEBHOOK_TOKEN"] = wanted.rsplit("/", 1)[1]
-        report.by_hand.append("This Chatwoot returns no bot secret (it is older than 4.13 and signs nothing): the "
-                              "bot's URL carries CHATWOOT_WEBHOOK_TOKEN instead. After upgrading to 4.13+, run "
-                              "setup again to switch to signed deliveries.")
+        report.by_hand.append(
+            "This Chatwoot returns no bot secret (it is older than 4.13 and signs nothing): the "
+            "bot's URL carries CHATWOOT_WEBHOOK_TOKEN instead. After upgrading to 4.13+, run "
+            "setup again to switch to signed deliveries."
+        )
     report.env["SIDECAR_WEBHOOK_URL"] = opts.webhook_url
     return bot
 
 
 def _url_token(current: str, base: str) -> str | None:
     prefix = base.rstrip("/") + "/"
-    tail = current[len(prefix):] if current.startswith(prefix) else ""
+    tail = current[len(prefix) :] if current.startswith(prefix) else ""
     return tail if tail and "/" not in tail else None
 
 
@@ -225,8 +263,10 @@ async def _connect_inboxes(admin: ChatwootAdmin, opts: SetupOptions, bot_id: int
     names = {int(inbox["id"]): str(inbox.get("name", "")) for inbox in await admin.inboxes()}
     for inbox_id, mode in opts.inboxes.items():
         if inbox_id not in names:
-            raise SetupError(f"inbox {inbox_id} does not exist in account; the ids are the numbers in "
-                             "/app/accounts/<account>/inbox/<id>")
+            raise SetupError(
+                f"inbox {inbox_id} does not exist in account; the ids are the numbers in "
+                "/app/accounts/<account>/inbox/<id>"
+            )
         what = f"bot in inbox {inbox_id} '{names[inbox_id]}' ({mode})"
         if mode == "off":
             continue  # an inbox the bot stays out of needs no connection
@@ -235,8 +275,9 @@ async def _connect_inboxes(admin: ChatwootAdmin, opts: SetupOptions, bot_id: int
             report.add(what, "found")
             continue
         await admin.set_agent_bot(inbox_id, bot_id)
-        report.add(what, "updated" if current else "created",
-                   f"replaced bot '{current.get('name')}'" if current else "")
+        report.add(
+            what, "updated" if current else "created", f"replaced bot '{current.get('name')}'" if current else ""
+        )
 
 
 async def _calls_inbox(admin: ChatwootAdmin, opts: SetupOptions, report: SetupReport) -> None:
@@ -258,9 +299,14 @@ async def _attributes(admin: ChatwootAdmin, report: SetupReport) -> None:
             if attr.key in existing:
                 report.add(what, "found")
                 continue
-            await admin.create_attribute_definition(key=attr.key, name=attr.name, display_type=attr.display_type,
-                                                    model=model, description=attr.description,
-                                                    values=list(attr.values))
+            await admin.create_attribute_definition(
+                key=attr.key,
+                name=attr.name,
+                display_type=attr.display_type,
+                model=model,
+                description=attr.description,
+                values=list(attr.values),
+            )
             report.add(what, "created")
 
 
@@ -286,13 +332,16 @@ async def _bot_filter(admin: ChatwootAdmin, opts: SetupOptions, report: SetupRep
     else:
         await admin.create_custom_filter(name=opts.filter_name, query=bot_filter_query(bot_inboxes))
         report.add(what, "created")
-    report.by_hand.append(f"Saved filters are per user in Chatwoot: '{opts.filter_name}' exists for the token's "
-                          f"owner only. Others make it under Conversations → Filter: Status = Pending and "
-                          f"Inbox = {', '.join(map(str, bot_inboxes))}, then 'Save filter'.")
+    report.by_hand.append(
+        f"Saved filters are per user in Chatwoot: '{opts.filter_name}' exists for the token's "
+        f"owner only. Others make it under Conversations → Filter: Status = Pending and "
+        f"Inbox = {', '.join(map(str, bot_inboxes))}, then 'Save filter'."
+    )
 
 
-async def _dashboard_app(admin: ChatwootAdmin, opts: SetupOptions, report: SetupReport,
-                         new_token: TokenFactory) -> None:
+async def _dashboard_app(
+    admin: ChatwootAdmin, opts: SetupOptions, report: SetupReport, new_token: TokenFactory
+) -> None:
     what = f"dashboard app '{opts.app_title}'"
     app = next((a for a in await admin.dashboard_apps() if a.get("title") == opts.app_title), None)
     current = _app_url(app) if app else ""
@@ -323,8 +372,12 @@ def _fragment_token(url: str, panel_url: str) -> str | None:
 
 def inboxes_toml(inboxes: Mapping[int, Mode], handoff_label: str) -> str:
     """The [inboxes.N] sections for INBOXES_CONFIG (config/inboxes.py) matching what setup connected."""
-    lines = ["[defaults]", 'mode = "off"            # inboxes not listed below: the bot stays out',
-             f'handoff_label = "{handoff_label}"', ""]
+    lines = [
+        "[defaults]",
+        'mode = "off"            # inboxes not listed below: the bot stays out',
+        f'handoff_label = "{handoff_label}"',
+        "",
+    ]
     for inbox_id, mode in sorted(inboxes.items()):
         lines += [f"[inboxes.{inbox_id}]", f'mode = "{mode}"', ""]
     return "\n".join(lines)
@@ -333,15 +386,21 @@ def inboxes_toml(inboxes: Mapping[int, Mode], handoff_label: str) -> str:
 def _version_notes(opts: SetupOptions, report: SetupReport) -> None:
     host = urlsplit(opts.webhook_url).hostname or ""
     if _private_host(host):
-        report.by_hand.append(f"Chatwoot 4.14+ refuses webhooks to private addresses such as {host}: run Chatwoot "
-                              "with SAFE_FETCH_ALLOW_PRIVATE_NETWORK=true (web and Sidekiq).")
-    report.by_hand.append("Chatwoot before 4.15 does not let the bot token read a conversation or its labels, "
-                          "which the sidecar needs for hand-off labels and its last check before replying: run "
-                          "`sidecar doctor` to see what this Chatwoot allows.")
+        report.by_hand.append(
+            f"Chatwoot 4.14+ refuses webhooks to private addresses such as {host}: run Chatwoot "
+            "with SAFE_FETCH_ALLOW_PRIVATE_NETWORK=true (web and Sidekiq)."
+        )
+    report.by_hand.append(
+        "Chatwoot before 4.15 does not let the bot token read a conversation or its labels, "
+        "which the sidecar needs for hand-off labels and its last check before replying: run "
+        "`sidecar doctor` to see what this Chatwoot allows."
+    )
     if "CHATWOOT_API_TOKEN" not in report.env:
-        report.by_hand.append("CHATWOOT_API_TOKEN: contacts and message history need a user token; use an "
-                              "agent's (Profile settings → Access token) who is a member of the bot's inboxes "
-                              "and of the Phone calls inbox.")
+        report.by_hand.append(
+            "CHATWOOT_API_TOKEN: contacts and message history need a user token; use an "
+            "agent's (Profile settings → Access token) who is a member of the bot's inboxes "
+            "and of the Phone calls inbox."
+        )
 
 
 def _private_host(host: str) -> bool:
@@ -412,13 +471,16 @@ def parse_inbox(text: str) -> tuple[int, Mode | None]:
     return int(inbox), mode or None  # type: ignore[return-value]
 
 
-def options_from(settings: Settings, *, webhook_url: str | None, panel_url: str | None,
-                 inboxes: list[str]) -> SetupOptions:
+def options_from(
+    settings: Settings, *, webhook_url: str | None, panel_url: str | None, inboxes: list[str]
+) -> SetupOptions:
     """SetupOptions from the command line, completed by the settings (INBOXES_CONFIG modes and labels)."""
     webhook = (webhook_url or settings.sidecar_webhook_url).rstrip("/")
     if not webhook.startswith(("http://", "https://")):
-        raise SetupError("--webhook-url is required (or SIDECAR_WEBHOOK_URL): the sidecar's URL as Chatwoot "
-                         "reaches it, e.g. http://sidecar-web:8000/webhooks/chatwoot")
+        raise SetupError(
+            "--webhook-url is required (or SIDECAR_WEBHOOK_URL): the sidecar's URL as Chatwoot "
+            "reaches it, e.g. http://sidecar-web:8000/webhooks/chatwoot"
+        )
     if panel_url is None:
         parts = urlsplit(webhook)
         panel_url = f"{parts.scheme}://{parts.netloc}/panel"
@@ -428,13 +490,26 @@ def options_from(settings: Settings, *, webhook_url: str | None, panel_url: str 
         inbox_id, mode = parse_inbox(text)
         modes[inbox_id] = mode or table.for_inbox(inbox_id).mode
     labels = (table.defaults.handoff_label, *(p.handoff_label for p in table.inboxes.values()))
-    return SetupOptions(webhook_url=webhook, panel_url=panel_url.rstrip("/"), inboxes=modes,
-                        handoff_labels=tuple(dict.fromkeys(labels)), panel_token=settings.secret("panel_token"))
+    return SetupOptions(
+        webhook_url=webhook,
+        panel_url=panel_url.rstrip("/"),
+        inboxes=modes,
+        handoff_labels=tuple(dict.fromkeys(labels)),
+        panel_token=settings.secret("panel_token"),
+    )
 
 
-async def setup_command(settings: Settings, *, token: str | None, webhook_url: str | None, panel_url: str | None,
-                        inboxes: list[str], env_file: Path | None, docker: bool,
-                        http: httpx.AsyncClient | None = None) -> int:
+async def setup_command(
+    settings: Settings,
+    *,
+    token: str | None,
+    webhook_url: str | None,
+    panel_url: str | None,
+    inboxes: list[str],
+    env_file: Path | None,
+    docker: bool,
+    http: httpx.AsyncClient | None = None,
+) -> int:
     """Run setup and print its report; 0 on success, 1 when Chatwoot refused, 2 for bad options."""
     try:
         opts = options_from(settings, webhook_url=webhook_url, panel_url=panel_url, inboxes=inboxes)
@@ -450,14 +525,22 @@ async def setup_command(settings: Settings, *, token: str | None, webhook_url: s
     async with contextlib.AsyncExitStack() as stack:
         client = http if http is not None else await stack.enter_async_context(httpx.AsyncClient())
         try:
-            admin = ChatwootAdmin(client, settings.chatwoot_url, settings.chatwoot_account_id,
-                                  token or settings.secret("chatwoot_admin_token"),
-                                  token_name="--token / CHATWOOT_ADMIN_TOKEN")
-            report = await run_setup(admin, opts, chatwoot_url=settings.chatwoot_url,
-                                     account_id=settings.chatwoot_account_id)
+            admin = ChatwootAdmin(
+                client,
+                settings.chatwoot_url,
+                settings.chatwoot_account_id,
+                token or settings.secret("chatwoot_admin_token"),
+                token_name="--token / CHATWOOT_ADMIN_TOKEN",
+            )
+            report = await run_setup(
+                admin, opts, chatwoot_url=settings.chatwoot_url, account_id=settings.chatwoot_account_id
+            )
         except ChatwootAuthError as exc:
-            print(f"sidecar: {exc}\nsetup needs an administrator's access token (Profile settings → Access "
-                  "token of an administrator of this account)", file=sys.stderr)
+            print(
+                f"sidecar: {exc}\nsetup needs an administrator's access token (Profile settings → Access "
+                "token of an administrator of this account)",
+                file=sys.stderr,
+            )
             return 1
         except (ChatwootError, SetupError) as exc:
             print(f"sidecar: {exc}", file=sys.stderr)

@@ -75,11 +75,11 @@ class Sweeper(threading.Thread):
                     self.queue_periodic("bot.service.periodic.refresh_stay_stages")
                     # Hourly chance, weekly job: the Redis marker lets one run per 7 days across replicas;
                     # the ISO-week ledger key keeps a restart from posting a week twice.
-                    self.queue_periodic("bot.service.periodic.post_gaps_report",
-                                        every_s=periodic.GAPS_REPORT_EVERY_S)
+                    self.queue_periodic("bot.service.periodic.post_gaps_report", every_s=periodic.GAPS_REPORT_EVERY_S)
                 if self.knowledge_changed():
-                    self.queue_periodic("bot.service.periodic.reindex_knowledge",
-                                        every_s=self.settings.sweep_interval_s)
+                    self.queue_periodic(
+                        "bot.service.periodic.reindex_knowledge", every_s=self.settings.sweep_interval_s
+                    )
             except Exception as exc:  # the sweeper must outlive any one failed round (a restart, a bug)
                 log.warning("sweep failed", extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
 
@@ -110,8 +110,14 @@ class ConcurrentWorker(SimpleWorker):
 
     death_penalty_class = TimerDeathPenalty
 
-    def __init__(self, *args: Any, concurrency: int = 8, shutdown_grace_s: float = 5.0,
-                 on_overdue: Callable[[], object] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        concurrency: int = 8,
+        shutdown_grace_s: float = 5.0,
+        on_overdue: Callable[[], object] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._slots = threading.BoundedSemaphore(concurrency)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job")
@@ -140,8 +146,9 @@ class ConcurrentWorker(SimpleWorker):
         if not self._handing_over:
             raise StopRequested()
 
-    def dequeue_job_and_maintain_ttl(self, timeout: int | None,
-                                     max_idle_time: int | None = None) -> tuple[Job, Queue] | None:
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
         while not self._slots.acquire(timeout=SLOT_POLL_S):
             if self._stop_requested:
                 raise StopRequested()
@@ -208,8 +215,9 @@ def warm_up(rt: jobs.Runtime) -> None:
         log.warning("knowledge not loaded at start", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
 
 
-def run_worker(settings: Settings, *, burst: bool = False, metrics_port: int | None = None,
-               runtime: jobs.Runtime | None = None) -> None:
+def run_worker(
+    settings: Settings, *, burst: bool = False, metrics_port: int | None = None, runtime: jobs.Runtime | None = None
+) -> None:
     """Process jobs until stopped (or, with burst, until the queue is empty).
 
     `runtime` lets a caller (the demo, tests) hand over a prepared runtime; it is closed at the end."""
@@ -225,9 +233,14 @@ def run_worker(settings: Settings, *, burst: bool = False, metrics_port: int | N
                 start_http_server(metrics_port)
         conn = redis.Redis.from_url(settings.redis_url)
         queue = jobs.make_queue(settings, conn)
-        worker = ConcurrentWorker([queue], connection=conn, concurrency=settings.worker_concurrency,
-                                  shutdown_grace_s=settings.worker_shutdown_grace_s, on_overdue=rt.cancel_all,
-                                  maintenance_interval=MAINTENANCE_INTERVAL_S)
+        worker = ConcurrentWorker(
+            [queue],
+            connection=conn,
+            concurrency=settings.worker_concurrency,
+            shutdown_grace_s=settings.worker_shutdown_grace_s,
+            on_overdue=rt.cancel_all,
+            maintenance_interval=MAINTENANCE_INTERVAL_S,
+        )
         overdue_seen = False
         while True:
             worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())

@@ -65,12 +65,24 @@ class AircallRetryable(AircallError, UpstreamTransient):
 class AircallClient:
     """Aircall Public API for one company. Cheap to build; share the injected httpx client."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, api_id: str | None, api_token: str | None, *,
-                 max_attempts: int = 4, backoff: float = 1.0, max_backoff: float = 30.0,
-                 max_retry_after: float = 60.0, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        api_id: str | None,
+        api_token: str | None,
+        *,
+        max_attempts: int = 4,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        max_retry_after: float = 60.0,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         if not api_id or not api_token:
-            raise AircallConfigError("AIRCALL_API_ID and AIRCALL_API_TOKEN must both be set (Aircall Dashboard "
-                                     "→ Integrations & API → API keys) to read calls from Aircall")
+            raise AircallConfigError(
+                "AIRCALL_API_ID and AIRCALL_API_TOKEN must both be set (Aircall Dashboard "
+                "→ Integrations & API → API keys) to read calls from Aircall"
+            )
         self._http = http
         self._root = f"{(base_url or 'https://api.aircall.io').rstrip('/')}/v1"
         self._auth = httpx.BasicAuth(api_id, api_token)
@@ -115,9 +127,14 @@ class AircallClient:
     # ------------------------------------------------------------------ plumbing
 
     async def _get(self, path: str) -> Any:
-        retrying = AsyncRetrying(stop=stop_after_attempt(self._max_attempts), wait=self._wait,
-                                 retry=retry_if_exception_type(AircallRetryable), sleep=self._sleep,
-                                 before_sleep=_log_retry, reraise=True)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(AircallRetryable),
+            sleep=self._sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
         async for attempt in retrying:
             with attempt:
                 return await self._get_once(path)
@@ -126,8 +143,7 @@ class AircallClient:
     async def _get_once(self, path: str) -> Any:
         what = f"Aircall GET {path}"
         try:
-            response = await self._http.get(self._root + path, auth=self._auth,
-                                            headers={"Accept": "application/json"})
+            response = await self._http.get(self._root + path, auth=self._auth, headers={"Accept": "application/json"})
         except httpx.TimeoutException as exc:
             raise AircallRetryable(f"{what}: timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
@@ -141,8 +157,9 @@ class AircallClient:
         detail = self._scrub(response.text[:ERROR_BODY_CHARS].strip())
         message = f"{what} answered {status}" + (f": {detail}" if detail else "")
         if status in (401, 403):
-            raise AircallAuthError(f"{message} (check AIRCALL_API_ID and AIRCALL_API_TOKEN, and that the plan "
-                                   "includes this API)", status)
+            raise AircallAuthError(
+                f"{message} (check AIRCALL_API_ID and AIRCALL_API_TOKEN, and that the plan includes this API)", status
+            )
         if status == 404:
             raise AircallNotFound(message, status)
         if status == 429 or status >= 500:

@@ -59,8 +59,7 @@ async def handle_call_event(ctx: JobContext, event: StoredEvent) -> str | None:
         call = AircallCall.model_validate(envelope.data)
     except ValidationError as exc:
         raise _permanent(f"Aircall {envelope.event}: data is not a call object ({exc.error_count()} errors)") from None
-    state = await store.merge_call(ctx.db, transforms.snapshot(call, envelope.event, envelope.timestamp,
-                                                                envelope.data))
+    state = await store.merge_call(ctx.db, transforms.snapshot(call, envelope.event, envelope.timestamp, envelope.data))
     steps = transforms.plan_call_event(envelope.event, state, call, envelope.timestamp)
     transcriber = _transcriber(ctx)
     if transcriber is not None and await _voicemail_untold(ctx, state, steps):
@@ -120,17 +119,18 @@ async def carry_out(ctx: JobContext, state: CallState, steps: list[Step], call: 
     if not steps:
         return "done"
     if state.caller_e164 is None:
-        log.info("Aircall call %s from a withheld number: recorded, not attached to a contact",
-                 state.aircall_call_id)
+        log.info("Aircall call %s from a withheld number: recorded, not attached to a contact", state.aircall_call_id)
         return "done"
     keys = [key for step in steps for key in step.keys]
     if not set(keys) - await replies.posted(ctx.db, keys):
         return "done"
     chatwoot, inbox_id = ctx.chatwoot, ctx.settings.chatwoot_calls_inbox_id
     if chatwoot is None or inbox_id is None:
-        log.warning("Aircall call %s recorded but not mirrored to Chatwoot: set CHATWOOT_URL, CHATWOOT_ACCOUNT_ID, "
-                    "CHATWOOT_API_TOKEN and CHATWOOT_CALLS_INBOX_ID (the id of the 'Phone calls' API inbox)",
-                    state.aircall_call_id)
+        log.warning(
+            "Aircall call %s recorded but not mirrored to Chatwoot: set CHATWOOT_URL, CHATWOOT_ACCOUNT_ID, "
+            "CHATWOOT_API_TOKEN and CHATWOOT_CALLS_INBOX_ID (the id of the 'Phone calls' API inbox)",
+            state.aircall_call_id,
+        )
         return "skipped"
     state = await _land(ctx, chatwoot, inbox_id, state, call)
     for step in steps:
@@ -138,22 +138,29 @@ async def carry_out(ctx: JobContext, state: CallState, steps: list[Step], call: 
     return "done"
 
 
-async def _land(ctx: JobContext, chatwoot: ChatwootClient, inbox_id: int, state: CallState,
-                call: AircallCall | None) -> CallState:
+async def _land(
+    ctx: JobContext, chatwoot: ChatwootClient, inbox_id: int, state: CallState, call: AircallCall | None
+) -> CallState:
     """The call's contact and conversation: remembered on the record, else found or created."""
     contact_id, conversation_id = state.chatwoot_contact_id, state.chatwoot_conversation_id
     if contact_id is None:
         known = _aircall_contact(state, call)
         contact_id = await find_or_create_contact(
-            ctx.db, chatwoot, phone=state.caller_e164, email=known.email if known else None,
-            name=(known.full_name if known else None) or display_phone(state.caller_e164 or ""), inbox_id=inbox_id)
+            ctx.db,
+            chatwoot,
+            phone=state.caller_e164,
+            email=known.email if known else None,
+            name=(known.full_name if known else None) or display_phone(state.caller_e164 or ""),
+            inbox_id=inbox_id,
+        )
         conversation_id = None
         if contact_id is None:  # cannot happen with a normalised caller; kept for the type checker
             raise _permanent(f"no usable phone number on Aircall call {state.aircall_call_id}")
     if conversation_id is None:
         try:
-            conversation_id = await find_or_create_conversation(ctx.db, chatwoot, contact_id=contact_id,
-                                                                inbox_id=inbox_id)
+            conversation_id = await find_or_create_conversation(
+                ctx.db, chatwoot, contact_id=contact_id, inbox_id=inbox_id
+            )
         except ChatwootNotFound:
             await _forget_contact(ctx, state, contact_id)
             raise
@@ -176,8 +183,9 @@ async def _run(ctx: JobContext, chatwoot: ChatwootClient, state: CallState, step
                     message = await chatwoot.post_message(conversation_id, content, private=True)
                     return _int(message.get("id"))
 
-                await replies.post_once(ctx.db, covered, conversation_id=conversation_id, kind="note",
-                                        content=content, post=post)
+                await replies.post_once(
+                    ctx.db, covered, conversation_id=conversation_id, kind="note", content=content, post=post
+                )
         elif isinstance(step, FollowUpStep):
             todo = step.render(open_keys)
             if todo is not None:
@@ -192,8 +200,9 @@ async def _run(ctx: JobContext, chatwoot: ChatwootClient, state: CallState, step
                 description = f"status open; labels {', '.join(labels)}"
                 if priority:
                     description += f"; priority {priority}"
-                await replies.post_once(ctx.db, covered, conversation_id=conversation_id, kind="action",
-                                        content=description, post=follow_up)
+                await replies.post_once(
+                    ctx.db, covered, conversation_id=conversation_id, kind="action", content=description, post=follow_up
+                )
         elif step.key in open_keys:
             await _update_contact(ctx, chatwoot, state, step, contact_id)
     except ChatwootNotFound:
@@ -204,8 +213,9 @@ async def _run(ctx: JobContext, chatwoot: ChatwootClient, state: CallState, step
         raise
 
 
-async def _update_contact(ctx: JobContext, chatwoot: ChatwootClient, state: CallState, step: ContactStep,
-                          contact_id: int) -> None:
+async def _update_contact(
+    ctx: JobContext, chatwoot: ChatwootClient, state: CallState, step: ContactStep, contact_id: int
+) -> None:
     """last_call_at / last_call_outcome on the contact, unless a later call of theirs is already there."""
     latest = await store.is_latest_call(ctx.db, contact_id, state.aircall_call_id, state.started_at)
     description = json.dumps(step.custom_attributes, sort_keys=True)
@@ -217,9 +227,13 @@ async def _update_contact(ctx: JobContext, chatwoot: ChatwootClient, state: Call
         return None
 
     await replies.post_once(
-        ctx.db, step.keys, conversation_id=state.chatwoot_conversation_id, kind="action",
+        ctx.db,
+        step.keys,
+        conversation_id=state.chatwoot_conversation_id,
+        kind="action",
         content=description if latest else f"not applied, a later call is on the contact: {description}",
-        post=update if latest else nothing)
+        post=update if latest else nothing,
+    )
 
 
 async def _forget_contact(ctx: JobContext, state: CallState, contact_id: int) -> None:
@@ -275,8 +289,10 @@ async def _call_for_ai(ctx: JobContext, call_id: int, timestamp: int, event: Sto
     received = event.received_at if event.received_at.tzinfo else event.received_at.replace(tzinfo=UTC)
     if datetime.now(UTC) - received < AI_WAIT_FOR_CALL:
         raise Defer(AI_RETRY_S)
-    raise _permanent(f"no call event ever came for Aircall call {call_id}; set AIRCALL_API_ID and "
-                     "AIRCALL_API_TOKEN so the call can be read from the API")
+    raise _permanent(
+        f"no call event ever came for Aircall call {call_id}; set AIRCALL_API_ID and "
+        "AIRCALL_API_TOKEN so the call can be read from the API"
+    )
 
 
 # ------------------------------------------------------------------------------------------ helpers

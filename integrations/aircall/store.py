@@ -23,15 +23,44 @@ from psycopg_pool import AsyncConnectionPool
 from integrations.aircall.transforms import CallSnapshot, CallState, merge
 
 STATE_COLUMNS = (
-    "aircall_call_id", "direction", "status", "missed_call_reason", "caller_e164", "started_at", "answered_at",
-    "ended_at", "duration_s", "agent_name", "recording_asset_url", "voicemail_asset_url", "voicemail_transcript",
-    "tags", "chatwoot_contact_id", "chatwoot_conversation_id", "last_event", "last_event_at", "raw",
-    "ai_transcript", "ai_summary",
+    "aircall_call_id",
+    "direction",
+    "status",
+    "missed_call_reason",
+    "caller_e164",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "duration_s",
+    "agent_name",
+    "recording_asset_url",
+    "voicemail_asset_url",
+    "voicemail_transcript",
+    "tags",
+    "chatwoot_contact_id",
+    "chatwoot_conversation_id",
+    "last_event",
+    "last_event_at",
+    "raw",
+    "ai_transcript",
+    "ai_summary",
 )
 MERGED_COLUMNS = (
-    "direction", "status", "missed_call_reason", "caller_e164", "started_at", "answered_at", "ended_at",
-    "duration_s", "agent_name", "recording_asset_url", "voicemail_asset_url", "tags", "last_event",
-    "last_event_at", "raw",
+    "direction",
+    "status",
+    "missed_call_reason",
+    "caller_e164",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "duration_s",
+    "agent_name",
+    "recording_asset_url",
+    "voicemail_asset_url",
+    "tags",
+    "last_event",
+    "last_event_at",
+    "raw",
 )
 SELECT_SQL = f"SELECT {', '.join(STATE_COLUMNS)} FROM call_records WHERE aircall_call_id = %s"
 
@@ -53,8 +82,9 @@ async def load_call(db: AsyncConnectionPool, call_id: int) -> CallState | None:
 async def merge_call(db: AsyncConnectionPool, snap: CallSnapshot) -> CallState:
     """Fold one call event into its record and return the merged record."""
     async with db.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("INSERT INTO call_records (aircall_call_id) VALUES (%s) ON CONFLICT DO NOTHING",
-                          (snap.aircall_call_id,))
+        await cur.execute(
+            "INSERT INTO call_records (aircall_call_id) VALUES (%s) ON CONFLICT DO NOTHING", (snap.aircall_call_id,)
+        )
         await cur.execute(SELECT_SQL + " FOR UPDATE", (snap.aircall_call_id,))
         row = await cur.fetchone()
         assert row is not None  # inserted just above, and call records are never deleted
@@ -70,8 +100,9 @@ async def merge_call(db: AsyncConnectionPool, snap: CallSnapshot) -> CallState:
     return merged
 
 
-async def save_ai(db: AsyncConnectionPool, call_id: int, *, transcript: str | None = None,
-                  summary: str | None = None) -> CallState:
+async def save_ai(
+    db: AsyncConnectionPool, call_id: int, *, transcript: str | None = None, summary: str | None = None
+) -> CallState:
     """Store Aircall AI output on the call (the first one kept: Aircall sends each once)."""
     async with db.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
@@ -98,8 +129,9 @@ async def save_voicemail_transcript(db: AsyncConnectionPool, call_id: int, text:
         )
 
 
-async def save_links(db: AsyncConnectionPool, call_id: int, *, contact_id: int | None,
-                     conversation_id: int | None) -> None:
+async def save_links(
+    db: AsyncConnectionPool, call_id: int, *, contact_id: int | None, conversation_id: int | None
+) -> None:
     """Remember (or, with None, forget) the Chatwoot contact and conversation a call lands on."""
     async with db.connection() as conn:
         await conn.execute(
@@ -109,8 +141,7 @@ async def save_links(db: AsyncConnectionPool, call_id: int, *, contact_id: int |
         )
 
 
-async def is_latest_call(db: AsyncConnectionPool, contact_id: int, call_id: int,
-                         started_at: datetime | None) -> bool:
+async def is_latest_call(db: AsyncConnectionPool, contact_id: int, call_id: int, started_at: datetime | None) -> bool:
     """Whether no other call of this contact started later (so its outcome may go on the contact)."""
     if started_at is None:
         return True

@@ -53,7 +53,7 @@ def missed_reason(reason: str | None) -> str:
 
 
 def format_duration(seconds: int | None) -> str:
-    """"45 s", "6 min 54 s", "1 h 2 min"."""
+    """ "45 s", "6 min 54 s", "1 h 2 min"."""
     if seconds is None or seconds < 0:
         return "an unknown time"
     if seconds < 60:

@@ -42,10 +42,24 @@ from integrations.chatwoot.contacts import display_phone, normalize_phone
 
 # A call's events in the order they happen; used to order events stamped with the same second.
 CALL_EVENTS: tuple[str, ...] = (
-    "call.created", "call.ringing_on_agent", "call.agent_declined", "call.ivr_option_selected",
-    "call.assigned", "call.answered", "call.hold", "call.unhold", "call.transferred",
-    "call.external_transferred", "call.unsuccessful_transfer", "call.tagged", "call.untagged",
-    "call.commented", "call.hungup", "call.voicemail_left", "call.ended", "call.comm_assets_generated",
+    "call.created",
+    "call.ringing_on_agent",
+    "call.agent_declined",
+    "call.ivr_option_selected",
+    "call.assigned",
+    "call.answered",
+    "call.hold",
+    "call.unhold",
+    "call.transferred",
+    "call.external_transferred",
+    "call.unsuccessful_transfer",
+    "call.tagged",
+    "call.untagged",
+    "call.commented",
+    "call.hungup",
+    "call.voicemail_left",
+    "call.ended",
+    "call.comm_assets_generated",
     "call.archived",
 )
 AI_EVENTS: tuple[str, ...] = ("transcription.created", "summary.created")
@@ -57,8 +71,11 @@ PRESIGNED_FIELDS = ("recording", "recording_short_url", "voicemail", "voicemail_
 
 Outcome = Literal["answered", "missed", "voicemail", "outbound_answered", "outbound_unanswered"]
 OUTCOME_TEMPLATES: dict[str, str] = {
-    "answered": tpl.ANSWERED, "outbound_answered": tpl.OUTBOUND_ANSWERED,
-    "outbound_unanswered": tpl.OUTBOUND_UNANSWERED, "missed": tpl.MISSED, "voicemail": tpl.MISSED_WITH_VOICEMAIL,
+    "answered": tpl.ANSWERED,
+    "outbound_answered": tpl.OUTBOUND_ANSWERED,
+    "outbound_unanswered": tpl.OUTBOUND_UNANSWERED,
+    "missed": tpl.MISSED,
+    "voicemail": tpl.MISSED_WITH_VOICEMAIL,
 }
 
 # ------------------------------------------------------------------------------------------ record
@@ -133,19 +150,39 @@ def snapshot(call: AircallCall, event: str, timestamp: int, data: dict[str, Any]
     """The record fields one call event carries; `data` is the raw call object, kept (without its
     presigned media URLs) as the record's `raw`."""
     given = call.model_fields_set
-    present = {name for name, source in (
-        ("direction", "direction"), ("status", "status"), ("missed_call_reason", "missed_call_reason"),
-        ("caller_e164", "raw_digits"), ("started_at", "started_at"), ("answered_at", "answered_at"),
-        ("ended_at", "ended_at"), ("duration_s", "duration"), ("agent_name", "user"), ("tags", "tags"),
-    ) if source in given}
+    present = {
+        name
+        for name, source in (
+            ("direction", "direction"),
+            ("status", "status"),
+            ("missed_call_reason", "missed_call_reason"),
+            ("caller_e164", "raw_digits"),
+            ("started_at", "started_at"),
+            ("answered_at", "answered_at"),
+            ("ended_at", "ended_at"),
+            ("duration_s", "duration"),
+            ("agent_name", "user"),
+            ("tags", "tags"),
+        )
+        if source in given
+    }
     recording, voicemail = media_assets(call)
     return CallSnapshot(
-        aircall_call_id=call.id, event=event, at=from_unix(timestamp), present=frozenset(present),
-        direction=call.direction, status=call.status, missed_call_reason=call.missed_call_reason,
-        caller_e164=normalize_phone(call.raw_digits), started_at=_ts(call.started_at),
-        answered_at=_ts(call.answered_at), ended_at=_ts(call.ended_at), duration_s=call.duration,
+        aircall_call_id=call.id,
+        event=event,
+        at=from_unix(timestamp),
+        present=frozenset(present),
+        direction=call.direction,
+        status=call.status,
+        missed_call_reason=call.missed_call_reason,
+        caller_e164=normalize_phone(call.raw_digits),
+        started_at=_ts(call.started_at),
+        answered_at=_ts(call.answered_at),
+        ended_at=_ts(call.ended_at),
+        duration_s=call.duration,
         agent_name=call.user.name if call.user else None,
-        recording_asset_url=recording, voicemail_asset_url=voicemail,
+        recording_asset_url=recording,
+        voicemail_asset_url=voicemail,
         tags=tuple(t.name for t in call.tags if t.name) if call.tags is not None else None,
         raw=storable(data if data is not None else call.model_dump(mode="json", exclude_unset=True)),
     )
@@ -190,7 +227,8 @@ def merge(state: CallState | None, snap: CallSnapshot) -> CallState:
 
     status = old.status
     if snap.status is not None and (
-        status is None or STATUS_RANK.get(snap.status, -1) > STATUS_RANK.get(status, -1)
+        status is None
+        or STATUS_RANK.get(snap.status, -1) > STATUS_RANK.get(status, -1)
         or (newer and STATUS_RANK.get(snap.status, -1) == STATUS_RANK.get(status, -1))
     ):
         status = snap.status
@@ -281,8 +319,9 @@ class FollowUpStep:
     def keys(self) -> tuple[str, ...]:
         return tuple(p.key for p in self.parts)
 
-    def render(self, open_keys: set[str] | frozenset[str]) -> tuple[tuple[str, ...], str | None,
-                                                                     tuple[str, ...]] | None:
+    def render(
+        self, open_keys: set[str] | frozenset[str]
+    ) -> tuple[tuple[str, ...], str | None, tuple[str, ...]] | None:
         """(labels, priority, keys covered) for the parts not done yet; None when all are done."""
         todo = [p for p in self.parts if p.key in open_keys]
         if not todo:
@@ -317,19 +356,30 @@ def plan_call_event(event: str, state: CallState, call: AircallCall, timestamp: 
         steps.append(outcome_note(state, result))
     if event in ("call.ended", "call.comm_assets_generated", "call.voicemail_left"):
         if state.recording_asset_url:
-            steps.append(NoteStep(reply_key(cid, "recording"),
-                                  tpl.RECORDING_NOTE.format(caller=state.caller, url=state.recording_asset_url)))
+            steps.append(
+                NoteStep(
+                    reply_key(cid, "recording"),
+                    tpl.RECORDING_NOTE.format(caller=state.caller, url=state.recording_asset_url),
+                )
+            )
         if state.voicemail_asset_url:
             steps.append(NoteStep(reply_key(cid, "voicemail"), _voicemail_text(state, standalone=True)))
     if event in ("call.ended", "call.commented"):
         steps.extend(comment_note(cid, c) for c in call.comments or [] if c.id is not None and c.content)
     if event in ("call.ended", "call.tagged"):
-        steps.extend(NoteStep(reply_key(cid, "tag", t.id), tpl.TAG_NOTE.format(tag=t.name))
-                     for t in call.tags or [] if t.id is not None and t.name)
+        steps.extend(
+            NoteStep(reply_key(cid, "tag", t.id), tpl.TAG_NOTE.format(tag=t.name))
+            for t in call.tags or []
+            if t.id is not None and t.name
+        )
     if event in ("call.transferred", "call.external_transferred", "call.unsuccessful_transfer"):
         steps.append(NoteStep(reply_key(cid, event, timestamp), transfer_text(event, call)))
-    if result in ("missed", "voicemail") and event in ("call.hungup", "call.voicemail_left", "call.ended",
-                                                      "call.comm_assets_generated"):
+    if result in ("missed", "voicemail") and event in (
+        "call.hungup",
+        "call.voicemail_left",
+        "call.ended",
+        "call.comm_assets_generated",
+    ):
         steps.append(follow_up(state, result))
     if result is not None and posts_outcome:
         steps.append(contact_step(state, result))
@@ -352,8 +402,9 @@ def outcome_note(state: CallState, result: Outcome) -> NoteStep:
     agent = state.agent_name or tpl.UNKNOWN_AGENT
     talk = tpl.format_duration(talk_seconds(state))
     reason = tpl.missed_reason(state.missed_call_reason)
-    text = OUTCOME_TEMPLATES[result].format(caller=state.caller, line=line, line_from=line_from, agent=agent,
-                                            talk=talk, reason=reason)
+    text = OUTCOME_TEMPLATES[result].format(
+        caller=state.caller, line=line, line_from=line_from, agent=agent, talk=talk, reason=reason
+    )
     extras: list[tuple[str, str]] = []
     if state.recording_asset_url and result != "voicemail":
         extras.append((reply_key(cid, "recording"), tpl.RECORDING_PART.format(url=state.recording_asset_url)))
@@ -373,8 +424,11 @@ def _voicemail_text(state: CallState, *, standalone: bool) -> str:
 def comment_note(call_id: int, comment: AircallComment) -> NoteStep:
     author = comment.posted_by.name if comment.posted_by and comment.posted_by.name else None
     content = (comment.content or "").strip()
-    text = (tpl.COMMENT_NOTE.format(author=author, content=content) if author
-            else tpl.COMMENT_NOTE_ANONYMOUS.format(content=content))
+    text = (
+        tpl.COMMENT_NOTE.format(author=author, content=content)
+        if author
+        else tpl.COMMENT_NOTE_ANONYMOUS.format(content=content)
+    )
     return NoteStep(reply_key(call_id, "comment", comment.id), text)
 
 
@@ -393,8 +447,9 @@ def follow_up(state: CallState, result: Outcome) -> FollowUpStep:
     cid = state.aircall_call_id
     parts = [FollowUpPart(reply_key(cid, "follow-up", "missed"), (tpl.MISSED_LABEL,))]
     if result == "voicemail":
-        parts.append(FollowUpPart(reply_key(cid, "follow-up", "voicemail"), (tpl.VOICEMAIL_LABEL,),
-                                  tpl.VOICEMAIL_PRIORITY))
+        parts.append(
+            FollowUpPart(reply_key(cid, "follow-up", "voicemail"), (tpl.VOICEMAIL_LABEL,), tpl.VOICEMAIL_PRIORITY)
+        )
     return FollowUpStep(tuple(parts))
 
 
@@ -410,15 +465,23 @@ def contact_step(state: CallState, result: Outcome) -> ContactStep:
 def plan_transcription(state: CallState) -> list[Step]:
     if not state.ai_transcript:
         return []
-    return [NoteStep(reply_key(state.aircall_call_id, "ai-transcript"),
-                     tpl.AI_TRANSCRIPT_NOTE.format(caller=state.caller, transcript=state.ai_transcript))]
+    return [
+        NoteStep(
+            reply_key(state.aircall_call_id, "ai-transcript"),
+            tpl.AI_TRANSCRIPT_NOTE.format(caller=state.caller, transcript=state.ai_transcript),
+        )
+    ]
 
 
 def plan_summary(state: CallState) -> list[Step]:
     if not state.ai_summary:
         return []
-    return [NoteStep(reply_key(state.aircall_call_id, "ai-summary"),
-                     tpl.AI_SUMMARY_NOTE.format(caller=state.caller, summary=state.ai_summary))]
+    return [
+        NoteStep(
+            reply_key(state.aircall_call_id, "ai-summary"),
+            tpl.AI_SUMMARY_NOTE.format(caller=state.caller, summary=state.ai_summary),
+        )
+    ]
 
 
 def transcript_text(transcription: AircallTranscription, agent_name: str | None) -> str | None:
@@ -431,7 +494,8 @@ def transcript_text(transcription: AircallTranscription, agent_name: str | None)
         if not text:
             continue
         speaker = {"external": tpl.GUEST_SPEAKER, "ai_voice_agent": tpl.AI_AGENT_SPEAKER}.get(
-            turn.participant_type or "", agent_name or tpl.AGENT_SPEAKER)
+            turn.participant_type or "", agent_name or tpl.AGENT_SPEAKER
+        )
         if lines and lines[-1][0] == speaker:
             lines[-1] = (speaker, f"{lines[-1][1]} {text}")
         else:
@@ -440,7 +504,7 @@ def transcript_text(transcription: AircallTranscription, agent_name: str | None)
         return None
     joined = "\n".join(f"{speaker}: {text}" for speaker, text in lines)
     if len(joined) > tpl.MAX_TRANSCRIPT_CHARS:
-        joined = joined[:tpl.MAX_TRANSCRIPT_CHARS].rstrip() + tpl.TRUNCATED
+        joined = joined[: tpl.MAX_TRANSCRIPT_CHARS].rstrip() + tpl.TRUNCATED
     return joined
 
 
@@ -451,8 +515,10 @@ def summary_text(summary: AircallSummary) -> str | None:
 
 def ai_call_id(data: dict[str, Any]) -> int | None:
     """The call an AI payload is about: `call_id`, else `call.id`."""
-    for value in (data.get("call_id"), (data.get("call") or {}).get("id") if isinstance(data.get("call"),
-                                                                                         dict) else None):
+    for value in (
+        data.get("call_id"),
+        (data.get("call") or {}).get("id") if isinstance(data.get("call"), dict) else None,
+    ):
         if isinstance(value, int | str) and str(value).isdigit():
             return int(value)
     return None

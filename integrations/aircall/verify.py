@@ -17,15 +17,35 @@ from typing import Any
 
 from bot.errors import VerificationRefused
 
-__all__ = ["REPEATABLE_EVENTS", "AircallPayloadError", "AircallVerificationError", "call_id", "check_envelope",
-           "dedupe_key", "subject", "verify_token"]
+__all__ = [
+    "REPEATABLE_EVENTS",
+    "AircallPayloadError",
+    "AircallVerificationError",
+    "call_id",
+    "check_envelope",
+    "dedupe_key",
+    "subject",
+    "verify_token",
+]
 
 # Events that may fire more than once for the same call.
-REPEATABLE_EVENTS = frozenset({
-    "call.ringing_on_agent", "call.agent_declined", "call.ivr_option_selected", "call.assigned",
-    "call.hold", "call.unhold", "call.transferred", "call.external_transferred",
-    "call.unsuccessful_transfer", "call.tagged", "call.untagged", "call.commented", "call.archived",
-})
+REPEATABLE_EVENTS = frozenset(
+    {
+        "call.ringing_on_agent",
+        "call.agent_declined",
+        "call.ivr_option_selected",
+        "call.assigned",
+        "call.hold",
+        "call.unhold",
+        "call.transferred",
+        "call.external_transferred",
+        "call.unsuccessful_transfer",
+        "call.tagged",
+        "call.untagged",
+        "call.commented",
+        "call.archived",
+    }
+)
 AI_RESOURCES_EVENTS = frozenset({"transcription.created", "summary.created"})
 MAX_ID = 2**63 - 1  # Aircall's ids are int64
 MAX_TEXT_ID = 64  # users, contacts and numbers may carry string ids ("1402231")
@@ -38,8 +58,10 @@ class AircallVerificationError(VerificationRefused):
 def verify_token(payload: Mapping[str, Any], expected: str) -> None:
     """Raise AircallVerificationError unless payload["token"] equals the webhook token (constant time)."""
     if not expected:
-        raise AircallVerificationError("AIRCALL_WEBHOOK_TOKEN is not set: copy the token Aircall shows for this "
-                                "webhook (Dashboard, or GET /v1/webhooks/{id})")
+        raise AircallVerificationError(
+            "AIRCALL_WEBHOOK_TOKEN is not set: copy the token Aircall shows for this "
+            "webhook (Dashboard, or GET /v1/webhooks/{id})"
+        )
     if not isinstance(payload, Mapping):
         raise AircallVerificationError("the body is not a JSON object")
     token = payload.get("token")
@@ -58,8 +80,7 @@ def _is_call_id(value: object) -> bool:
         return False
     if isinstance(value, int):
         return 0 <= value <= MAX_ID
-    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19 \
-        and int(value) <= MAX_ID
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19 and int(value) <= MAX_ID
 
 
 def check_envelope(payload: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
@@ -136,6 +157,6 @@ def dedupe_key(payload: Mapping[str, Any]) -> str:
 
 
 def subject(payload: Mapping[str, Any]) -> str | None:
-    """"call:<id>": the job layer runs one job per subject at a time, so a call's events never race."""
+    """ "call:<id>": the job layer runs one job per subject at a time, so a call's events never race."""
     ident = call_id(payload)
     return f"call:{ident}" if ident is not None else None

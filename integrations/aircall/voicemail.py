@@ -23,8 +23,9 @@ def transcriber_for(ctx: JobContext, *, resolver: Resolver | None = None) -> Cal
         policy = DownloadPolicy(max_bytes=ctx.settings.speech_max_audio_bytes)
         audio = await download_attachment(ctx.http, url, policy, resolver=resolver or resolve_host)
         locales = [loc.strip() for loc in ctx.settings.voice_locales.split(",") if loc.strip()]
-        heard = await ctx.speech.transcribe(audio.data, audio.filename or "voicemail.mp3",
-                                            audio.content_type or "audio/mpeg", locales)
+        heard = await ctx.speech.transcribe(
+            audio.data, audio.filename or "voicemail.mp3", audio.content_type or "audio/mpeg", locales
+        )
         return heard.text.strip() or None
 
     return transcribe

@@ -26,8 +26,7 @@ from integrations.chatwoot.client import (
 
 # attribute_model and attribute_display_type are integers in requests and names in answers (SPEC-GAPS 15).
 ATTRIBUTE_MODELS = {"conversation_attribute": 0, "contact_attribute": 1}
-DISPLAY_TYPES = {"text": 0, "number": 1, "currency": 2, "percent": 3, "link": 4, "date": 5, "list": 6,
-                 "checkbox": 7}
+DISPLAY_TYPES = {"text": 0, "number": 1, "currency": 2, "percent": 3, "link": 4, "date": 5, "list": 6, "checkbox": 7}
 BOT_REFUSED = "not authorized for bots"  # Chatwoot's 401 text when a valid bot token calls a user-only endpoint
 INVALID_TOKEN = "Invalid Access Token"  # its 401 text when no token matches
 
@@ -35,8 +34,16 @@ INVALID_TOKEN = "Invalid Access Token"  # its 401 text when no token matches
 class ChatwootAdmin:
     """One account's settings, through one token; every call is a single attempt."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, account_id: int | None, token: str | None, *,
-                 token_name: str = "CHATWOOT_ADMIN_TOKEN", timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        account_id: int | None,
+        token: str | None,
+        *,
+        token_name: str = "CHATWOOT_ADMIN_TOKEN",
+        timeout: float = 15.0,
+    ) -> None:
         if not base_url:
             raise ChatwootConfigError("CHATWOOT_URL is not set: set it to your Chatwoot's root URL")
         if not account_id:
@@ -98,11 +105,16 @@ class ChatwootAdmin:
         params = {"attribute_model": str(ATTRIBUTE_MODELS[model])}
         return _items(await self._request("GET", "/custom_attribute_definitions", params=params))
 
-    async def create_attribute_definition(self, *, key: str, name: str, display_type: str, model: str,
-                                          description: str, values: list[str] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"attribute_key": key, "attribute_display_name": name,
-                                "attribute_display_type": DISPLAY_TYPES[display_type],
-                                "attribute_model": ATTRIBUTE_MODELS[model], "attribute_description": description}
+    async def create_attribute_definition(
+        self, *, key: str, name: str, display_type: str, model: str, description: str, values: list[str] | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "attribute_key": key,
+            "attribute_display_name": name,
+            "attribute_display_type": DISPLAY_TYPES[display_type],
+            "attribute_model": ATTRIBUTE_MODELS[model],
+            "attribute_description": description,
+        }
         if values:
             body["attribute_values"] = values
         return _dict(await self._request("POST", "/custom_attribute_definitions", json=body))
@@ -142,11 +154,13 @@ class ChatwootAdmin:
         try:
             response = await self._http.request(method, url, headers=headers, timeout=self._timeout, **kwargs)
         except httpx.TimeoutException as exc:
-            raise ChatwootRetryable(f"{what}: no answer within {self._timeout:g} s; is CHATWOOT_URL right "
-                                    "and Chatwoot up?") from exc
+            raise ChatwootRetryable(
+                f"{what}: no answer within {self._timeout:g} s; is CHATWOOT_URL right and Chatwoot up?"
+            ) from exc
         except httpx.TransportError as exc:
-            raise ChatwootRetryable(f"{what}: could not connect ({type(exc).__name__}); check CHATWOOT_URL",
-                                    not_processed=True) from exc
+            raise ChatwootRetryable(
+                f"{what}: could not connect ({type(exc).__name__}); check CHATWOOT_URL", not_processed=True
+            ) from exc
         status = response.status_code
         if 200 <= status < 300:
             if not response.content.strip():
@@ -154,8 +168,11 @@ class ChatwootAdmin:
             try:
                 return response.json()
             except ValueError:
-                raise ChatwootError(f"{what} answered {status} with a body that is not JSON; does CHATWOOT_URL "
-                                    "point at Chatwoot's root?", status) from None
+                raise ChatwootError(
+                    f"{what} answered {status} with a body that is not JSON; does CHATWOOT_URL "
+                    "point at Chatwoot's root?",
+                    status,
+                ) from None
         detail = response.text[:ERROR_BODY_CHARS].strip().replace(self._token, "***")
         message = f"{what} answered {status}" + (f": {detail}" if detail else "")
         if status in (401, 403):

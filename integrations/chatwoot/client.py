@@ -85,8 +85,9 @@ class ChatwootRetryable(ChatwootError, UpstreamTransient):
     failure shows Chatwoot did not act on the request, so even a create can safely be re-sent.
     """
 
-    def __init__(self, message: str, status: int | None = None, *, retry_after: float | None = None,
-                 not_processed: bool = False) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, *, retry_after: float | None = None, not_processed: bool = False
+    ) -> None:
         super().__init__(message, status)
         self.retry_after = retry_after
         self.not_processed = not_processed
@@ -115,17 +116,30 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 class ChatwootClient:
     """Chatwoot API for one account. Share one instance per process; it holds no per-call state."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, account_id: int,
-                 bot_token: str | None, api_token: str | None, *,
-                 max_attempts: int = 4, backoff: float = 0.5, max_backoff: float = 8.0,
-                 max_retry_after: float = 30.0, sleep: Sleep = asyncio.sleep,
-                 timeout: httpx.Timeout | float | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        account_id: int,
+        bot_token: str | None,
+        api_token: str | None,
+        *,
+        max_attempts: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        max_retry_after: float = 30.0,
+        sleep: Sleep = asyncio.sleep,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> None:
         if not base_url:
-            raise ChatwootConfigError("CHATWOOT_URL is not set: set it to your Chatwoot's root URL, "
-                                      "e.g. https://chat.example.com")
+            raise ChatwootConfigError(
+                "CHATWOOT_URL is not set: set it to your Chatwoot's root URL, e.g. https://chat.example.com"
+            )
         if not account_id or account_id < 1:
-            raise ChatwootConfigError("CHATWOOT_ACCOUNT_ID is not set: set it to the numeric account id "
-                                      "shown in Chatwoot URLs (/app/accounts/<id>/...)")
+            raise ChatwootConfigError(
+                "CHATWOOT_ACCOUNT_ID is not set: set it to the numeric account id "
+                "shown in Chatwoot URLs (/app/accounts/<id>/...)"
+            )
         self._http = http
         self._root = f"{base_url.rstrip('/')}/api/v1/accounts/{account_id}"
         self._bot_token = bot_token or None
@@ -139,23 +153,46 @@ class ChatwootClient:
 
     # ----------------------------------------------------------------- bot token
 
-    async def post_message(self, conversation_id: int, content: str, *, private: bool = False,
-                           content_attributes: dict[str, Any] | None = None,
-                           echo_id: str | None = None, marker: str | None = None) -> dict[str, Any]:
+    async def post_message(
+        self,
+        conversation_id: int,
+        content: str,
+        *,
+        private: bool = False,
+        content_attributes: dict[str, Any] | None = None,
+        echo_id: str | None = None,
+        marker: str | None = None,
+    ) -> dict[str, Any]:
         """Post an outgoing message (or a private note) and return the created message.
 
         `marker` (a reply-ledger key) is stored with it under content_attributes[REPLY_MARKER], so that
         `find_reply` can tell whether a post whose answer was lost was saved."""
         if marker is not None:
             content_attributes = {**(content_attributes or {}), REPLY_MARKER: marker}
-        body = _without_none({"content": content, "message_type": "outgoing", "private": private,
-                              "content_attributes": content_attributes, "echo_id": echo_id})
-        return _as_dict(await self._request("POST", f"/conversations/{conversation_id}/messages", "bot",
-                                            json=body, idempotent=False))
+        body = _without_none(
+            {
+                "content": content,
+                "message_type": "outgoing",
+                "private": private,
+                "content_attributes": content_attributes,
+                "echo_id": echo_id,
+            }
+        )
+        return _as_dict(
+            await self._request(
+                "POST", f"/conversations/{conversation_id}/messages", "bot", json=body, idempotent=False
+            )
+        )
 
-    async def post_attachment(self, conversation_id: int, content: str | None,
-                              files: list[tuple[str, bytes, str]], *, private: bool = False,
-                              is_voice_message: bool = False) -> dict[str, Any]:
+    async def post_attachment(
+        self,
+        conversation_id: int,
+        content: str | None,
+        files: list[tuple[str, bytes, str]],
+        *,
+        private: bool = False,
+        is_voice_message: bool = False,
+    ) -> dict[str, Any]:
         """Post a message with files (filename, bytes, content type) as multipart `attachments[]`.
 
         `is_voice_message` makes WhatsApp Cloud deliver an audio/ogg file as a voice note.
@@ -170,38 +207,47 @@ class ChatwootClient:
         if is_voice_message:
             data["is_voice_message"] = "true"
         parts = [("attachments[]", (name, blob, ctype)) for name, blob, ctype in files]
-        return _as_dict(await self._request("POST", f"/conversations/{conversation_id}/messages", "bot",
-                                            data=data, files=parts, idempotent=False))
+        return _as_dict(
+            await self._request(
+                "POST", f"/conversations/{conversation_id}/messages", "bot", data=data, files=parts, idempotent=False
+            )
+        )
 
-    async def toggle_status(self, conversation_id: int, status: str, *,
-                            snoozed_until: int | None = None) -> dict[str, Any]:
+    async def toggle_status(
+        self, conversation_id: int, status: str, *, snoozed_until: int | None = None
+    ) -> dict[str, Any]:
         """Set the status; with the bot token, pending -> open is Chatwoot's bot handoff.
 
         Returns the response payload: {success, conversation_id, current_status, snoozed_until?}.
         """
         body = _without_none({"status": status, "snoozed_until": snoozed_until})
-        answer = await self._request("POST", f"/conversations/{conversation_id}/toggle_status", "bot",
-                                     json=body)
+        answer = await self._request("POST", f"/conversations/{conversation_id}/toggle_status", "bot", json=body)
         return _payload_dict(answer)
 
     async def toggle_typing(self, conversation_id: int, on: bool) -> None:
         """Show or hide the typing indicator. Cosmetic: Chatwoot < 4.12 refuses it to bots (401) or
         lacks it (404), and that must not fail the reply, so those answers are ignored."""
         try:
-            await self._request("POST", f"/conversations/{conversation_id}/toggle_typing_status", "bot",
-                                json={"typing_status": "on" if on else "off"})
+            await self._request(
+                "POST",
+                f"/conversations/{conversation_id}/toggle_typing_status",
+                "bot",
+                json={"typing_status": "on" if on else "off"},
+            )
         except (ChatwootAuthError, ChatwootNotFound) as exc:
             log.debug("toggle_typing ignored (Chatwoot < 4.12?): %s", exc)
 
     async def toggle_priority(self, conversation_id: int, priority: str | None) -> None:
         """Set the priority (low|medium|high|urgent); None clears it (SPEC-GAPS 4: never send "none")."""
-        await self._request("POST", f"/conversations/{conversation_id}/toggle_priority", "bot",
-                            json={"priority": priority})
+        await self._request(
+            "POST", f"/conversations/{conversation_id}/toggle_priority", "bot", json={"priority": priority}
+        )
 
     async def set_conversation_attributes(self, conversation_id: int, attributes: dict[str, Any]) -> None:
         """Set conversation custom attributes (bot token; Chatwoot replaces the whole set it is given)."""
-        await self._request("POST", f"/conversations/{conversation_id}/custom_attributes", "bot",
-                            json={"custom_attributes": attributes})
+        await self._request(
+            "POST", f"/conversations/{conversation_id}/custom_attributes", "bot", json={"custom_attributes": attributes}
+        )
 
     async def assign_team(self, conversation_id: int, team_id: int) -> None:
         """Hand the conversation to a team (its agents are notified)."""
@@ -230,13 +276,13 @@ class ChatwootClient:
     async def set_labels(self, conversation_id: int, labels: list[str]) -> list[str]:
         """Replace the conversation's whole label set (what Chatwoot's POST does); returns the new set."""
         wanted = list(dict.fromkeys(labels))
-        answer = await self._request("POST", f"/conversations/{conversation_id}/labels", "bot",
-                                     json={"labels": wanted})
+        answer = await self._request("POST", f"/conversations/{conversation_id}/labels", "bot", json={"labels": wanted})
         stored = _payload_list(answer)
         return [str(label) for label in stored] if stored else wanted
 
-    async def find_reply(self, conversation_id: int, marker: str, *, content: str | None, private: bool,
-                         since: datetime) -> int | None:
+    async def find_reply(
+        self, conversation_id: int, marker: str, *, content: str | None, private: bool, since: datetime
+    ) -> int | None:
         """The id of our message carrying `marker` (see REPLY_MARKER), or None when Chatwoot does not have it.
 
         A message matches when its content_attributes carry the marker, or, for a Chatwoot that drops
@@ -252,10 +298,14 @@ class ChatwootClient:
             if isinstance(attrs, dict) and REPLY_MARKER in attrs:
                 return bool(attrs[REPLY_MARKER] == marker)
             created = message.get("created_at")
-            return (content is not None and message.get("message_type") in (1, "outgoing")
-                    and bool(message.get("private")) == private
-                    and str(message.get("content") or "").strip() == content.strip()
-                    and isinstance(created, int | float) and created >= cutoff)
+            return (
+                content is not None
+                and message.get("message_type") in (1, "outgoing")
+                and bool(message.get("private")) == private
+                and str(message.get("content") or "").strip() == content.strip()
+                and isinstance(created, int | float)
+                and created >= cutoff
+            )
 
         if not self._api_token:
             conversation = await self.get_conversation(conversation_id)
@@ -277,19 +327,20 @@ class ChatwootClient:
 
     # ---------------------------------------------------------------- user token
 
-    async def list_messages(self, conversation_id: int, *, before: int | None = None,
-                            after: int | None = None) -> list[dict[str, Any]]:
+    async def list_messages(
+        self, conversation_id: int, *, before: int | None = None, after: int | None = None
+    ) -> list[dict[str, Any]]:
         """Messages of a conversation, oldest first: the 20 newest, or 20 before / up to 100 after an id.
 
         REST messages carry an integer message_type (0 incoming, 1 outgoing, 2 activity, 3 template).
         """
         params = _without_none({"before": before, "after": after})
-        answer = await self._request("GET", f"/conversations/{conversation_id}/messages", "user",
-                                     params=params or None)
+        answer = await self._request("GET", f"/conversations/{conversation_id}/messages", "user", params=params or None)
         return [_as_dict(item) for item in _payload_list(answer)]
 
-    async def list_conversations(self, *, status: str = "resolved", page: int = 1,
-                                 inbox_id: int | None = None) -> list[dict[str, Any]]:
+    async def list_conversations(
+        self, *, status: str = "resolved", page: int = 1, inbox_id: int | None = None
+    ) -> list[dict[str, Any]]:
         """One page (25) of conversations in this status, all assignees, most recent activity first.
 
         Chatwoot answers {"data": {"meta": {...counts}, "payload": [conversation]}}; `id` is the display id,
@@ -326,20 +377,34 @@ class ChatwootClient:
                 break
         return found
 
-    async def create_contact(self, *, name: str | None, email: str | None = None,
-                             phone_number: str | None = None, inbox_id: int | None = None,
-                             custom_attributes: dict[str, Any] | None = None,
-                             identifier: str | None = None,
-                             additional_attributes: dict[str, Any] | None = None,
-                             source_id: str | None = None) -> dict[str, Any]:
+    async def create_contact(
+        self,
+        *,
+        name: str | None,
+        email: str | None = None,
+        phone_number: str | None = None,
+        inbox_id: int | None = None,
+        custom_attributes: dict[str, Any] | None = None,
+        identifier: str | None = None,
+        additional_attributes: dict[str, Any] | None = None,
+        source_id: str | None = None,
+    ) -> dict[str, Any]:
         """Create a contact (and its contact inbox when inbox_id is given); returns the contact.
 
         phone_number must already be E.164: Chatwoot's check is not anchored at the start.
         """
-        body = _without_none({"name": name, "email": email, "phone_number": phone_number,
-                              "identifier": identifier, "inbox_id": inbox_id, "source_id": source_id,
-                              "custom_attributes": custom_attributes,
-                              "additional_attributes": additional_attributes})
+        body = _without_none(
+            {
+                "name": name,
+                "email": email,
+                "phone_number": phone_number,
+                "identifier": identifier,
+                "inbox_id": inbox_id,
+                "source_id": source_id,
+                "custom_attributes": custom_attributes,
+                "additional_attributes": additional_attributes,
+            }
+        )
         answer = _as_dict(await self._request("POST", "/contacts", "user", json=body, idempotent=False))
         # The code answers {"payload": {"contact": ..., "contact_inbox": ...}} (SPEC-GAPS 9).
         payload = answer.get("payload", answer)
@@ -357,22 +422,24 @@ class ChatwootClient:
         answer = await self._request("GET", f"/contacts/{contact_id}/conversations", "user")
         return [_as_dict(item) for item in _payload_list(answer)]
 
-    async def create_conversation(self, *, inbox_id: int, contact_id: int, source_id: str | None = None,
-                                  status: str | None = None) -> dict[str, Any]:
+    async def create_conversation(
+        self, *, inbox_id: int, contact_id: int, source_id: str | None = None, status: str | None = None
+    ) -> dict[str, Any]:
         """Open a conversation for a contact in an inbox; returns the conversation (`id` = display id).
 
         Chatwoot forces `pending` when the inbox has an active bot, whatever `status` says.
         """
-        body = _without_none({"inbox_id": inbox_id, "contact_id": contact_id, "source_id": source_id,
-                              "status": status})
+        body = _without_none({"inbox_id": inbox_id, "contact_id": contact_id, "source_id": source_id, "status": status})
         return _as_dict(await self._request("POST", "/conversations", "user", json=body, idempotent=False))
 
-    async def create_contact_inbox(self, contact_id: int, inbox_id: int,
-                                   source_id: str | None = None) -> dict[str, Any]:
+    async def create_contact_inbox(
+        self, contact_id: int, inbox_id: int, source_id: str | None = None
+    ) -> dict[str, Any]:
         """Link a contact to an inbox; Chatwoot generates the source_id when none is given."""
         body = _without_none({"inbox_id": inbox_id, "source_id": source_id})
-        return _as_dict(await self._request("POST", f"/contacts/{contact_id}/contact_inboxes", "user",
-                                            json=body, idempotent=False))
+        return _as_dict(
+            await self._request("POST", f"/contacts/{contact_id}/contact_inboxes", "user", json=body, idempotent=False)
+        )
 
     # ------------------------------------------------------------------ plumbing
 
@@ -380,17 +447,22 @@ class ChatwootClient:
         if kind == "bot":
             token = self._bot_token or self._api_token
             if not token:
-                raise ChatwootConfigError(f"{what} needs CHATWOOT_BOT_TOKEN (the Agent Bot's access token) "
-                                          "or CHATWOOT_API_TOKEN; neither is set")
+                raise ChatwootConfigError(
+                    f"{what} needs CHATWOOT_BOT_TOKEN (the Agent Bot's access token) "
+                    "or CHATWOOT_API_TOKEN; neither is set"
+                )
             return token
         if not self._api_token:
-            raise ChatwootConfigError(f"{what} needs CHATWOOT_API_TOKEN (a Chatwoot agent's or admin's "
-                                      "access token, from Profile settings): Chatwoot refuses this call "
-                                      "to bot tokens")
+            raise ChatwootConfigError(
+                f"{what} needs CHATWOOT_API_TOKEN (a Chatwoot agent's or admin's "
+                "access token, from Profile settings): Chatwoot refuses this call "
+                "to bot tokens"
+            )
         return self._api_token
 
-    async def _request(self, method: str, path: str, token: TokenKind, *, idempotent: bool = True,
-                       **kwargs: Any) -> Any:
+    async def _request(
+        self, method: str, path: str, token: TokenKind, *, idempotent: bool = True, **kwargs: Any
+    ) -> Any:
         """Send one API call with retries; returns the decoded JSON body (None when empty)."""
         what = f"{method} {path}"
         headers = {"api_access_token": self._token(token, what), "Accept": "application/json"}
@@ -400,22 +472,30 @@ class ChatwootClient:
         def should_retry(exc: BaseException) -> bool:
             return isinstance(exc, ChatwootRetryable) and (idempotent or exc.not_processed)
 
-        retrying = AsyncRetrying(stop=stop_after_attempt(self._max_attempts), wait=self._wait,
-                                 retry=retry_if_exception(should_retry), sleep=self._sleep,
-                                 before_sleep=_log_retry, reraise=True)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(should_retry),
+            sleep=self._sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
         async for attempt in retrying:
             with attempt:
                 return await self._send_once(method, path, token, headers, kwargs)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _send_once(self, method: str, path: str, token: TokenKind, headers: dict[str, str],
-                         kwargs: dict[str, Any]) -> Any:
+    async def _send_once(
+        self, method: str, path: str, token: TokenKind, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> Any:
         what = f"Chatwoot {method} {path}"
         try:
             response = await self._http.request(method, self._root + path, headers=headers, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise ChatwootRetryable(f"{what}: could not connect ({type(exc).__name__}); check CHATWOOT_URL "
-                                    "and that Chatwoot is up", not_processed=True) from exc
+            raise ChatwootRetryable(
+                f"{what}: could not connect ({type(exc).__name__}); check CHATWOOT_URL and that Chatwoot is up",
+                not_processed=True,
+            ) from exc
         except httpx.TimeoutException as exc:
             raise ChatwootRetryable(f"{what}: timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
@@ -427,15 +507,21 @@ class ChatwootClient:
             try:
                 return response.json()
             except ValueError:
-                raise ChatwootError(f"{what} answered {status} with a body that is not JSON; "
-                                    "does CHATWOOT_URL point at Chatwoot's root?", status) from None
+                raise ChatwootError(
+                    f"{what} answered {status} with a body that is not JSON; "
+                    "does CHATWOOT_URL point at Chatwoot's root?",
+                    status,
+                ) from None
         detail = self._scrub(response.text[:ERROR_BODY_CHARS].strip())
         message = f"{what} answered {status}: {detail}" if detail else f"{what} answered {status}"
         if status in (401, 403):
             bot = token == "bot" and self._bot_token is not None
             variable = "CHATWOOT_BOT_TOKEN" if bot else "CHATWOOT_API_TOKEN"
-            raise ChatwootAuthError(f"{message} (sent the {variable} token; check it, and that this "
-                                    "Chatwoot version lets that token call this endpoint)", status)
+            raise ChatwootAuthError(
+                f"{message} (sent the {variable} token; check it, and that this "
+                "Chatwoot version lets that token call this endpoint)",
+                status,
+            )
         if status == 404:
             raise ChatwootNotFound(message, status)
         if status == 429 or status >= 500:
@@ -444,8 +530,7 @@ class ChatwootClient:
             raise ChatwootRetryable(message, status, retry_after=retry_after, not_processed=not_processed)
         if 400 <= status < 500:
             raise ChatwootBadRequest(message, status)
-        raise ChatwootError(f"{message} (unexpected; a redirect means CHATWOOT_URL is not Chatwoot's "
-                            "root URL)", status)
+        raise ChatwootError(f"{message} (unexpected; a redirect means CHATWOOT_URL is not Chatwoot's root URL)", status)
 
     def _wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gave one (capped), else exponential backoff."""

@@ -100,9 +100,15 @@ def contact_keys(*, phone: str | None = None, email: str | None = None) -> list[
     return keys
 
 
-async def find_or_create_contact(db: AsyncConnectionPool, chatwoot: ChatwootClient, *,
-                                 phone: str | None = None, email: str | None = None,
-                                 name: str | None = None, inbox_id: int | None = None) -> int | None:
+async def find_or_create_contact(
+    db: AsyncConnectionPool,
+    chatwoot: ChatwootClient,
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+    name: str | None = None,
+    inbox_id: int | None = None,
+) -> int | None:
     """The Chatwoot contact id for this person, creating the contact when none matches.
 
     Email is tried before phone. Returns None when neither is usable (no email, anonymous number).
@@ -142,8 +148,9 @@ async def forget_contact(db: AsyncConnectionPool, contact_id: int) -> None:
         await conn.execute("DELETE FROM contact_links WHERE chatwoot_contact_id = %s", (contact_id,))
 
 
-async def find_or_create_conversation(db: AsyncConnectionPool, chatwoot: ChatwootClient, *,
-                                      contact_id: int, inbox_id: int) -> int:
+async def find_or_create_conversation(
+    db: AsyncConnectionPool, chatwoot: ChatwootClient, *, contact_id: int, inbox_id: int
+) -> int:
     """The contact's newest unresolved conversation in the inbox, or a new one (display id).
 
     Runs under an advisory lock per (contact, inbox) so two events for the same guest never open two
@@ -151,24 +158,31 @@ async def find_or_create_conversation(db: AsyncConnectionPool, chatwoot: Chatwoo
     """
     async with db.connection() as conn, conn.transaction():
         await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                           (CONVERSATION_LOCK_CLASS, f"{contact_id}:{inbox_id}"))
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (CONVERSATION_LOCK_CLASS, f"{contact_id}:{inbox_id}")
+        )
         existing = pick_open_conversation(await chatwoot.contact_conversations(contact_id), inbox_id)
         if existing is not None:
             return existing
         contact_inbox = await chatwoot.create_contact_inbox(contact_id, inbox_id)
         source_id = contact_inbox.get("source_id")
         created = await chatwoot.create_conversation(
-            inbox_id=inbox_id, contact_id=contact_id, source_id=str(source_id) if source_id else None)
-        log.info("opened Chatwoot conversation", extra={"conversation_id": created.get("id"),
-                                                       "contact_id": contact_id, "inbox_id": inbox_id})
+            inbox_id=inbox_id, contact_id=contact_id, source_id=str(source_id) if source_id else None
+        )
+        log.info(
+            "opened Chatwoot conversation",
+            extra={"conversation_id": created.get("id"), "contact_id": contact_id, "inbox_id": inbox_id},
+        )
         return int(created["id"])
 
 
 def pick_open_conversation(conversations: list[dict[str, Any]], inbox_id: int) -> int | None:
     """Newest (highest display id) conversation in the inbox that is not resolved."""
-    ids = [int(c["id"]) for c in conversations
-           if _int(c.get("inbox_id")) == inbox_id and c.get("status") != "resolved" and c.get("id") is not None]
+    ids = [
+        int(c["id"])
+        for c in conversations
+        if _int(c.get("inbox_id")) == inbox_id and c.get("status") != "resolved" and c.get("id") is not None
+    ]
     return max(ids) if ids else None
 
 
@@ -211,8 +225,9 @@ async def _search_one(chatwoot: ChatwootClient, q: str, key: str) -> dict[str, A
     return min(matches, key=lambda c: int(c["id"])) if matches else None
 
 
-async def _create(chatwoot: ChatwootClient, *, name: str | None, email: str | None, phone: str | None,
-                  inbox_id: int | None) -> tuple[dict[str, Any], bool]:
+async def _create(
+    chatwoot: ChatwootClient, *, name: str | None, email: str | None, phone: str | None, inbox_id: int | None
+) -> tuple[dict[str, Any], bool]:
     """The new contact and True; or, when Chatwoot says the email/phone is taken, that contact and False."""
     try:
         contact = await chatwoot.create_contact(name=name, email=email, phone_number=phone, inbox_id=inbox_id)
@@ -229,8 +244,9 @@ async def _create(chatwoot: ChatwootClient, *, name: str | None, email: str | No
         raise
 
 
-async def _complete(chatwoot: ChatwootClient, contact: dict[str, Any], mail: str | None,
-                    e164: str | None) -> dict[str, Any]:
+async def _complete(
+    chatwoot: ChatwootClient, contact: dict[str, Any], mail: str | None, e164: str | None
+) -> dict[str, Any]:
     """Give a found contact the email or phone it lacks, unless another contact already holds it."""
     fields: dict[str, str] = {}
     if mail and not contact.get("email"):

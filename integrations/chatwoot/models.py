@@ -18,8 +18,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 SenderKind = Literal["contact", "user", "agent_bot", "captain_assistant", "unknown"]
 
 MESSAGE_EVENTS = frozenset({"message_created", "message_updated"})
-CONVERSATION_EVENTS = frozenset({"conversation_opened", "conversation_resolved",
-                                 "conversation_status_changed", "conversation_updated"})
+CONVERSATION_EVENTS = frozenset(
+    {"conversation_opened", "conversation_resolved", "conversation_status_changed", "conversation_updated"}
+)
 WEBWIDGET_EVENTS = frozenset({"webwidget_triggered"})
 EVENT_TYPES = MESSAGE_EVENTS | CONVERSATION_EVENTS | WEBWIDGET_EVENTS
 
@@ -27,8 +28,7 @@ EVENT_TYPES = MESSAGE_EVENTS | CONVERSATION_EVENTS | WEBWIDGET_EVENTS
 MESSAGE_TYPE_NAMES = {0: "incoming", 1: "outgoing", 2: "activity", 3: "template"}
 
 # Widget direct uploads may arrive labelled `image` without a content type, so the file name decides.
-AUDIO_EXTENSIONS = frozenset({"mp3", "m4a", "ogg", "oga", "opus", "wav", "webm", "aac", "amr", "mpga",
-                              "flac"})
+AUDIO_EXTENSIONS = frozenset({"mp3", "m4a", "ogg", "oga", "opus", "wav", "webm", "aac", "amr", "mpga", "flac"})
 
 
 class MalformedPayload(ValueError):
@@ -245,8 +245,7 @@ class MessageEvent(_Model):
     @property
     def is_from_contact(self) -> bool:
         """An incoming message not sent by a user or bot (incoming messages are the contact's)."""
-        return self.message_type == "incoming" and self.sender_kind not in ("user", "agent_bot",
-                                                                            "captain_assistant")
+        return self.message_type == "incoming" and self.sender_kind not in ("user", "agent_bot", "captain_assistant")
 
     @property
     def is_private(self) -> bool:
@@ -261,8 +260,11 @@ class MessageEvent(_Model):
 
     @property
     def inbox_id(self) -> int | None:
-        return self.conversation.inbox_id if self.conversation.inbox_id is not None else (
-            self.inbox.id if self.inbox else None)
+        return (
+            self.conversation.inbox_id
+            if self.conversation.inbox_id is not None
+            else (self.inbox.id if self.inbox else None)
+        )
 
     @property
     def text(self) -> str:
@@ -287,8 +289,9 @@ class ConversationEvent(Conversation):
     status events (reference §2.4) and compare with stored state instead.
     """
 
-    event: Literal["conversation_opened", "conversation_resolved", "conversation_status_changed",
-                   "conversation_updated"]
+    event: Literal[
+        "conversation_opened", "conversation_resolved", "conversation_status_changed", "conversation_updated"
+    ]
     changed_attributes: list[dict[str, ChangedValue]] | None = None
 
     @property
@@ -363,10 +366,14 @@ def parse_event(payload: Any) -> Event:
 
 # ------------------------------------------------------------------------------- HTML content
 
-_HTML_TAG = re.compile(r"</?(p|br|div|span|strong|b|em|i|u|s|a|ul|ol|li|h[1-6]|blockquote|pre|code|table"
-                       r"|tr|td|th|img|hr)\b[^>]*>", re.IGNORECASE)
-_BLOCK_TAGS = frozenset({"p", "div", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
-                         "table", "hr"})
+_HTML_TAG = re.compile(
+    r"</?(p|br|div|span|strong|b|em|i|u|s|a|ul|ol|li|h[1-6]|blockquote|pre|code|table"
+    r"|tr|td|th|img|hr)\b[^>]*>",
+    re.IGNORECASE,
+)
+_BLOCK_TAGS = frozenset(
+    {"p", "div", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "hr"}
+)
 _LINE_TAGS = frozenset({"br", "li", "tr"})
 _SKIP_TAGS = frozenset({"script", "style", "head", "title"})
 

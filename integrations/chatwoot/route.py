@@ -22,7 +22,8 @@ async def delivery(request: Request, raw: bytes) -> Delivery:
             chatwoot_verify.verify_url_token(given, token)
         else:
             raise chatwoot_verify.ChatwootVerificationError(
-                "set CHATWOOT_BOT_SECRET or CHATWOOT_WEBHOOK_TOKEN to accept Chatwoot")
+                "set CHATWOOT_BOT_SECRET or CHATWOOT_WEBHOOK_TOKEN to accept Chatwoot"
+            )
     except chatwoot_verify.ChatwootVerificationError as exc:
         raise Rejection(401, str(exc)) from None
     payload = parse_object(raw)

@@ -86,8 +86,9 @@ class GuestyBadRequest(GuestyError, UpstreamPermanent):
 class GuestyRetryable(GuestyError, UpstreamTransient):
     """429, 5xx or a transport failure; `retry_after` is Guesty's Retry-After in seconds, if any."""
 
-    def __init__(self, message: str, status: int | None = None, *, retry_after: float | None = None,
-                 maybe_issued: bool = True) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, *, retry_after: float | None = None, maybe_issued: bool = True
+    ) -> None:
         super().__init__(message, status)
         self.retry_after = retry_after
         self.maybe_issued = maybe_issued  # for the token endpoint: could Guesty have issued a token?
@@ -99,8 +100,13 @@ class GuestyRetryable(GuestyError, UpstreamTransient):
 class RateLimiter:
     """Sliding-window limiter for one process: at most `n` requests in every `window` seconds, per limit."""
 
-    def __init__(self, limits: tuple[tuple[int, float], ...] = ((15, 1.0), (120, 60.0)), *,
-                 clock: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        limits: tuple[tuple[int, float], ...] = ((15, 1.0), (120, 60.0)),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self._limits = limits
         self._clock = clock
         self._sleep = sleep
@@ -149,9 +155,14 @@ class IssuedToken:
 class TokenStore:
     """The Guesty access token, cached in this process and shared with all others through kv_state."""
 
-    def __init__(self, db: AsyncConnectionPool, *, daily_budget: int = DAILY_TOKEN_BUDGET,
-                 refresh_margin: timedelta = timedelta(minutes=10),
-                 clock: Clock = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        db: AsyncConnectionPool,
+        *,
+        daily_budget: int = DAILY_TOKEN_BUDGET,
+        refresh_margin: timedelta = timedelta(minutes=10),
+        clock: Clock = lambda: datetime.now(UTC),
+    ) -> None:
         self._db = db
         self._budget = daily_budget
         self._margin = refresh_margin
@@ -160,8 +171,9 @@ class TokenStore:
         self._lock = asyncio.Lock()
 
     def _usable(self, token: str | None, expires_at: datetime | None, rejected: str | None) -> bool:
-        return bool(token) and token != rejected and expires_at is not None and \
-            expires_at - self._margin > self._clock()
+        return (
+            bool(token) and token != rejected and expires_at is not None and expires_at - self._margin > self._clock()
+        )
 
     async def token(self, issue: Callable[[], Awaitable[IssuedToken]], *, rejected: str | None = None) -> str:
         """A valid token; `rejected` is one Guesty just answered 401 to, so it must not be returned again."""
@@ -185,8 +197,9 @@ class TokenStore:
             return None
         return str(row[0]["access_token"]), row[1]
 
-    async def _refresh(self, conn: Any, issue: Callable[[], Awaitable[IssuedToken]],
-                       rejected: str | None) -> tuple[str, datetime]:
+    async def _refresh(
+        self, conn: Any, issue: Callable[[], Awaitable[IssuedToken]], rejected: str | None
+    ) -> tuple[str, datetime]:
         failure: GuestyError | None = None
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (TOKEN_LOCK_ID,))
@@ -201,7 +214,9 @@ class TokenStore:
                     f"Guesty token budget used up: {len(requests)} token requests in the last 24 h "
                     f"(Guesty allows {self._budget}); the next one is allowed after {retry_at.isoformat()}. "
                     "Check that every process shares this database and that GUESTY_CLIENT_ID is not used "
-                    "by another application.", retry_at)
+                    "by another application.",
+                    retry_at,
+                )
             try:
                 issued = await issue()
             except GuestyError as exc:
@@ -243,14 +258,27 @@ class TokenStore:
 class GuestyClient:
     """Guesty Open API reads. Build one per process (JobContext.extras) so its token cache is reused."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, client_id: str | None, client_secret: str | None,
-                 tokens: TokenStore, *, limiter: RateLimiter | None = None, max_attempts: int = 4,
-                 backoff: float = 1.0, max_retry_after: float = 60.0, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        client_id: str | None,
+        client_secret: str | None,
+        tokens: TokenStore,
+        *,
+        limiter: RateLimiter | None = None,
+        max_attempts: int = 4,
+        backoff: float = 1.0,
+        max_retry_after: float = 60.0,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         if not client_id or not client_secret:
             missing = "GUESTY_CLIENT_ID" if not client_id else "GUESTY_CLIENT_SECRET"
-            raise GuestyConfigError(f"{missing} is not set: create an OAuth application in Guesty "
-                                    "(Integrations > Developer tools) and set GUESTY_CLIENT_ID and "
-                                    "GUESTY_CLIENT_SECRET")
+            raise GuestyConfigError(
+                f"{missing} is not set: create an OAuth application in Guesty "
+                "(Integrations > Developer tools) and set GUESTY_CLIENT_ID and "
+                "GUESTY_CLIENT_SECRET"
+            )
         self._http = http
         self._root = base_url.rstrip("/")
         self._client_id = client_id
@@ -276,13 +304,19 @@ class GuestyClient:
     async def _issue_token(self) -> IssuedToken:
         """POST /oauth2/token (client credentials). Called only by TokenStore, under its lock."""
         url = f"{self._root}/oauth2/token"
-        data = {"grant_type": "client_credentials", "scope": "open-api",
-                "client_id": self._client_id, "client_secret": self._client_secret}
+        data = {
+            "grant_type": "client_credentials",
+            "scope": "open-api",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
         try:
             response = await self._http.post(url, data=data, headers={"Accept": "application/json"})
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise GuestyRetryable(f"Guesty token request could not connect ({type(exc).__name__}); "
-                                  "check GUESTY_API_URL", maybe_issued=False) from exc
+            raise GuestyRetryable(
+                f"Guesty token request could not connect ({type(exc).__name__}); check GUESTY_API_URL",
+                maybe_issued=False,
+            ) from exc
         except httpx.TransportError as exc:
             raise GuestyRetryable(f"Guesty token request failed ({type(exc).__name__})") from exc
         status = response.status_code
@@ -291,23 +325,36 @@ class GuestyClient:
                 body = response.json()
                 return IssuedToken(str(body["access_token"]), float(body.get("expires_in") or 86400))
             except (ValueError, KeyError, TypeError):
-                raise GuestyError("Guesty token endpoint answered 200 without an access_token; "
-                                  "does GUESTY_API_URL point at https://open-api.guesty.com?", status) from None
+                raise GuestyError(
+                    "Guesty token endpoint answered 200 without an access_token; "
+                    "does GUESTY_API_URL point at https://open-api.guesty.com?",
+                    status,
+                ) from None
         detail = self._scrub(response.text[:ERROR_BODY_CHARS].strip())
         if status in (400, 401, 403):
-            raise GuestyAuthError(f"Guesty refused the client credentials ({status}: {detail}); check "
-                                  "GUESTY_CLIENT_ID and GUESTY_CLIENT_SECRET", status)
+            raise GuestyAuthError(
+                f"Guesty refused the client credentials ({status}: {detail}); check "
+                "GUESTY_CLIENT_ID and GUESTY_CLIENT_SECRET",
+                status,
+            )
         if status == 429:
-            raise GuestyRetryable(f"Guesty token endpoint answered 429 (token limit reached?): {detail}", status,
-                                  retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                                  maybe_issued=False)
-        raise GuestyRetryable(f"Guesty token endpoint answered {status}: {detail}", status,
-                              maybe_issued=status >= 500)
+            raise GuestyRetryable(
+                f"Guesty token endpoint answered 429 (token limit reached?): {detail}",
+                status,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                maybe_issued=False,
+            )
+        raise GuestyRetryable(f"Guesty token endpoint answered {status}: {detail}", status, maybe_issued=status >= 500)
 
     async def _get(self, path: str) -> dict[str, Any]:
-        retrying = AsyncRetrying(stop=stop_after_attempt(self._max_attempts), wait=self._wait,
-                                 retry=retry_if_exception_type(GuestyRetryable) & _retry_after_fits(self),
-                                 sleep=self._sleep, before_sleep=_log_retry, reraise=True)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(GuestyRetryable) & _retry_after_fits(self),
+            sleep=self._sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
         async for attempt in retrying:
             with attempt:
                 return await self._get_once(path)
@@ -325,8 +372,9 @@ class GuestyClient:
         await self._limiter.acquire()
         what = f"Guesty GET {path}"
         try:
-            return await self._http.get(self._root + path, headers={"Authorization": f"Bearer {token}",
-                                                                    "Accept": "application/json"})
+            return await self._http.get(
+                self._root + path, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            )
         except httpx.TimeoutException as exc:
             raise GuestyRetryable(f"{what}: timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
@@ -346,8 +394,9 @@ class GuestyClient:
         detail = self._scrub(response.text[:ERROR_BODY_CHARS].strip())
         message = f"{what} answered {status}: {detail}" if detail else f"{what} answered {status}"
         if status in (401, 403):
-            raise GuestyAuthError(f"{message} (after a token refresh; check the OAuth application's "
-                                  "permissions)", status)
+            raise GuestyAuthError(
+                f"{message} (after a token refresh; check the OAuth application's permissions)", status
+            )
         if status == 404:
             raise GuestyNotFound(message, status)
         if status == 429 or status >= 500:
@@ -372,8 +421,11 @@ class _retry_after_fits(retry_base):  # lower-case like tenacity's own predicate
 
     def __call__(self, state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome is not None else None
-        return not (isinstance(exc, GuestyRetryable) and exc.retry_after is not None
-                    and exc.retry_after > self._client._max_retry_after)
+        return not (
+            isinstance(exc, GuestyRetryable)
+            and exc.retry_after is not None
+            and exc.retry_after > self._client._max_retry_after
+        )
 
 
 def _log_retry(state: RetryCallState) -> None:

@@ -92,9 +92,9 @@ def guesty_client(ctx: JobContext) -> GuestyClient | None:
 def _require_client(ctx: JobContext, why: str) -> GuestyClient:
     client = guesty_client(ctx)
     if client is None:
-
-        raise PermanentError(f"{why}, and GUESTY_CLIENT_ID / GUESTY_CLIENT_SECRET are not set to fetch it "
-                             "from the Guesty Open API")
+        raise PermanentError(
+            f"{why}, and GUESTY_CLIENT_ID / GUESTY_CLIENT_SECRET are not set to fetch it from the Guesty Open API"
+        )
     return client
 
 
@@ -224,8 +224,9 @@ class PropertyInfo:
 
 async def _property_info(ctx: JobContext, listing_id: str) -> PropertyInfo | None:
     async with ctx.db.connection() as conn:
-        cur = await conn.execute("SELECT code, name, timezone FROM properties WHERE guesty_listing_id = %s",
-                                 (listing_id,))
+        cur = await conn.execute(
+            "SELECT code, name, timezone FROM properties WHERE guesty_listing_id = %s", (listing_id,)
+        )
         row = await cur.fetchone()
     return PropertyInfo(*row) if row else None
 
@@ -296,33 +297,53 @@ ON CONFLICT (dedupe_key) DO NOTHING
 """
 
 
-async def _store_reservation(ctx: JobContext, row: ReservationRow, prop: PropertyInfo | None, *,
-                             now: datetime, plan: bool) -> bool:
+async def _store_reservation(
+    ctx: JobContext, row: ReservationRow, prop: PropertyInfo | None, *, now: datetime, plan: bool
+) -> bool:
     """Upsert the row, record a status change and plan its notes, atomically; False when stale."""
     async with ctx.db.connection() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RESERVATION_LOCK_CLASS, row.guesty_id))
         cur = await conn.execute(
             "SELECT status, check_in_local, check_out_local, guests_count, source_updated_at"
-            " FROM reservations WHERE guesty_id = %s FOR UPDATE", (row.guesty_id,))
+            " FROM reservations WHERE guesty_id = %s FOR UPDATE",
+            (row.guesty_id,),
+        )
         found = await cur.fetchone()
         previous = StoredReservation(*found) if found else None
         if previous is not None and is_stale(row.source_updated_at, previous.source_updated_at):
             return False
-        stage = stay_stage(row.status, instant(row.check_in_at, row.check_in_local),
-                           instant(row.check_out_at, row.check_out_local), now)
-        values = {**asdict(row), "property_code": prop.code if prop else None, "stay_stage": stage,
-                  "raw": Jsonb(row.raw)}
+        stage = stay_stage(
+            row.status,
+            instant(row.check_in_at, row.check_in_local),
+            instant(row.check_out_at, row.check_out_local),
+            now,
+        )
+        values = {
+            **asdict(row),
+            "property_code": prop.code if prop else None,
+            "stay_stage": stage,
+            "raw": Jsonb(row.raw),
+        }
         await conn.execute(UPSERT_RESERVATION_SQL, values)
         change = status_change(previous, row)
         if change is not None:
             before, after = change
             stamp = row.source_updated_at.isoformat() if row.source_updated_at else "-"
-            await conn.execute(_STATUS_EVENT, (
-                f"internal:reservation.status_changed:{row.guesty_id}:{before}:{after}:{stamp}",
-                f"reservation:{row.guesty_id}",
-                Jsonb({"reservation_id": row.guesty_id, "from": before, "to": after,
-                       "source_updated_at": row.source_updated_at.isoformat() if row.source_updated_at else None}),
-            ))
+            await conn.execute(
+                _STATUS_EVENT,
+                (
+                    f"internal:reservation.status_changed:{row.guesty_id}:{before}:{after}:{stamp}",
+                    f"reservation:{row.guesty_id}",
+                    Jsonb(
+                        {
+                            "reservation_id": row.guesty_id,
+                            "from": before,
+                            "to": after,
+                            "source_updated_at": row.source_updated_at.isoformat() if row.source_updated_at else None,
+                        }
+                    ),
+                ),
+            )
         for note in plan_notes(previous, row, prop.name if prop else None) if plan else []:
             await replies.plan(conn, note.reply_key, kind="note", content=note.text)
     return True
@@ -331,8 +352,9 @@ async def _store_reservation(ctx: JobContext, row: ReservationRow, prop: Propert
 async def _tell_chatwoot(ctx: JobContext, row: ReservationRow, *, now: datetime) -> None:
     """Link the guest's contact, refresh its booking attributes and stage label, post the pending notes."""
     assert ctx.chatwoot is not None
-    contact_id = await find_or_create_contact(ctx.db, ctx.chatwoot, phone=row.guest_phone, email=row.guest_email,
-                                              name=row.guest_name)
+    contact_id = await find_or_create_contact(
+        ctx.db, ctx.chatwoot, phone=row.guest_phone, email=row.guest_email, name=row.guest_name
+    )
     if contact_id is None:
         await _post_pending_notes(ctx, row.guesty_id, None)
         return
@@ -340,7 +362,8 @@ async def _tell_chatwoot(ctx: JobContext, row: ReservationRow, *, now: datetime)
         await conn.execute(
             "UPDATE reservations SET chatwoot_contact_id = %s, updated_at = now()"
             " WHERE guesty_id = %s AND chatwoot_contact_id IS DISTINCT FROM %s",
-            (contact_id, row.guesty_id, contact_id))
+            (contact_id, row.guesty_id, contact_id),
+        )
     conversation_id = await sync_contact(ctx.db, ctx.chatwoot, contact_id, now)
     await _post_pending_notes(ctx, row.guesty_id, conversation_id)
 
@@ -362,11 +385,13 @@ async def _post_pending_notes(ctx: JobContext, reservation_id: str, conversation
     await replies.attach(ctx.db, [key for key, _ in pending], conversation_id)
     posted = 0
     for key, content in pending:
+
         async def post(key: str = key, content: str = content) -> dict[str, Any]:
             return await chatwoot.post_message(conversation_id, content, private=True, echo_id=key)
 
-        if await replies.post_once(ctx.db, key, conversation_id=conversation_id, kind="note", content=content,
-                                   post=post):
+        if await replies.post_once(
+            ctx.db, key, conversation_id=conversation_id, kind="note", content=content, post=post
+        ):
             posted += 1
     return posted
 
@@ -404,10 +429,26 @@ async def sync_listing(ctx: JobContext, listing: Listing, raw: dict[str, Any] | 
     document = listing_document(listing, code, raw)
     store, embedder = _knowledge(ctx)
     report = await asyncio.to_thread(
-        index_document, document.source, document.sections, property_code=code, language=document.language,
-        store=store, embedder=embedder, dsn=ctx.settings.database_dsn, title=document.title)
-    log.info("listing indexed", extra={"listing_id": listing.id, "property_code": code, "added": report.added,
-                                       "unchanged": report.unchanged, "deleted": report.deleted})
+        index_document,
+        document.source,
+        document.sections,
+        property_code=code,
+        language=document.language,
+        store=store,
+        embedder=embedder,
+        dsn=ctx.settings.database_dsn,
+        title=document.title,
+    )
+    log.info(
+        "listing indexed",
+        extra={
+            "listing_id": listing.id,
+            "property_code": code,
+            "added": report.added,
+            "unchanged": report.unchanged,
+            "deleted": report.deleted,
+        },
+    )
     try:
         await check_listing(ctx, code, listing)
     except Exception as exc:  # a report for the team: never worth failing the mirror over
@@ -424,11 +465,11 @@ async def process_listing_removed(ctx: JobContext, payload: dict[str, Any]) -> s
     if not lid:
         raise PermanentError(f"{parsed.event} without a listing id")
     async with ctx.db.connection() as conn:
-        await conn.execute("UPDATE properties SET active = false, updated_at = now() WHERE guesty_listing_id = %s",
-                           (lid,))
+        await conn.execute(
+            "UPDATE properties SET active = false, updated_at = now() WHERE guesty_listing_id = %s", (lid,)
+        )
     store, _ = _knowledge(ctx)
-    deleted = await asyncio.to_thread(remove_document, listing_source(lid), store=store,
-                                      dsn=ctx.settings.database_dsn)
+    deleted = await asyncio.to_thread(remove_document, listing_source(lid), store=store, dsn=ctx.settings.database_dsn)
     log.info("listing removed", extra={"listing_id": lid, "chunks_deleted": deleted})
     return None
 
@@ -475,10 +516,12 @@ async def upsert_property(ctx: JobContext, prop: PropertyRow, *, only_if_missing
     property keeps its code.
     """
     async with ctx.db.connection() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                           (LISTING_LOCK_CLASS, prop.guesty_listing_id))
-        cur = await conn.execute("SELECT code, source_updated_at FROM properties WHERE guesty_listing_id = %s",
-                                 (prop.guesty_listing_id,))
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LISTING_LOCK_CLASS, prop.guesty_listing_id)
+        )
+        cur = await conn.execute(
+            "SELECT code, source_updated_at FROM properties WHERE guesty_listing_id = %s", (prop.guesty_listing_id,)
+        )
         found = await cur.fetchone()
         if found is not None:
             code, stored = found
@@ -490,10 +533,19 @@ async def upsert_property(ctx: JobContext, prop: PropertyRow, *, only_if_missing
             code = await _new_property_code(conn, prop)
         await conn.execute(
             UPSERT_PROPERTY_SQL,
-            {"code": code, "lid": prop.guesty_listing_id, "name": prop.name, "nickname": prop.nickname,
-             "address": prop.address, "timezone": prop.timezone, "in": prop.check_in_time,
-             "out": prop.check_out_time, "active": prop.active, "raw": Jsonb(prop.raw),
-             "stamp": prop.source_updated_at},
+            {
+                "code": code,
+                "lid": prop.guesty_listing_id,
+                "name": prop.name,
+                "nickname": prop.nickname,
+                "address": prop.address,
+                "timezone": prop.timezone,
+                "in": prop.check_in_time,
+                "out": prop.check_out_time,
+                "active": prop.active,
+                "raw": Jsonb(prop.raw),
+                "stamp": prop.source_updated_at,
+            },
         )
         return str(code)
 
@@ -515,7 +567,6 @@ async def process_guest(ctx: JobContext, payload: dict[str, Any], *, now: dateti
     parsed = _parse(GuestEvent, payload)
     guest = parsed.guest
     if guest is None or not guest.id:
-
         raise PermanentError(f"{parsed.event} without a guest id")
     email = normalize_email(guest.best_email)
     phone = normalize_phone(guest.best_phone) if guest.best_phone else None
@@ -526,7 +577,9 @@ async def process_guest(ctx: JobContext, payload: dict[str, Any], *, now: dateti
                                     guest_phone = coalesce(%s, guest_phone), updated_at = now()
              WHERE guest_id = %s
             RETURNING guesty_id, guest_name, guest_email, guest_phone
-            """, (guest.name, email, phone, guest.id))
+            """,
+            (guest.name, email, phone, guest.id),
+        )
         rows = await cur.fetchall()
     if not rows:
         return "ignored"  # no booking yet; the reservation event will bring the guest
@@ -537,7 +590,8 @@ async def process_guest(ctx: JobContext, payload: dict[str, Any], *, now: dateti
     if contact_id is None:
         return None
     async with ctx.db.connection() as conn:
-        await conn.execute("UPDATE reservations SET chatwoot_contact_id = %s WHERE guest_id = %s",
-                           (contact_id, guest.id))
+        await conn.execute(
+            "UPDATE reservations SET chatwoot_contact_id = %s WHERE guest_id = %s", (contact_id, guest.id)
+        )
     await sync_contact(ctx.db, ctx.chatwoot, contact_id, now)
     return None

@@ -16,10 +16,15 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 # Statuses after which a reservation no longer holds the dates (Guesty spells it "canceled").
 CANCELED_STATUSES = frozenset({"canceled", "cancelled", "declined", "closed", "expired"})
 
-RESERVATION_EVENTS = frozenset({
-    "reservation.new", "reservation.updated", "reservation_update_shortlist",
-    "reservation.created.v2", "reservation.updated.v2",
-})
+RESERVATION_EVENTS = frozenset(
+    {
+        "reservation.new",
+        "reservation.updated",
+        "reservation_update_shortlist",
+        "reservation.created.v2",
+        "reservation.updated.v2",
+    }
+)
 LISTING_EVENTS = frozenset({"listing.new", "listing.updated", "listing.removed"})
 GUEST_EVENTS = frozenset({"guest.created", "guest.updated"})  # guest.deleted: bookings keep their guest
 SUPPORTED_EVENTS = RESERVATION_EVENTS | LISTING_EVENTS | GUEST_EVENTS
@@ -244,8 +249,11 @@ class ReservationEvent(GuestyModel):
         return _first_str(
             self.reservation.id if self.reservation else None,
             self.reservation_id_field,
-            nested.get("_id"), nested.get("id"),
-            data.get("reservationId"), data.get("_id"), data.get("id"),
+            nested.get("_id"),
+            nested.get("id"),
+            data.get("reservationId"),
+            data.get("_id"),
+            data.get("id"),
         )
 
     def ordering_stamp(self) -> datetime | None:
@@ -274,8 +282,10 @@ class ListingEvent(GuestyModel):
         return _first_str(
             self.listing.id if self.listing else None,
             self.listing_id_field,
-            _dict(data.get("listing")).get("_id"), _dict(data.get("listing")).get("id"),
-            data.get("listingId"), data.get("_id"),
+            _dict(data.get("listing")).get("_id"),
+            _dict(data.get("listing")).get("id"),
+            data.get("listingId"),
+            data.get("_id"),
         )
 
 

@@ -46,10 +46,12 @@ class Conflict:
 def listing_facts(listing: Listing) -> GuideFacts:
     """What the listing states; a listing without a pets amenity says nothing about pets."""
     amenities = {a.strip().lower() for a in listing.amenities}
-    return GuideFacts(check_in=normalize_time(listing.default_check_in_time),
-                      check_out=normalize_time(listing.default_check_out_time),
-                      max_guests=listing.accommodates,
-                      pets=True if amenities & set(_PETS_AMENITIES) else None)
+    return GuideFacts(
+        check_in=normalize_time(listing.default_check_in_time),
+        check_out=normalize_time(listing.default_check_out_time),
+        max_guests=listing.accommodates,
+        pets=True if amenities & set(_PETS_AMENITIES) else None,
+    )
 
 
 def _show(value: object) -> str:
@@ -89,7 +91,8 @@ async def record(ctx: JobContext, property_code: str, conflicts: list[Conflict])
                 " VALUES (%s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (property_code, fact, source, guide_value, listing_value)"
                 " DO UPDATE SET last_seen = now(), resolved_at = NULL RETURNING (xmax = 0)",
-                (c.property_code, c.fact, c.source, c.heading, c.guide_value, c.listing_value))
+                (c.property_code, c.fact, c.source, c.heading, c.guide_value, c.listing_value),
+            )
             row = await cur.fetchone()
             if row and row[0]:
                 new.append(c)
@@ -98,7 +101,8 @@ async def record(ctx: JobContext, property_code: str, conflicts: list[Conflict])
             "UPDATE knowledge_conflicts SET resolved_at = now() WHERE property_code = %s AND resolved_at IS NULL"
             " AND (fact, source, guide_value, listing_value) NOT IN (SELECT * FROM unnest(%s::text[], %s::text[],"
             " %s::text[], %s::text[]))",
-            (property_code, [k[0] for k in keep], [k[1] for k in keep], [k[2] for k in keep], [k[3] for k in keep]))
+            (property_code, [k[0] for k in keep], [k[1] for k in keep], [k[2] for k in keep], [k[3] for k in keep]),
+        )
     return new
 
 
@@ -110,11 +114,24 @@ async def check_listing(ctx: JobContext, property_code: str, listing: Listing) -
     if new:
         log.warning("guides disagree with the listing", extra={"property": property_code, "count": len(new)})
     if new and conv is not None and cw is not None:
-        lines = "\n".join(LINE.format(fact=c.fact.replace("_", " "), source=c.source,
-                                      heading=f" ({c.heading})" if c.heading else "", guide=c.guide_value,
-                                      listing=c.listing_value) for c in new)
+        lines = "\n".join(
+            LINE.format(
+                fact=c.fact.replace("_", " "),
+                source=c.source,
+                heading=f" ({c.heading})" if c.heading else "",
+                guide=c.guide_value,
+                listing=c.listing_value,
+            )
+            for c in new
+        )
         note = NOTE.format(property=property_code, lines=lines)
         key = "stale:" + hashlib.sha256(note.encode()).hexdigest()[:16]
-        await replies.post_once(ctx.db, key, conversation_id=conv, kind="note", content=note,
-                                post=lambda: cw.post_message(conv, note, private=True))
+        await replies.post_once(
+            ctx.db,
+            key,
+            conversation_id=conv,
+            kind="note",
+            content=note,
+            post=lambda: cw.post_message(conv, note, private=True),
+        )
     return conflicts

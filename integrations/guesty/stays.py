@@ -44,8 +44,7 @@ def instant(at: datetime | None, local: date | None) -> datetime | None:
     return at or (datetime.combine(local, time(0), UTC) if local else None)
 
 
-def stay_stage(status: str | None, check_in: datetime | None, check_out: datetime | None,
-               now: datetime) -> str | None:
+def stay_stage(status: str | None, check_in: datetime | None, check_out: datetime | None, now: datetime) -> str | None:
     """The stage label for a reservation at `now`; None for a canceled one or one without dates."""
     status = (status or "").lower()
     if status in CANCELED_STATUSES:
@@ -61,16 +60,18 @@ def stay_stage(status: str | None, check_in: datetime | None, check_out: datetim
     return "post-stay"
 
 
-def access_window_open(status: str | None, check_in: datetime | None, check_out: datetime | None,
-                       now: datetime, days_before: int) -> bool:
+def access_window_open(
+    status: str | None, check_in: datetime | None, check_out: datetime | None, now: datetime, days_before: int
+) -> bool:
     """Whether a guest may be told this property's access details now."""
     if (status or "").lower() not in ACCESS_STATUSES or check_in is None or check_out is None:
         return False
     return check_in - timedelta(days=days_before) <= now <= check_out
 
 
-def private_window_open(status: str | None, check_out: datetime | None, now: datetime,
-                        days_after: int = PRIVATE_DAYS_AFTER) -> bool:
+def private_window_open(
+    status: str | None, check_out: datetime | None, now: datetime, days_after: int = PRIVATE_DAYS_AFTER
+) -> bool:
     """Whether a guest may be told this property's exact address now: a live booking, not long over."""
     status = (status or "").lower()
     if not status or status in CANCELED_STATUSES or status in INQUIRY_STATUSES or check_out is None:
@@ -128,11 +129,15 @@ class StayFacts:
         if self.property_name or self.property_code:
             out.append(f"Property: {self.property_name or self.property_code}")
         if self.check_in_date:
-            out.append(f"Check-in: {self.check_in_date.isoformat()}"
-                       + (f" from {self.check_in_time}" if self.check_in_time else ""))
+            out.append(
+                f"Check-in: {self.check_in_date.isoformat()}"
+                + (f" from {self.check_in_time}" if self.check_in_time else "")
+            )
         if self.check_out_date:
-            out.append(f"Check-out: {self.check_out_date.isoformat()}"
-                       + (f" by {self.check_out_time}" if self.check_out_time else ""))
+            out.append(
+                f"Check-out: {self.check_out_date.isoformat()}"
+                + (f" by {self.check_out_time}" if self.check_out_time else "")
+            )
         if self.guests_count is not None:
             out.append(f"Guests: {self.guests_count}")
         return out
@@ -181,10 +186,23 @@ _ORDER = " ORDER BY r.check_in_at NULLS LAST, r.id"
 
 def _facts(row: Sequence[Any]) -> StayFacts:
     return StayFacts(
-        guesty_id=row[0], confirmation_code=row[1], status=row[2], guest_name=row[3], property_code=row[4],
-        property_name=row[5], check_in_date=row[6], check_out_date=row[7], check_in_time=row[8],
-        check_out_time=row[9], guests_count=row[10], check_in_at=row[11], check_out_at=row[12],
-        stay_stage=row[13], chatwoot_contact_id=row[14], timezone=row[15], guest_id=row[16],
+        guesty_id=row[0],
+        confirmation_code=row[1],
+        status=row[2],
+        guest_name=row[3],
+        property_code=row[4],
+        property_name=row[5],
+        check_in_date=row[6],
+        check_out_date=row[7],
+        check_in_time=row[8],
+        check_out_time=row[9],
+        guests_count=row[10],
+        check_in_at=row[11],
+        check_out_at=row[12],
+        stay_stage=row[13],
+        chatwoot_contact_id=row[14],
+        timezone=row[15],
+        guest_id=row[16],
     )
 
 
@@ -202,21 +220,28 @@ async def contact_stays(db: AsyncConnectionPool, contact_id: int) -> list[StayFa
     return await _select(db, _CONTACT_WHERE, {"contact": contact_id})
 
 
-async def stays_holding(db: AsyncConnectionPool, *, phone: str | None = None,
-                        email: str | None = None) -> list[StayFacts]:
+async def stays_holding(
+    db: AsyncConnectionPool, *, phone: str | None = None, email: str | None = None
+) -> list[StayFacts]:
     """The reservations whose own guest phone (exact E.164) or email (case-insensitive) is this one."""
     if not phone and not email:
         return []
-    return await _select(db, " WHERE r.guest_phone = %(phone)s OR lower(r.guest_email) = %(email)s",
-                         {"phone": phone, "email": email.lower() if email else None})
+    return await _select(
+        db,
+        " WHERE r.guest_phone = %(phone)s OR lower(r.guest_email) = %(email)s",
+        {"phone": phone, "email": email.lower() if email else None},
+    )
 
 
 async def stays_by_codes(db: AsyncConnectionPool, codes: Sequence[str]) -> list[StayFacts]:
     """The reservations whose confirmation code is one of `codes` (compared upper-case, without - and spaces)."""
     if not codes:
         return []
-    return await _select(db, " WHERE upper(translate(r.confirmation_code, '- ', '')) = ANY(%(codes)s)",
-                         {"codes": [code_key(c) for c in codes]})
+    return await _select(
+        db,
+        " WHERE upper(translate(r.confirmation_code, '- ', '')) = ANY(%(codes)s)",
+        {"codes": [code_key(c) for c in codes]},
+    )
 
 
 async def stay_by_id(db: AsyncConnectionPool, guesty_id: str) -> StayFacts | None:
@@ -252,8 +277,9 @@ def local_today(now: datetime, timezone: str | None) -> date:
         return now.date()
 
 
-def booking_context(stay: StayFacts, *, verified: bool, now: datetime, window_days_before: int,
-                    verified_by: str | None = None) -> GuestContext:
+def booking_context(
+    stay: StayFacts, *, verified: bool, now: datetime, window_days_before: int, verified_by: str | None = None
+) -> GuestContext:
     """What one booking gives the person writing, in the answering pipeline's own types.
 
     Verified: the booking's facts (dates, name) and, when its windows are open, its property's access
@@ -261,17 +287,29 @@ def booking_context(stay: StayFacts, *, verified: bool, now: datetime, window_da
     booking = stay.code
     if not verified:
         return GuestContext(property_code=stay.property_code, identity="claimed", booking=booking)
-    facts = GuestFacts(guest_name=stay.guest_name, property_name=stay.property_name,
-                       check_in_date=stay.check_in_date, check_in_time=stay.check_in_time,
-                       check_out_date=stay.check_out_date, check_out_time=stay.check_out_time,
-                       status=stay.status, guests_count=stay.guests_count, today=local_today(now, stay.timezone))
+    facts = GuestFacts(
+        guest_name=stay.guest_name,
+        property_name=stay.property_name,
+        check_in_date=stay.check_in_date,
+        check_in_time=stay.check_in_time,
+        check_out_date=stay.check_out_date,
+        check_out_time=stay.check_out_time,
+        status=stay.status,
+        guests_count=stay.guests_count,
+        today=local_today(now, stay.timezone),
+    )
     prop = stay.property_code
     access = prop is not None and access_window_open(stay.status, stay.starts, stay.ends, now, window_days_before)
     private = prop is not None and private_window_open(stay.status, stay.ends, now)
-    return GuestContext(property_code=prop, facts=facts,
-                        access_properties=frozenset({prop}) if access and prop else frozenset(),
-                        private_properties=frozenset({prop}) if private and prop else frozenset(),
-                        identity="verified", booking=booking, verified_by=verified_by)
+    return GuestContext(
+        property_code=prop,
+        facts=facts,
+        access_properties=frozenset({prop}) if access and prop else frozenset(),
+        private_properties=frozenset({prop}) if private and prop else frozenset(),
+        identity="verified",
+        booking=booking,
+        verified_by=verified_by,
+    )
 
 
 # --------------------------------------------------------------------------- Chatwoot labels
@@ -310,19 +348,24 @@ async def apply_stage_label(chatwoot: ChatwootClient, conversation_id: int, stag
     return True
 
 
-async def sync_contact(db: AsyncConnectionPool, chatwoot: ChatwootClient, contact_id: int,
-                       now: datetime) -> int | None:
+async def sync_contact(db: AsyncConnectionPool, chatwoot: ChatwootClient, contact_id: int, now: datetime) -> int | None:
     """Bring a contact's booking attributes and stage label up to date; returns its latest conversation."""
     picked = pick_reservation(await contact_stays(db, contact_id), now)
     if picked is not None:
-        await chatwoot.update_contact(contact_id, custom_attributes=contact_attributes(
-            code=picked.confirmation_code or picked.guesty_id, property_name=picked.property_name,
-            check_in=picked.check_in_date, check_out=picked.check_out_date, status=picked.status,
-            guests_count=picked.guests_count))
+        await chatwoot.update_contact(
+            contact_id,
+            custom_attributes=contact_attributes(
+                code=picked.confirmation_code or picked.guesty_id,
+                property_name=picked.property_name,
+                check_in=picked.check_in_date,
+                check_out=picked.check_out_date,
+                status=picked.status,
+                guests_count=picked.guests_count,
+            ),
+        )
     conversation_id = latest_conversation(await chatwoot.contact_conversations(contact_id))
     if conversation_id is not None and picked is not None:
-        await apply_stage_label(chatwoot, conversation_id,
-                                stay_stage(picked.status, picked.starts, picked.ends, now))
+        await apply_stage_label(chatwoot, conversation_id, stay_stage(picked.status, picked.starts, picked.ends, now))
     return conversation_id
 
 
@@ -370,6 +413,8 @@ async def refresh_stay_stages(ctx: JobContext, *, now: datetime | None = None) -
             for rid, stored, stage in updates:
                 cur = await conn.execute(
                     "UPDATE reservations SET stay_stage = %s, updated_at = now() "
-                    "WHERE id = %s AND stay_stage IS NOT DISTINCT FROM %s", (stage, rid, stored))
+                    "WHERE id = %s AND stay_stage IS NOT DISTINCT FROM %s",
+                    (stage, rid, stored),
+                )
                 changed += cur.rowcount
     return StageReport(changed=changed, contacts_labeled=labeled, failed_contacts=tuple(failed))

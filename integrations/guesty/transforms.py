@@ -119,8 +119,14 @@ def local_date(moment: datetime | None, timezone: str | None) -> date | None:
     return moment.astimezone(zone).date() if zone else moment.date()
 
 
-def reservation_row(res: Reservation, *, stamp: datetime | None, timezone: str | None = None,
-                    raw: dict[str, Any] | None = None, default_region: str | None = None) -> ReservationRow:
+def reservation_row(
+    res: Reservation,
+    *,
+    stamp: datetime | None,
+    timezone: str | None = None,
+    raw: dict[str, Any] | None = None,
+    default_region: str | None = None,
+) -> ReservationRow:
     """Map a full reservation to its row. `stamp` orders versions (lastUpdatedAt, or v2 publishedAt)."""
     if not res.id or not res.status:
         raise ValueError("a reservation needs an _id and a status to be mirrored")
@@ -182,20 +188,36 @@ def guests_text(count: int | None) -> str:
 
 def plan_notes(previous: StoredReservation | None, row: ReservationRow, property_name: str | None) -> list[PlannedNote]:
     """The private note this version deserves: created, canceled, or changed (dates, guests, status)."""
-    fields = {"code": row.code, "property": property_name or row.listing_id or UNKNOWN,
-              "check_in": _fmt(row.check_in_local), "check_out": _fmt(row.check_out_local),
-              "guests": guests_text(row.guests_count), "status": row.status, "channel": row.channel or UNKNOWN}
+    fields = {
+        "code": row.code,
+        "property": property_name or row.listing_id or UNKNOWN,
+        "check_in": _fmt(row.check_in_local),
+        "check_out": _fmt(row.check_out_local),
+        "guests": guests_text(row.guests_count),
+        "status": row.status,
+        "channel": row.channel or UNKNOWN,
+    }
     prefix = f"guesty:{row.guesty_id}"
     if previous is None:
         if is_canceled(row.status):
-            return [PlannedNote(f"{prefix}:canceled:{_signature(row.status, row.source_updated_at)}", "canceled",
-                                NOTE_CANCELED.format(**fields))]
+            return [
+                PlannedNote(
+                    f"{prefix}:canceled:{_signature(row.status, row.source_updated_at)}",
+                    "canceled",
+                    NOTE_CANCELED.format(**fields),
+                )
+            ]
         return [PlannedNote(f"{prefix}:created", "created", NOTE_CREATED.format(**fields))]
     if is_canceled(row.status):
         if is_canceled(previous.status):
             return []
-        return [PlannedNote(f"{prefix}:canceled:{_signature(row.status, row.source_updated_at)}", "canceled",
-                            NOTE_CANCELED.format(**fields))]
+        return [
+            PlannedNote(
+                f"{prefix}:canceled:{_signature(row.status, row.source_updated_at)}",
+                "canceled",
+                NOTE_CANCELED.format(**fields),
+            )
+        ]
     changes = []
     if previous.check_in_local != row.check_in_local:
         changes.append(CHANGE_CHECK_IN.format(old=_fmt(previous.check_in_local), new=_fmt(row.check_in_local)))
@@ -207,15 +229,33 @@ def plan_notes(previous: StoredReservation | None, row: ReservationRow, property
         changes.append(CHANGE_STATUS.format(old=previous.status, new=row.status))
     if not changes:
         return []
-    signature = _signature(previous.status, previous.check_in_local, previous.check_out_local,
-                           previous.guests_count, row.status, row.check_in_local, row.check_out_local,
-                           row.guests_count, row.source_updated_at)
-    return [PlannedNote(f"{prefix}:changed:{signature}", "changed",
-                        NOTE_CHANGED.format(**fields, changes="; ".join(changes)))]
+    signature = _signature(
+        previous.status,
+        previous.check_in_local,
+        previous.check_out_local,
+        previous.guests_count,
+        row.status,
+        row.check_in_local,
+        row.check_out_local,
+        row.guests_count,
+        row.source_updated_at,
+    )
+    return [
+        PlannedNote(
+            f"{prefix}:changed:{signature}", "changed", NOTE_CHANGED.format(**fields, changes="; ".join(changes))
+        )
+    ]
 
 
-def contact_attributes(*, code: str, property_name: str | None, check_in: date | None, check_out: date | None,
-                       status: str, guests_count: int | None) -> dict[str, Any]:
+def contact_attributes(
+    *,
+    code: str,
+    property_name: str | None,
+    check_in: date | None,
+    check_out: date | None,
+    status: str,
+    guests_count: int | None,
+) -> dict[str, Any]:
     """Chatwoot contact custom attributes describing the guest's booking (update_contact merges them)."""
     return {
         "reservation_code": code,
@@ -298,11 +338,28 @@ _ACCESS_FIELD_NAME = re.compile(
 # credentials ("gateCode", "alarmPin", "wifiPass").
 _INSTRUCTION_KEY = re.compile(
     r"instruction|info|detail|note|direction|guide|text|(?:door|gate|alarm|lock|key|safe|entry|access|wi-?fi|wlan)"
-    r"\w*(?:code|pin|pass)|password", re.IGNORECASE)
+    r"\w*(?:code|pin|pass)|password",
+    re.IGNORECASE,
+)
 # Raw keys the typed model already turns into sections (or that are no guest text).
-_MODEL_KEYS = frozenset({"wifiName", "wifi_name", "wifiPassword", "wifi_password", "doorCode", "door_code",
-                         "keyboxCode", "lockboxCode", "keyBoxCode", "keybox_code", "publicDescription",
-                         "defaultCheckInTime", "defaultCheckOutTime", "customFields"})
+_MODEL_KEYS = frozenset(
+    {
+        "wifiName",
+        "wifi_name",
+        "wifiPassword",
+        "wifi_password",
+        "doorCode",
+        "door_code",
+        "keyboxCode",
+        "lockboxCode",
+        "keyBoxCode",
+        "keybox_code",
+        "publicDescription",
+        "defaultCheckInTime",
+        "defaultCheckOutTime",
+        "customFields",
+    }
+)
 _CUSTOM_FIELD_NAME_KEYS = ("name", "fieldName", "displayName", "title", "label", "key")
 
 
@@ -361,9 +418,15 @@ def listing_sections(listing: Listing, raw: Mapping[str, Any] | None = None) -> 
         if text.strip():
             sections.append(Section(heading=heading, text=text.strip(), is_access=access, is_private=private))
 
-    size = ", ".join(p for p in (
-        f"up to {listing.accommodates} guests" if listing.accommodates else None,
-        _plural(listing.bedrooms, "bedroom"), _plural(listing.bathrooms, "bathroom")) if p)
+    size = ", ".join(
+        p
+        for p in (
+            f"up to {listing.accommodates} guests" if listing.accommodates else None,
+            _plural(listing.bedrooms, "bedroom"),
+            _plural(listing.bathrooms, "bathroom"),
+        )
+        if p
+    )
     kind = listing.property_type or "Property"
     if listing.room_type:
         kind = f"{kind} ({listing.room_type})"
@@ -371,31 +434,46 @@ def listing_sections(listing: Listing, raw: Mapping[str, Any] | None = None) -> 
     add("Overview", _paragraphs(headline, desc.summary if desc else None, desc.space if desc else None))
     address = listing.address.one_line() if listing.address else None
     add("Address", f"Address: {address}" if address else "", private=True)
-    add("Neighbourhood", _paragraphs(
-        desc.neighborhood if desc else None,
-        f"Getting around: {desc.transit}" if desc and desc.transit else None))
-    times = [f"Check-in from {listing.default_check_in_time}." if listing.default_check_in_time else "",
-             f"Check-out by {listing.default_check_out_time}." if listing.default_check_out_time else ""]
+    add(
+        "Neighbourhood",
+        _paragraphs(
+            desc.neighborhood if desc else None, f"Getting around: {desc.transit}" if desc and desc.transit else None
+        ),
+    )
+    times = [
+        f"Check-in from {listing.default_check_in_time}." if listing.default_check_in_time else "",
+        f"Check-out by {listing.default_check_out_time}." if listing.default_check_out_time else "",
+    ]
     add("Check-in and check-out", " ".join(t for t in times if t))
     add("Arrival and access", (desc.access or "") if desc else "", access=True)
     if listing.amenities:
         add("Amenities", "Amenities: " + ", ".join(listing.amenities) + ".")
     add("House rules", (desc.house_rules or "") if desc else "")
     parking_amenities = [a for a in listing.amenities if _PARKING.search(a)]
-    parking_sentences = [s.strip() for t in ((desc.transit, desc.notes, desc.space) if desc else ())
-                         if t for s in _SENTENCE.split(t) if _PARKING.search(s)]
-    add("Parking", _paragraphs(
-        ("Parking: " + ", ".join(parking_amenities) + ".") if parking_amenities else None, *parking_sentences))
+    parking_sentences = [
+        s.strip()
+        for t in ((desc.transit, desc.notes, desc.space) if desc else ())
+        if t
+        for s in _SENTENCE.split(t)
+        if _PARKING.search(s)
+    ]
+    add(
+        "Parking",
+        _paragraphs(
+            ("Parking: " + ", ".join(parking_amenities) + ".") if parking_amenities else None, *parking_sentences
+        ),
+    )
     if listing.wifi_name or listing.wifi_password or any(_WIFI.search(a) for a in listing.amenities):
         add("Wi-Fi", "Wi-Fi is available at the property.")
     if listing.wifi_password:
         network = f"Wi-Fi network: {listing.wifi_name}\n" if listing.wifi_name else ""
         add("Wi-Fi network and password", f"{network}Wi-Fi password: {listing.wifi_password}", access=True)
-    codes = [f"Door code: {listing.door_code}" if listing.door_code else "",
-             f"Key box code: {listing.keybox_code}" if listing.keybox_code else ""]
+    codes = [
+        f"Door code: {listing.door_code}" if listing.door_code else "",
+        f"Key box code: {listing.keybox_code}" if listing.keybox_code else "",
+    ]
     add("Door and key-box codes", "\n".join(c for c in codes if c), access=True)
-    add("Other notes", _paragraphs(desc.notes if desc else None,
-                                   desc.interaction_with_guests if desc else None))
+    add("Other notes", _paragraphs(desc.notes if desc else None, desc.interaction_with_guests if desc else None))
     taken = {s.heading for s in sections}
     for heading, text in access_fields(raw):
         add(heading if heading not in taken else f"{heading} (listing field)", text, access=True)
@@ -407,5 +485,10 @@ def listing_document(listing: Listing, property_code: str, raw: Mapping[str, Any
     listing as Guesty sent it) adds its arrival/access fields that the typed model does not read."""
     if not listing.id:
         raise ValueError("a listing needs an _id to be indexed")
-    return Document(source=listing_source(listing.id), property_code=property_code, language=None,
-                    sections=listing_sections(listing, raw), title=listing.display_name)
+    return Document(
+        source=listing_source(listing.id),
+        property_code=property_code,
+        language=None,
+        sections=listing_sections(listing, raw),
+        title=listing.display_name,
+    )

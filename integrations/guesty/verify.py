@@ -47,8 +47,9 @@ def verify(raw_body: bytes, headers: Mapping[str, str], secret: str) -> str:
     except (ValueError, binascii.Error) as exc:
         raise GuestyVerificationError("GUESTY_WEBHOOK_SECRET is not a valid whsec_ secret") from exc
     try:
-        webhook.verify(raw_body, {"svix-id": msg_id or "", "svix-timestamp": timestamp or "",
-                                  "svix-signature": signature or ""})
+        webhook.verify(
+            raw_body, {"svix-id": msg_id or "", "svix-timestamp": timestamp or "", "svix-signature": signature or ""}
+        )
     except WebhookVerificationError as exc:
         reason = str(exc)
         if "too old" in reason or "too new" in reason:

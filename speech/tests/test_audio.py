@@ -33,19 +33,41 @@ async def test_probe_reports_container_codec_and_duration(clips: dict[str, bytes
 async def test_probe_measures_webm_without_duration_header(clips: dict[str, bytes]) -> None:
     # Browser MediaRecorder WebM carries no duration; streaming through a pipe reproduces that.
     unsized = await audio.run_tool(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "ogg", "-i", "pipe:0", "-c:a", "copy", "-f", "webm",
-         "pipe:1"], stdin=clips["ogg"])
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "ogg",
+            "-i",
+            "pipe:0",
+            "-c:a",
+            "copy",
+            "-f",
+            "webm",
+            "pipe:1",
+        ],
+        stdin=clips["ogg"],
+    )
     info = await audio.probe(unsized)
 
     assert info.format_name == "matroska,webm"
     assert abs(info.duration_ms - await audio.duration_ms(clips["wav"])) < 120
 
 
-@pytest.mark.parametrize("ext,content_type,filename",
-                         [("ogg", "audio/ogg", "voice.ogg"), ("mp3", "audio/mpeg", "voice.mp3"),
-                          ("wav", "audio/wav", "voice.wav"), ("webm", "audio/webm", "voice.webm")])
-async def test_azure_gets_ogg_mp3_wav_webm_as_they_are(clips: dict[str, bytes], ext: str, content_type: str,
-                                                        filename: str) -> None:
+@pytest.mark.parametrize(
+    "ext,content_type,filename",
+    [
+        ("ogg", "audio/ogg", "voice.ogg"),
+        ("mp3", "audio/mpeg", "voice.mp3"),
+        ("wav", "audio/wav", "voice.wav"),
+        ("webm", "audio/webm", "voice.webm"),
+    ],
+)
+async def test_azure_gets_ogg_mp3_wav_webm_as_they_are(
+    clips: dict[str, bytes], ext: str, content_type: str, filename: str
+) -> None:
     prepared = await audio.prepare_for_azure(clips[ext], "voice.bin", "application/octet-stream")
 
     assert prepared.data is clips[ext]
@@ -71,8 +93,9 @@ async def test_ensure_format_keeps_matching_audio_and_converts_the_rest(clips: d
 
 
 @pytest.mark.parametrize("fmt,expected", [("ogg", ("ogg", "opus")), ("mp3", ("mp3", "mp3"))])
-async def test_join_segments_reencodes_into_one_file(clips: dict[str, bytes], fmt: audio.AudioFormat,
-                                                     expected: tuple[str, str]) -> None:
+async def test_join_segments_reencodes_into_one_file(
+    clips: dict[str, bytes], fmt: audio.AudioFormat, expected: tuple[str, str]
+) -> None:
     one = await audio.duration_ms(clips["ogg"])
     joined = await audio.join_segments([clips["ogg"], clips["mp3"], clips["m4a"]], fmt, gap_ms=200)
     info = await audio.probe(joined)

@@ -24,8 +24,16 @@ def recognized(text: str = "What time is check out?", *, locale: str = "en-US", 
     return {
         "durationMilliseconds": 1560,
         "combinedPhrases": [{"text": text}],
-        "phrases": [{"offsetMilliseconds": 80, "durationMilliseconds": 1400, "text": text, "locale": locale,
-                     "confidence": confidence, "words": []}],
+        "phrases": [
+            {
+                "offsetMilliseconds": 80,
+                "durationMilliseconds": 1400,
+                "text": text,
+                "locale": locale,
+                "confidence": confidence,
+                "words": [],
+            }
+        ],
     }
 
 
@@ -41,8 +49,7 @@ async def test_transcribe_posts_the_ogg_as_is_with_a_definition(azure: AzureSpee
 
     transcript = await azure.transcribe(clips["ogg"], "voice.ogg", "audio/ogg", ["en-US"])
 
-    assert transcript == Transcript(text="What time is check out?", language="en-US", duration_ms=1560,
-                                    confidence=0.91)
+    assert transcript == Transcript(text="What time is check out?", language="en-US", duration_ms=1560, confidence=0.91)
     request = route.calls.last.request
     assert dict(request.url.params) == {"api-version": "2025-10-15"}
     assert request.headers["Ocp-Apim-Subscription-Key"] == KEY
@@ -54,8 +61,9 @@ async def test_transcribe_posts_the_ogg_as_is_with_a_definition(azure: AzureSpee
 
 
 @respx.mock
-async def test_m4a_is_sent_as_wav_and_several_locales_ask_for_identification(azure: AzureSpeech,
-                                                                            clips: dict[str, bytes]) -> None:
+async def test_m4a_is_sent_as_wav_and_several_locales_ask_for_identification(
+    azure: AzureSpeech, clips: dict[str, bytes]
+) -> None:
     body = recognized("Que horas é o check-out?", locale="pt-PT")
     route = respx.post(STT).respond(200, json=body)
 
@@ -71,11 +79,16 @@ async def test_m4a_is_sent_as_wav_and_several_locales_ask_for_identification(azu
 
 @respx.mock
 async def test_no_locales_uses_the_multilingual_model_and_reports_the_longest_locale(
-        azure: AzureSpeech, clips: dict[str, bytes]) -> None:
-    body = {"durationMilliseconds": 4000, "combinedPhrases": [{"text": "Hallo. Where is the key?"}],
-            "phrases": [{"durationMilliseconds": 500, "text": "Hallo.", "locale": "de-DE", "confidence": 0.5},
-                        {"durationMilliseconds": 1500, "text": "Where is the key?", "locale": "en-GB",
-                         "confidence": 0.9}]}
+    azure: AzureSpeech, clips: dict[str, bytes]
+) -> None:
+    body = {
+        "durationMilliseconds": 4000,
+        "combinedPhrases": [{"text": "Hallo. Where is the key?"}],
+        "phrases": [
+            {"durationMilliseconds": 500, "text": "Hallo.", "locale": "de-DE", "confidence": 0.5},
+            {"durationMilliseconds": 1500, "text": "Where is the key?", "locale": "en-GB", "confidence": 0.9},
+        ],
+    }
     route = respx.post(STT).respond(200, json=body)
 
     transcript = await azure.transcribe(clips["mp3"], "a.mp3", "audio/mpeg", [])
@@ -85,12 +98,15 @@ async def test_no_locales_uses_the_multilingual_model_and_reports_the_longest_lo
     assert json.loads(multipart_fields(route.calls.last.request)["definition"][2]) == {"profanityFilterMode": "None"}
 
 
-@pytest.mark.parametrize("body", [
-    {"durationMilliseconds": 2000, "combinedPhrases": [], "phrases": []},
-    {"durationMilliseconds": 2000, "combinedPhrases": [{"text": " "}], "phrases": []},
-    {"durationMilliseconds": 2000},
-    recognized("Mm.", confidence=0.12),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"durationMilliseconds": 2000, "combinedPhrases": [], "phrases": []},
+        {"durationMilliseconds": 2000, "combinedPhrases": [{"text": " "}], "phrases": []},
+        {"durationMilliseconds": 2000},
+        recognized("Mm.", confidence=0.12),
+    ],
+)
 @respx.mock
 async def test_silence_or_mumbling_is_unintelligible(azure: AzureSpeech, clips: dict[str, bytes], body: dict) -> None:
     respx.post(STT).respond(200, json=body)
@@ -109,13 +125,16 @@ async def test_a_clip_too_short_for_speech_is_not_sent(azure: AzureSpeech) -> No
 
 
 @respx.mock
-async def test_429_is_retried_after_the_retry_after_delay(azure: AzureSpeech, clips: dict[str, bytes],
-                                                          sleeps: SleepRecorder) -> None:
-    route = respx.post(STT).mock(side_effect=[
-        httpx.Response(429, headers={"Retry-After": "2"}, json={"error": {"code": "TooManyRequests"}}),
-        httpx.Response(429, headers={"Retry-After": "3600"}),
-        httpx.Response(200, json=recognized()),
-    ])
+async def test_429_is_retried_after_the_retry_after_delay(
+    azure: AzureSpeech, clips: dict[str, bytes], sleeps: SleepRecorder
+) -> None:
+    route = respx.post(STT).mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "2"}, json={"error": {"code": "TooManyRequests"}}),
+            httpx.Response(429, headers={"Retry-After": "3600"}),
+            httpx.Response(200, json=recognized()),
+        ]
+    )
     transcript = await azure.transcribe(clips["ogg"], "voice.ogg", "audio/ogg", ["en-US"])
 
     assert transcript.text == "What time is check out?"
@@ -125,8 +144,9 @@ async def test_429_is_retried_after_the_retry_after_delay(azure: AzureSpeech, cl
 
 
 @respx.mock
-async def test_401_fails_fast_with_an_operator_message(azure: AzureSpeech, clips: dict[str, bytes],
-                                                       sleeps: SleepRecorder) -> None:
+async def test_401_fails_fast_with_an_operator_message(
+    azure: AzureSpeech, clips: dict[str, bytes], sleeps: SleepRecorder
+) -> None:
     route = respx.post(STT).respond(401, json={"error": {"code": "401", "message": "Access denied due to invalid key"}})
     with pytest.raises(SpeechAuthError, match=r"AZURE_SPEECH_KEY.*Access denied due to invalid key") as caught:
         await azure.transcribe(clips["ogg"], "voice.ogg", "audio/ogg", ["en-US"])
@@ -134,10 +154,17 @@ async def test_401_fails_fast_with_an_operator_message(azure: AzureSpeech, clips
 
 
 @respx.mock
-async def test_5xx_is_retried_with_backoff_then_gives_up(azure: AzureSpeech, clips: dict[str, bytes],
-                                                         sleeps: SleepRecorder) -> None:
-    route = respx.post(STT).mock(side_effect=[httpx.Response(500), httpx.Response(502), httpx.ConnectError("reset"),
-                                              httpx.Response(503, text="Service Unavailable")])
+async def test_5xx_is_retried_with_backoff_then_gives_up(
+    azure: AzureSpeech, clips: dict[str, bytes], sleeps: SleepRecorder
+) -> None:
+    route = respx.post(STT).mock(
+        side_effect=[
+            httpx.Response(500),
+            httpx.Response(502),
+            httpx.ConnectError("reset"),
+            httpx.Response(503, text="Service Unavailable"),
+        ]
+    )
     with pytest.raises(SpeechUnavailable, match=r"503\. Service Unavailable") as caught:
         await azure.transcribe(clips["ogg"], "voice.ogg", "audio/ogg", ["en-US"])
     assert (route.call_count, sleeps.delays, caught.value.transient) == (4, [0.5, 1.0, 2.0], True)
@@ -152,12 +179,12 @@ async def test_400_is_a_request_error_without_retries(azure: AzureSpeech, clips:
 
 
 @respx.mock
-async def test_synthesize_sends_escaped_ssml_with_format_and_key_headers(azure: AzureSpeech,
-                                                                         clips: dict[str, bytes]) -> None:
+async def test_synthesize_sends_escaped_ssml_with_format_and_key_headers(
+    azure: AzureSpeech, clips: dict[str, bytes]
+) -> None:
     route = respx.post(TTS).respond(200, content=clips["ogg"], headers={"Content-Type": "audio/ogg"})
 
-    spoken = await azure.synthesize("Check-out is at 11 <b>sharp</b> & \x07the 'key' goes \"back\".",
-                                    locale="pt-PT")
+    spoken = await azure.synthesize("Check-out is at 11 <b>sharp</b> & \x07the 'key' goes \"back\".", locale="pt-PT")
 
     assert spoken == clips["ogg"]
     request = route.calls.last.request
@@ -168,20 +195,24 @@ async def test_synthesize_sends_escaped_ssml_with_format_and_key_headers(azure: 
     assert request.content.decode() == (
         "<speak version='1.0' xmlns='http://www.w3.org/2001/10/synthesis' xml:lang='pt-PT'>"
         "<voice name='pt-PT-RaquelNeural'>Check-out is at 11 &lt;b&gt;sharp&lt;/b&gt; &amp; the 'key' goes "
-        "\"back\".</voice></speak>"
+        '"back".</voice></speak>'
     )
 
 
-@pytest.mark.parametrize("locale,voice,lang", [
-    ("en-GB", None, "en-GB"),
-    ("de", None, "de-DE"),
-    ("pt-BR", None, "pt-PT"),                      # Raquel speaks pt-PT whatever was asked
-    ("nl-NL", None, "nl-NL"),                      # the multilingual fallback reads Dutch
-    ("fr-FR", "en-US-AndrewMultilingualNeural", "fr-FR"),
-])
+@pytest.mark.parametrize(
+    "locale,voice,lang",
+    [
+        ("en-GB", None, "en-GB"),
+        ("de", None, "de-DE"),
+        ("pt-BR", None, "pt-PT"),  # Raquel speaks pt-PT whatever was asked
+        ("nl-NL", None, "nl-NL"),  # the multilingual fallback reads Dutch
+        ("fr-FR", "en-US-AndrewMultilingualNeural", "fr-FR"),
+    ],
+)
 @respx.mock
-async def test_synthesize_mp3_picks_voice_and_language(azure: AzureSpeech, clips: dict[str, bytes], locale: str,
-                                                       voice: str | None, lang: str) -> None:
+async def test_synthesize_mp3_picks_voice_and_language(
+    azure: AzureSpeech, clips: dict[str, bytes], locale: str, voice: str | None, lang: str
+) -> None:
     route = respx.post(TTS).respond(200, content=clips["mp3"])
     await azure.synthesize("Hello.", locale=locale, voice=voice, fmt="mp3")
 
@@ -189,13 +220,19 @@ async def test_synthesize_mp3_picks_voice_and_language(azure: AzureSpeech, clips
     expected_voice = voice or azure.voice_for(locale)
     assert request.headers["X-Microsoft-OutputFormat"] == "audio-24khz-48kbitrate-mono-mp3"
     assert f"xml:lang='{lang}'><voice name='{expected_voice}'>Hello.</voice>" in request.content.decode()
-    assert {"en-GB": "en-GB-SoniaNeural", "de": "de-DE-KatjaNeural", "pt-BR": "pt-PT-RaquelNeural",
-            "nl-NL": "en-US-AvaMultilingualNeural", "fr-FR": "fr-FR-DeniseNeural"}[locale] == azure.voice_for(locale)
+    assert {
+        "en-GB": "en-GB-SoniaNeural",
+        "de": "de-DE-KatjaNeural",
+        "pt-BR": "pt-PT-RaquelNeural",
+        "nl-NL": "en-US-AvaMultilingualNeural",
+        "fr-FR": "fr-FR-DeniseNeural",
+    }[locale] == azure.voice_for(locale)
 
 
 @respx.mock
-async def test_long_text_is_synthesized_in_sentence_chunks_and_joined(clips: dict[str, bytes],
-                                                                      sleeps: SleepRecorder) -> None:
+async def test_long_text_is_synthesized_in_sentence_chunks_and_joined(
+    clips: dict[str, bytes], sleeps: SleepRecorder
+) -> None:
     route = respx.post(TTS).respond(200, content=clips["ogg"])
     text = "The door code is 4711. Parking is behind the building. Check-out is at eleven. Enjoy your stay!"
     async with httpx.AsyncClient() as http:
@@ -203,8 +240,10 @@ async def test_long_text_is_synthesized_in_sentence_chunks_and_joined(clips: dic
         spoken = await azure.synthesize(text, locale="en-US")
 
     chunks = [call.request.content.decode().split("Neural'>")[1].split("</voice>")[0] for call in route.calls]
-    assert chunks == ["The door code is 4711. Parking is behind the building.",
-                      "Check-out is at eleven. Enjoy your stay!"]
+    assert chunks == [
+        "The door code is 4711. Parking is behind the building.",
+        "Check-out is at eleven. Enjoy your stay!",
+    ]
     info = await audio.probe(spoken)
     one = await audio.duration_ms(clips["ogg"])
     assert (info.format_name, info.codec) == ("ogg", "opus")
@@ -212,11 +251,16 @@ async def test_long_text_is_synthesized_in_sentence_chunks_and_joined(clips: dic
 
 
 @respx.mock
-async def test_synthesize_retries_429_and_fails_fast_on_401(azure: AzureSpeech, clips: dict[str, bytes],
-                                                            sleeps: SleepRecorder) -> None:
-    route = respx.post(TTS).mock(side_effect=[httpx.Response(429, headers={"retry-after-ms": "1500"}),
-                                              httpx.Response(200, content=clips["mp3"]),
-                                              httpx.Response(401)])
+async def test_synthesize_retries_429_and_fails_fast_on_401(
+    azure: AzureSpeech, clips: dict[str, bytes], sleeps: SleepRecorder
+) -> None:
+    route = respx.post(TTS).mock(
+        side_effect=[
+            httpx.Response(429, headers={"retry-after-ms": "1500"}),
+            httpx.Response(200, content=clips["mp3"]),
+            httpx.Response(401),
+        ]
+    )
     assert await azure.synthesize("Hi.", locale="en-US", fmt="mp3") == clips["mp3"]
     with pytest.raises(SpeechAuthError):
         await azure.synthesize("Hi.", locale="en-US", fmt="mp3")
@@ -243,8 +287,10 @@ async def test_custom_endpoint_serves_both_directions(clips: dict[str, bytes]) -
 
 
 async def test_regional_roots_and_missing_configuration() -> None:
-    assert speech_roots(region="WestEurope") == ("https://westeurope.api.cognitive.microsoft.com",
-                                                 "https://westeurope.tts.speech.microsoft.com")
+    assert speech_roots(region="WestEurope") == (
+        "https://westeurope.api.cognitive.microsoft.com",
+        "https://westeurope.tts.speech.microsoft.com",
+    )
     with pytest.raises(ValueError, match="AZURE_SPEECH_REGION"):
         speech_roots()
     async with httpx.AsyncClient() as http:
@@ -252,14 +298,18 @@ async def test_regional_roots_and_missing_configuration() -> None:
             AzureSpeech(http, key="", region="westeurope")
 
 
-@pytest.mark.parametrize("headers,expected", [
-    ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past: retry at once
-    ({"Retry-After": "soon"}, 0.5),                            # unreadable: our own backoff
-    ({}, 0.5),
-])
+@pytest.mark.parametrize(
+    "headers,expected",
+    [
+        ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date in the past: retry at once
+        ({"Retry-After": "soon"}, 0.5),  # unreadable: our own backoff
+        ({}, 0.5),
+    ],
+)
 @respx.mock
-async def test_retry_after_dates_and_garbage(azure: AzureSpeech, clips: dict[str, bytes], sleeps: SleepRecorder,
-                                             headers: dict[str, str], expected: float) -> None:
+async def test_retry_after_dates_and_garbage(
+    azure: AzureSpeech, clips: dict[str, bytes], sleeps: SleepRecorder, headers: dict[str, str], expected: float
+) -> None:
     respx.post(TTS).mock(side_effect=[httpx.Response(429, headers=headers), httpx.Response(200, content=clips["ogg"])])
     await azure.synthesize("Hi.", locale="en-US")
     assert sleeps.delays == [expected]

@@ -48,8 +48,13 @@ def client() -> Iterator[redis.Redis]:
 
 def test_cache_key_covers_everything_that_changes_the_audio() -> None:
     base = {"backend": "azure", "text": "Hi.", "voice": "en-US-AvaMultilingualNeural", "locale": "en-US", "fmt": "ogg"}
-    changes = [("text", "Hi!"), ("voice", "en-GB-SoniaNeural"), ("locale", "en-GB"), ("fmt", "mp3"),
-               ("backend", "local")]
+    changes = [
+        ("text", "Hi!"),
+        ("voice", "en-GB-SoniaNeural"),
+        ("locale", "en-GB"),
+        ("fmt", "mp3"),
+        ("backend", "local"),
+    ]
     keys = {cache_key(**{**base, field: value}) for field, value in changes}
     assert cache_key(**base) == cache_key(**base)
     assert len(keys | {cache_key(**base)}) == 6
@@ -61,8 +66,8 @@ def test_memory_cache_evicts_least_recently_used_by_bytes() -> None:
     cache.put("a", b"1234")
     cache.put("b", b"5678")
     assert cache.get("a") == b"1234"  # a is now the most recent
-    cache.put("c", b"90ab")           # 12 bytes: b goes
-    cache.put("huge", b"x" * 11)      # bigger than the whole cache: not stored
+    cache.put("c", b"90ab")  # 12 bytes: b goes
+    cache.put("huge", b"x" * 11)  # bigger than the whole cache: not stored
 
     assert (cache.get("a"), cache.get("b"), cache.get("c"), cache.get("huge")) == (b"1234", None, b"90ab", None)
     assert cache.total_bytes == 8
@@ -87,7 +92,7 @@ def test_redis_cache_evicts_least_recently_used_by_total_bytes(client: redis.Red
     clock.now += 1
     assert cache.get("a") == b"123"  # b is now the least recently used
     clock.now += 1
-    cache.put("d", b"4567")          # 13 bytes: b must go
+    cache.put("d", b"4567")  # 13 bytes: b must go
 
     assert client.zrange(cache.lru_key, 0, -1) == [b"c", b"a", b"d"]
     assert cache.total_bytes() == 10
@@ -129,8 +134,9 @@ async def azure() -> AsyncIterator[AzureSpeech]:
 
 @respx.mock
 async def test_a_cache_hit_avoids_a_second_azure_call(azure: AzureSpeech, client: redis.Redis, prefix: str) -> None:
-    route = respx.post(TTS).mock(side_effect=[httpx.Response(200, content=b"OggS first"),
-                                              httpx.Response(200, content=b"OggS second")])
+    route = respx.post(TTS).mock(
+        side_effect=[httpx.Response(200, content=b"OggS first"), httpx.Response(200, content=b"OggS second")]
+    )
     speech = CachedSpeech(azure, RedisAudioCache(client, prefix=prefix))
 
     first = await speech.synthesize("Check-out is at 11.", locale="en-GB")

@@ -41,14 +41,19 @@ def policy() -> DownloadPolicy:
 
 @pytest.fixture
 def dns() -> FakeDNS:
-    return FakeDNS({"guest-media.s3.eu-west-1.amazonaws.com": ["52.95.150.10"],
-                    "metadata.evil.example": ["169.254.169.254"],
-                    "intranet.evil.example": ["93.184.216.34", "10.1.2.3"]})
+    return FakeDNS(
+        {
+            "guest-media.s3.eu-west-1.amazonaws.com": ["52.95.150.10"],
+            "metadata.evil.example": ["169.254.169.254"],
+            "intranet.evil.example": ["93.184.216.34", "10.1.2.3"],
+        }
+    )
 
 
 @respx.mock
-async def test_direct_blob_is_downloaded_with_type_and_filename(policy: DownloadPolicy, dns: FakeDNS,
-                                                                sleeps: SleepRecorder) -> None:
+async def test_direct_blob_is_downloaded_with_type_and_filename(
+    policy: DownloadPolicy, dns: FakeDNS, sleeps: SleepRecorder
+) -> None:
     respx.get(DATA_URL).respond(200, content=AUDIO, headers={"Content-Type": "audio/ogg; codecs=opus"})
     async with httpx.AsyncClient() as http:
         got = await download_attachment(http, DATA_URL, policy, sleep=sleeps, resolver=dns)
@@ -59,8 +64,9 @@ async def test_direct_blob_is_downloaded_with_type_and_filename(policy: Download
 
 @respx.mock
 async def test_404_then_200_is_retried_briefly(policy: DownloadPolicy, dns: FakeDNS, sleeps: SleepRecorder) -> None:
-    route = respx.get(DATA_URL).mock(side_effect=[httpx.Response(404), httpx.Response(404),
-                                                  httpx.Response(200, content=AUDIO)])
+    route = respx.get(DATA_URL).mock(
+        side_effect=[httpx.Response(404), httpx.Response(404), httpx.Response(200, content=AUDIO)]
+    )
     async with httpx.AsyncClient() as http:
         got = await download_attachment(http, DATA_URL, policy, sleep=sleeps, resolver=dns)
 
@@ -69,8 +75,9 @@ async def test_404_then_200_is_retried_briefly(policy: DownloadPolicy, dns: Fake
 
 
 @respx.mock
-async def test_404_forever_gives_up_after_four_tries(policy: DownloadPolicy, dns: FakeDNS,
-                                                     sleeps: SleepRecorder) -> None:
+async def test_404_forever_gives_up_after_four_tries(
+    policy: DownloadPolicy, dns: FakeDNS, sleeps: SleepRecorder
+) -> None:
     route = respx.get(DATA_URL).respond(404)
     async with httpx.AsyncClient() as http:
         with pytest.raises(AttachmentNotFound) as caught:
@@ -150,14 +157,17 @@ async def test_trusted_hosts_may_be_private_and_plain_http(dns: FakeDNS) -> None
     assert dns.lookups == []
 
 
-@pytest.mark.parametrize("target", [
-    "http://127.0.0.1:6379/",
-    "https://10.0.0.5/latest",
-    "http://169.254.169.254/latest/meta-data/",
-    "https://[::1]/x",
-    "https://[::ffff:127.0.0.1]/x",
-    "https://100.64.0.7/x",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:6379/",
+        "https://10.0.0.5/latest",
+        "http://169.254.169.254/latest/meta-data/",
+        "https://[::1]/x",
+        "https://[::ffff:127.0.0.1]/x",
+        "https://100.64.0.7/x",
+    ],
+)
 @respx.mock
 async def test_redirect_to_a_private_address_is_refused(policy: DownloadPolicy, dns: FakeDNS, target: str) -> None:
     respx.get(DATA_URL).respond(302, headers={"Location": target})
@@ -169,24 +179,29 @@ async def test_redirect_to_a_private_address_is_refused(policy: DownloadPolicy, 
     assert forbidden.call_count == 0
 
 
-@pytest.mark.parametrize("target,reason", [
-    ("https://metadata.evil.example/x", "non-public address 169.254.169.254"),
-    ("https://intranet.evil.example/x", "non-public address 10.1.2.3"),  # one private answer is enough
-    ("http://guest-media.s3.eu-west-1.amazonaws.com/x", "plain http"),
-    ("file:///etc/passwd", "scheme 'file'"),
-    ("gopher://guest-media.s3.eu-west-1.amazonaws.com/x", "scheme 'gopher'"),
-])
+@pytest.mark.parametrize(
+    "target,reason",
+    [
+        ("https://metadata.evil.example/x", "non-public address 169.254.169.254"),
+        ("https://intranet.evil.example/x", "non-public address 10.1.2.3"),  # one private answer is enough
+        ("http://guest-media.s3.eu-west-1.amazonaws.com/x", "plain http"),
+        ("file:///etc/passwd", "scheme 'file'"),
+        ("gopher://guest-media.s3.eu-west-1.amazonaws.com/x", "scheme 'gopher'"),
+    ],
+)
 @respx.mock
-async def test_redirect_to_an_unsafe_target_is_refused(policy: DownloadPolicy, dns: FakeDNS, target: str,
-                                                       reason: str) -> None:
+async def test_redirect_to_an_unsafe_target_is_refused(
+    policy: DownloadPolicy, dns: FakeDNS, target: str, reason: str
+) -> None:
     respx.get(DATA_URL).respond(302, headers={"Location": target})
     async with httpx.AsyncClient() as http:
         with pytest.raises(RedirectRefused, match=re.escape(reason)):
             await download_attachment(http, DATA_URL, policy, resolver=dns)
 
 
-async def test_an_untrusted_private_data_url_is_refused_before_any_request(policy: DownloadPolicy,
-                                                                           dns: FakeDNS) -> None:
+async def test_an_untrusted_private_data_url_is_refused_before_any_request(
+    policy: DownloadPolicy, dns: FakeDNS
+) -> None:
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(200))) as http:
         with pytest.raises(RedirectRefused, match=r"169\.254\.169\.254"):
             await download_attachment(http, "https://metadata.evil.example/blob", policy, resolver=dns)
@@ -202,8 +217,9 @@ async def test_redirect_loops_stop(policy: DownloadPolicy, dns: FakeDNS) -> None
 
 @pytest.mark.parametrize("status,transient", [(500, True), (503, True), (429, True), (403, False), (410, False)])
 @respx.mock
-async def test_other_statuses_fail_with_the_status(policy: DownloadPolicy, dns: FakeDNS, status: int,
-                                                   transient: bool) -> None:
+async def test_other_statuses_fail_with_the_status(
+    policy: DownloadPolicy, dns: FakeDNS, status: int, transient: bool
+) -> None:
     respx.get(DATA_URL).respond(status)
     async with httpx.AsyncClient() as http:
         with pytest.raises(DownloadFailed) as caught:
@@ -223,12 +239,26 @@ async def test_transport_errors_and_dns_failures_are_transient(policy: DownloadP
             await download_attachment(http, "https://unknown.example/x", policy, resolver=dns)
 
 
-@pytest.mark.parametrize("address,public", [
-    ("52.95.150.10", True), ("2a05:d018::1", True), ("127.0.0.1", False), ("10.0.0.1", False),
-    ("172.16.5.4", False), ("192.168.1.1", False), ("169.254.169.254", False), ("100.64.0.1", False),
-    ("0.0.0.0", False), ("240.0.0.1", False), ("224.0.0.1", False), ("::1", False), ("fe80::1%eth0", False),
-    ("fd00::1", False), ("::ffff:10.0.0.1", False),
-])
+@pytest.mark.parametrize(
+    "address,public",
+    [
+        ("52.95.150.10", True),
+        ("2a05:d018::1", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("240.0.0.1", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fd00::1", False),
+        ("::ffff:10.0.0.1", False),
+    ],
+)
 def test_is_public_address(address: str, public: bool) -> None:
     assert is_public_address(address) is public
 

@@ -24,9 +24,29 @@ LIMIT_S = 5.0
 def long_opus(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """20 s of tone as low-bitrate OGG/Opus (a long WhatsApp voice note, shortened)."""
     out = tmp_path_factory.mktemp("long") / "long.ogg"
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "sine=frequency=300:sample_rate=16000", "-t", "20", "-ac", "1", "-c:a", "libopus", "-b:a", "6k",
-                    str(out)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=300:sample_rate=16000",
+            "-t",
+            "20",
+            "-ac",
+            "1",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "6k",
+            str(out),
+        ],
+        check=True,
+    )
     return out.read_bytes()
 
 
@@ -40,27 +60,44 @@ def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def unsized_webm(ogg: bytes) -> bytes:
     """The same audio as WebM without a duration in its header, as browsers' MediaRecorder writes it."""
-    return await audio_mod.run_tool(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "ogg", "-i", "pipe:0",
-                                     "-c:a", "copy", "-f", "webm", "pipe:1"], stdin=ogg)
+    return await audio_mod.run_tool(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "ogg",
+            "-i",
+            "pipe:0",
+            "-c:a",
+            "copy",
+            "-f",
+            "webm",
+            "pipe:1",
+        ],
+        stdin=ogg,
+    )
 
 
-async def test_a_long_voice_note_is_refused_from_its_header_without_decoding(long_opus: bytes,
-                                                                             no_decoding: None) -> None:
+async def test_a_long_voice_note_is_refused_from_its_header_without_decoding(
+    long_opus: bytes, no_decoding: None
+) -> None:
     with pytest.raises(AudioTooLong) as caught:
         await audio_mod.prepare_for_azure(long_opus, "voice.ogg", "audio/ogg", max_seconds=LIMIT_S)
     assert caught.value.duration_ms is not None and abs(caught.value.duration_ms - 20_000) < 100
     assert str(caught.value) == "the audio lasts 0:20, over the 0:05 limit (VOICE_MAX_SECONDS)"
 
 
-async def test_local_transcription_refuses_a_long_note_before_decoding_it(long_opus: bytes,
-                                                                          no_decoding: None) -> None:
+async def test_local_transcription_refuses_a_long_note_before_decoding_it(long_opus: bytes, no_decoding: None) -> None:
     with pytest.raises(AudioTooLong) as caught:
         await LocalSpeech(max_seconds=LIMIT_S).transcribe(long_opus, "voice.ogg", "audio/ogg")
     assert caught.value.limit_s == LIMIT_S
 
 
 async def test_without_a_duration_header_the_decode_stops_just_past_the_limit(
-        long_opus: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    long_opus: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     webm = await unsized_webm(long_opus)
     outputs: list[int] = []
     real = audio_mod.run_tool
@@ -71,8 +108,10 @@ async def test_without_a_duration_header_the_decode_stops_just_past_the_limit(
         return out
 
     monkeypatch.setattr(audio_mod, "run_tool", measured)
-    for attempt in (audio_mod.prepare_for_azure(webm, "voice.webm", max_seconds=LIMIT_S),
-                    audio_mod.decode_pcm(webm, max_seconds=LIMIT_S)):
+    for attempt in (
+        audio_mod.prepare_for_azure(webm, "voice.webm", max_seconds=LIMIT_S),
+        audio_mod.decode_pcm(webm, max_seconds=LIMIT_S),
+    ):
         with pytest.raises(AudioTooLong) as caught:
             await attempt
         assert caught.value.duration_ms is None

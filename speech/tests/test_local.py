@@ -50,10 +50,12 @@ async def test_silence_is_unintelligible(local: LocalSpeech, clips: dict[str, by
     assert caught.value.duration_ms == pytest.approx(2000, abs=30)
 
 
-@pytest.mark.parametrize("fmt,expected", [("ogg", ("ogg", "opus")), ("mp3", ("mp3", "mp3")),
-                                          ("wav", ("wav", "pcm_s16le"))])
-async def test_synthesizes_a_playable_file(local: LocalSpeech, fmt: audio.AudioFormat,
-                                           expected: tuple[str, str]) -> None:
+@pytest.mark.parametrize(
+    "fmt,expected", [("ogg", ("ogg", "opus")), ("mp3", ("mp3", "mp3")), ("wav", ("wav", "pcm_s16le"))]
+)
+async def test_synthesizes_a_playable_file(
+    local: LocalSpeech, fmt: audio.AudioFormat, expected: tuple[str, str]
+) -> None:
     spoken = await local.synthesize("Check-out is at eleven.", locale="en-US", fmt=fmt)
     info = await audio.probe(spoken)
 

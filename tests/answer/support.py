@@ -38,8 +38,14 @@ def completion(content: str | None, *, model: str = MODEL, finish_reason: str = 
         "object": "chat.completion",
         "created": 1_767_000_000,
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                     "finish_reason": finish_reason, "logprobs": None}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish_reason,
+                "logprobs": None,
+            }
+        ],
         "usage": {"prompt_tokens": 321, "completion_tokens": 45, "total_tokens": 366},
         "x_groq": {"id": "req_1"},
     }
@@ -47,9 +53,15 @@ def completion(content: str | None, *, model: str = MODEL, finish_reason: str = 
 
 def sse_body(deltas: Sequence[str], *, error: str | None = None) -> bytes:
     """A text/event-stream body: one chat.completion.chunk per delta, a final chunk, then [DONE]."""
+
     def chunk(delta: dict[str, Any], finish: str | None) -> str:
-        body = {"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1_767_000_000, "model": MODEL,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+        body = {
+            "id": "chatcmpl-2",
+            "object": "chat.completion.chunk",
+            "created": 1_767_000_000,
+            "model": MODEL,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
         return f"data: {json.dumps(body)}\n\n"
 
     events = [chunk({"role": "assistant", "content": ""}, None)]

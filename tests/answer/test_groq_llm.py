@@ -72,12 +72,16 @@ async def test_options_can_be_left_out_for_non_reasoning_models(
     http: httpx.AsyncClient, respx_mock: respx.MockRouter
 ) -> None:
     route = respx_mock.post(CHAT_URL).respond(json=completion("Hi.", model="some/other-model"))
-    llm = GroqLLM(http, api_key="k", model="some/other-model", reasoning_format=None, temperature=0.0,
-                  max_completion_tokens=300)
+    llm = GroqLLM(
+        http, api_key="k", model="some/other-model", reasoning_format=None, temperature=0.0, max_completion_tokens=300
+    )
     result = await llm.complete(MESSAGES)
     assert result.model == "some/other-model"
     assert body(route.calls.last.request) == {
-        "messages": MESSAGES, "model": "some/other-model", "temperature": 0.0, "max_completion_tokens": 300,
+        "messages": MESSAGES,
+        "model": "some/other-model",
+        "temperature": 0.0,
+        "max_completion_tokens": 300,
         "stream": False,
     }
 
@@ -86,9 +90,15 @@ async def test_rate_limit_with_retry_after_is_retried_by_the_sdk(
     http: httpx.AsyncClient, respx_mock: respx.MockRouter
 ) -> None:
     limited = httpx.Response(
-        429, headers={"retry-after": "0"},
-        json={"error": {"message": "Rate limit reached. Please try again in 0s.", "type": "tokens",
-                        "code": "rate_limit_exceeded"}},
+        429,
+        headers={"retry-after": "0"},
+        json={
+            "error": {
+                "message": "Rate limit reached. Please try again in 0s.",
+                "type": "tokens",
+                "code": "rate_limit_exceeded",
+            }
+        },
     )
     route = respx_mock.post(CHAT_URL).mock(side_effect=[limited, httpx.Response(200, json=completion("Ok."))])
     # The SDK obeys retry-after only within (0, 60] s; for "0" it waits its own first backoff (about 0.5 s).
@@ -175,9 +185,7 @@ async def test_stream_yields_deltas_without_reasoning_split_across_events(
     }
 
 
-async def test_stream_grouped_into_sentences_for_speech(
-    http: httpx.AsyncClient, respx_mock: respx.MockRouter
-) -> None:
+async def test_stream_grouped_into_sentences_for_speech(http: httpx.AsyncClient, respx_mock: respx.MockRouter) -> None:
     deltas = ["Olá Ana! O check", "-out é às 11:00. Deixe as chaves na", " mesa, por favor."]
     respx_mock.post(CHAT_URL).mock(return_value=sse_response(deltas))
 
@@ -212,8 +220,9 @@ async def test_llm_from_settings(http: httpx.AsyncClient, respx_mock: respx.Mock
     assert llm_from_settings(load_settings({}), http) is None
     assert llm_from_settings(load_settings({"GROQ_API_KEY": ""}), http) is None
 
-    settings = load_settings({"GROQ_API_KEY": "gsk_x", "GROQ_MODEL": "qwen/qwen3.6-27b",
-                              "GROQ_BASE_URL": "https://groq-proxy.example.com/"})
+    settings = load_settings(
+        {"GROQ_API_KEY": "gsk_x", "GROQ_MODEL": "qwen/qwen3.6-27b", "GROQ_BASE_URL": "https://groq-proxy.example.com/"}
+    )
     llm = llm_from_settings(settings, http, reasoning_format=None)
     assert llm is not None and llm.model == "qwen/qwen3.6-27b"
     route = respx_mock.post("https://groq-proxy.example.com/openai/v1/chat/completions").respond(

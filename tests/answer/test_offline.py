@@ -7,12 +7,26 @@ from bot.answer.types import Answer, GuestFacts, Handoff
 from tests.answer.support import Chunk
 
 GUIDES = [
-    Chunk("Check-out is at 11:00. Please leave the keys on the kitchen table and close the windows. "
-          "Quiet hours start at 22:00.", "house-rules.md", "Check-out", score=0.62),
-    Chunk("## Wi-Fi\n- Network: CasaAzul\n- Password: **sunshine2024**\nThe router is in the hallway cupboard.",
-          "guide/wifi.md", "Wi-Fi", score=0.55),
-    Chunk("There is free street parking in front of the building. The public garage on Rua Nova costs "
-          "15 EUR per day. Bikes can be locked in the courtyard.", "area.md", "Getting around", score=0.5),
+    Chunk(
+        "Check-out is at 11:00. Please leave the keys on the kitchen table and close the windows. "
+        "Quiet hours start at 22:00.",
+        "house-rules.md",
+        "Check-out",
+        score=0.62,
+    ),
+    Chunk(
+        "## Wi-Fi\n- Network: CasaAzul\n- Password: **sunshine2024**\nThe router is in the hallway cupboard.",
+        "guide/wifi.md",
+        "Wi-Fi",
+        score=0.55,
+    ),
+    Chunk(
+        "There is free street parking in front of the building. The public garage on Rua Nova costs "
+        "15 EUR per day. Bikes can be locked in the courtyard.",
+        "area.md",
+        "Getting around",
+        score=0.5,
+    ),
     Chunk("Check-in is from 15:00. The key box is next to the door.", "arrival.md", "Check-in", score=0.4),
 ]
 
@@ -30,15 +44,24 @@ def test_check_out_time() -> None:
 
 def test_parking() -> None:
     assert offline_answer("Is there parking?", GUIDES) == Answer(
-        answer("There is free street parking in front of the building.",
-               "The public garage on Rua Nova costs 15 EUR per day.",
-               "Sources: area.md › Getting around"),
+        answer(
+            "There is free street parking in front of the building.",
+            "The public garage on Rua Nova costs 15 EUR per day.",
+            "Sources: area.md › Getting around",
+        ),
         (("area.md", "Getting around"),),
     )
 
 
-@pytest.mark.parametrize("question", ["What's the wifi password?", "Qual é a senha do wi-fi?",
-                                      "¿Cuál es la contraseña del wifi?", "Wie lautet das WLAN-Passwort?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What's the wifi password?",
+        "Qual é a senha do wi-fi?",
+        "¿Cuál es la contraseña del wifi?",
+        "Wie lautet das WLAN-Passwort?",
+    ],
+)
 def test_wifi_password_in_several_languages(question: str) -> None:
     result = offline_answer(question, GUIDES)
     assert isinstance(result, Answer)
@@ -49,8 +72,12 @@ def test_wifi_password_in_several_languages(question: str) -> None:
 
 def test_the_network_name_comes_along_when_asked_for_the_wifi() -> None:
     assert offline_answer("What is the wifi?", GUIDES) == Answer(
-        answer("Network: CasaAzul", "Password: sunshine2024", "The router is in the hallway cupboard.",
-               "Sources: guide/wifi.md › Wi-Fi"),
+        answer(
+            "Network: CasaAzul",
+            "Password: sunshine2024",
+            "The router is in the hallway cupboard.",
+            "Sources: guide/wifi.md › Wi-Fi",
+        ),
         (("guide/wifi.md", "Wi-Fi"),),
     )
 
@@ -101,19 +128,41 @@ def test_same_input_same_answer() -> None:
 
 # Hard-wrapped like the example guides, ranked as the retriever ranks them (RRF scores).
 WRAPPED = [
-    Chunk("The router is on the bookshelf in the living room. Network: Alfama-Terrace. Password: azulejo-1755.\n"
-          "Speed is about 200 Mbit/s; the terrace has coverage too.", "lis-alfama/en/guide.md",
-          "In the apartment > Wi-Fi", score=0.05),
-    Chunk("O router está na estante da sala. Rede: Alfama-Terrace. Senha: azulejo-1755.", "lis-alfama/pt/guia.md",
-          "No apartamento > Wi-Fi", language="pt", score=0.048),
-    Chunk("Door codes, key-box codes and Wi-Fi passwords are shared two days before check-in, in this chat,\n"
-          "once the booking is confirmed.", "shared/en/faq.md", "When do I get the access details?", score=0.033),
-    Chunk("Check-in is from 15:00 (3 pm). Self check-in is available until midnight; if you arrive later, tell\n"
-          "us the day before. You can leave luggage in the entrance cupboard from 11:00.",
-          "lis-alfama/en/guide.md", "Arrival and departure > Check-in", score=0.032),
-    Chunk("Check-out is by 11:00 (11 am). Late check-out until 13:00 costs 20 EUR and depends on the next\n"
-          "booking – ask the day before.", "lis-alfama/en/guide.md", "Arrival and departure > Check-out",
-          score=0.031),
+    Chunk(
+        "The router is on the bookshelf in the living room. Network: Alfama-Terrace. Password: azulejo-1755.\n"
+        "Speed is about 200 Mbit/s; the terrace has coverage too.",
+        "lis-alfama/en/guide.md",
+        "In the apartment > Wi-Fi",
+        score=0.05,
+    ),
+    Chunk(
+        "O router está na estante da sala. Rede: Alfama-Terrace. Senha: azulejo-1755.",
+        "lis-alfama/pt/guia.md",
+        "No apartamento > Wi-Fi",
+        language="pt",
+        score=0.048,
+    ),
+    Chunk(
+        "Door codes, key-box codes and Wi-Fi passwords are shared two days before check-in, in this chat,\n"
+        "once the booking is confirmed.",
+        "shared/en/faq.md",
+        "When do I get the access details?",
+        score=0.033,
+    ),
+    Chunk(
+        "Check-in is from 15:00 (3 pm). Self check-in is available until midnight; if you arrive later, tell\n"
+        "us the day before. You can leave luggage in the entrance cupboard from 11:00.",
+        "lis-alfama/en/guide.md",
+        "Arrival and departure > Check-in",
+        score=0.032,
+    ),
+    Chunk(
+        "Check-out is by 11:00 (11 am). Late check-out until 13:00 costs 20 EUR and depends on the next\n"
+        "booking – ask the day before.",
+        "lis-alfama/en/guide.md",
+        "Arrival and departure > Check-out",
+        score=0.031,
+    ),
 ]
 
 
@@ -128,8 +177,10 @@ def test_the_passage_that_covers_the_question_is_quoted_in_the_retrievers_order(
 
 def test_hard_wrapped_sentences_are_quoted_whole() -> None:
     assert offline_answer("Where can I leave my luggage?", WRAPPED) == Answer(
-        answer("You can leave luggage in the entrance cupboard from 11:00.",
-               "Sources: lis-alfama/en/guide.md › Arrival and departure > Check-in"),
+        answer(
+            "You can leave luggage in the entrance cupboard from 11:00.",
+            "Sources: lis-alfama/en/guide.md › Arrival and departure > Check-in",
+        ),
         (("lis-alfama/en/guide.md", "Arrival and departure > Check-in"),),
     )
     late = offline_answer("How much is a late check-out?", WRAPPED)
@@ -141,13 +192,17 @@ def test_a_second_passage_covers_what_the_first_leaves_out() -> None:
     # Check-out is the rarer term, so its section leads; the Check-in section (not the FAQ that merely
     # mentions check-in) completes the answer.
     assert offline_answer("When are check-in and check-out?", WRAPPED) == Answer(
-        answer("Check-out is by 11:00 (11 am).",
-               "Late check-out until 13:00 costs 20 EUR and depends on the next booking – ask the day before.",
-               "Check-in is from 15:00 (3 pm).",
-               "Sources: lis-alfama/en/guide.md › Arrival and departure > Check-out; "
-               "lis-alfama/en/guide.md › Arrival and departure > Check-in"),
-        (("lis-alfama/en/guide.md", "Arrival and departure > Check-out"),
-         ("lis-alfama/en/guide.md", "Arrival and departure > Check-in")),
+        answer(
+            "Check-out is by 11:00 (11 am).",
+            "Late check-out until 13:00 costs 20 EUR and depends on the next booking – ask the day before.",
+            "Check-in is from 15:00 (3 pm).",
+            "Sources: lis-alfama/en/guide.md › Arrival and departure > Check-out; "
+            "lis-alfama/en/guide.md › Arrival and departure > Check-in",
+        ),
+        (
+            ("lis-alfama/en/guide.md", "Arrival and departure > Check-out"),
+            ("lis-alfama/en/guide.md", "Arrival and departure > Check-in"),
+        ),
     )
 
 

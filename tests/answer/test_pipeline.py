@@ -81,8 +81,10 @@ def test_ordinary_messages_are_not_requests_for_a_person(text: str) -> None:
         ("<think>ran out of tokens", Handoff("empty_answer")),
         ("  Check-out is at 11:00.  ", Answer("Check-out is at 11:00.")),
         ("Handoff of the keys is at 15:00.", Answer("Handoff of the keys is at 15:00.")),
-        ("Check-out is at 11:00 [1]. Late check-out costs 30 EUR [1, 3].",
-         Answer("Check-out is at 11:00. Late check-out costs 30 EUR.")),
+        (
+            "Check-out is at 11:00 [1]. Late check-out costs 30 EUR [1, 3].",
+            Answer("Check-out is at 11:00. Late check-out costs 30 EUR."),
+        ),
         ("[2]", Handoff("empty_answer")),
     ],
 )
@@ -92,8 +94,7 @@ def test_parse_llm_answer(reply: str, parsed: Answer | Handoff) -> None:
 
 def test_unsupported_numbers_ignores_formatting_but_not_digits() -> None:
     evidence = "Call +351 912 345 678. Code 4821. Check-out 11:00 on 2026-11-22. Garage 1200 EUR/month."
-    assert unsupported_numbers("Call +351912345678 or 912 345 678; code 4821 by 11:00 on 22/11/2026.",
-                               evidence) == []
+    assert unsupported_numbers("Call +351912345678 or 912 345 678; code 4821 by 11:00 on 22/11/2026.", evidence) == []
     assert unsupported_numbers("The garage is 1.200 EUR a month.", evidence) == []
     assert unsupported_numbers("The code is 1234 and parking is 25 EUR.", evidence) == ["1234"]
     assert unsupported_numbers("Call 912 345 679.", evidence) == ["679"]
@@ -128,8 +129,13 @@ async def test_no_passages_and_no_facts_hand_off_without_asking_the_model() -> N
     llm = FakeLLM("unused")
     outcome = await answer_question("Is there a sauna?", chunks=[], facts=GuestFacts(), llm=llm)
     assert outcome == AnswerOutcome(
-        "handoff", "The bot found nothing in the guides or the booking about this question. Over to you.",
-        "no_context", [], "none", outcome.latency_ms, None,
+        "handoff",
+        "The bot found nothing in the guides or the booking about this question. Over to you.",
+        "no_context",
+        [],
+        "none",
+        outcome.latency_ms,
+        None,
     )
     assert llm.calls == []
 
@@ -152,20 +158,28 @@ async def test_the_model_handing_off_becomes_a_handoff_with_its_reason() -> None
 async def test_an_empty_model_answer_hands_off() -> None:
     outcome = await answer_question("When is check-out?", chunks=CHUNKS, llm=FakeLLM("<think>hmm</think>  "))
     assert (outcome.kind, outcome.reason, outcome.text) == (
-        "handoff", "empty_answer", "The AI returned an empty answer. Over to you.")
+        "handoff",
+        "empty_answer",
+        "The AI returned an empty answer. Over to you.",
+    )
 
 
 async def test_an_invented_code_is_not_sent() -> None:
     outcome = await answer_question("What's the door code?", chunks=CHUNKS, llm=FakeLLM("The door code is 1234."))
     assert (outcome.kind, outcome.reason, outcome.detail) == ("handoff", "unverified_number", "1234")
-    assert outcome.text == ("The AI's draft contained numbers not found in the guides (1234); it was not sent. "
-                            "Over to you.")
+    assert outcome.text == (
+        "The AI's draft contained numbers not found in the guides (1234); it was not sent. Over to you."
+    )
 
 
 async def test_numbers_from_the_conversation_count_as_evidence() -> None:
     turns = [Turn("guest", "We are 3 people, booking HMX12345.")]
-    outcome = await answer_question("Is HMX12345 confirmed for check-out at 11:00?", chunks=CHUNKS, turns=turns,
-                                    llm=FakeLLM("Booking HMX12345: check-out is at 11:00."))
+    outcome = await answer_question(
+        "Is HMX12345 confirmed for check-out at 11:00?",
+        chunks=CHUNKS,
+        turns=turns,
+        llm=FakeLLM("Booking HMX12345: check-out is at 11:00."),
+    )
     assert outcome.kind == "answer"
 
 
@@ -173,8 +187,10 @@ async def test_an_unavailable_model_hands_off_saying_the_ai_is_unavailable() -> 
     llm = FakeLLM(LLMUnavailable("rate_limit", "429 after retries", status=429))
     outcome = await answer_question("When is check-out?", chunks=CHUNKS, llm=llm)
     assert (outcome.kind, outcome.reason, outcome.model) == ("handoff", "llm_unavailable", "fake-model")
-    assert outcome.text == ("The AI is unavailable (Groq rate limit reached; it clears by itself, or raise the "
-                            "plan's limits), so the bot handed this conversation off. Over to you.")
+    assert outcome.text == (
+        "The AI is unavailable (Groq rate limit reached; it clears by itself, or raise the "
+        "plan's limits), so the bot handed this conversation off. Over to you."
+    )
 
 
 async def test_without_a_model_the_guides_are_quoted_offline() -> None:
@@ -188,7 +204,11 @@ async def test_without_a_model_the_guides_are_quoted_offline() -> None:
 async def test_without_a_model_an_unanswerable_question_hands_off() -> None:
     outcome = await answer_question("Is there a sauna?", chunks=CHUNKS, llm=None)
     assert (outcome.kind, outcome.reason, outcome.model, outcome.detail) == (
-        "handoff", "not_found", "offline", "not found in our guides")
+        "handoff",
+        "not_found",
+        "offline",
+        "not found in our guides",
+    )
 
 
 @pytest.fixture
@@ -207,7 +227,10 @@ async def test_groq_failing_after_retries_hands_off(http: httpx.AsyncClient, res
 
 async def test_groq_answer_end_to_end(http: httpx.AsyncClient, respx_mock: respx.MockRouter) -> None:
     respx_mock.post(CHAT_URL).respond(json=completion("<think>easy</think>O check-out é às 11:00."))
-    outcome = await answer_question("A que horas é o check-out?", chunks=CHUNKS[:1],
-                                    llm=GroqLLM(http, api_key="k"))
+    outcome = await answer_question("A que horas é o check-out?", chunks=CHUNKS[:1], llm=GroqLLM(http, api_key="k"))
     assert (outcome.kind, outcome.text, outcome.sources, outcome.model) == (
-        "answer", "O check-out é às 11:00.", [("house-rules.md", "Check-out")], "openai/gpt-oss-120b")
+        "answer",
+        "O check-out é às 11:00.",
+        [("house-rules.md", "Check-out")],
+        "openai/gpt-oss-120b",
+    )

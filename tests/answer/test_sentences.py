@@ -6,8 +6,10 @@ from bot.answer.sentences import sentences, split_complete, split_sentences
 
 
 def test_split_sentences_respects_abbreviations_times_and_lists() -> None:
-    text = ("Check-out is at 11 a.m. on Sunday. Leave the keys, e.g. on the table! Dr. Silva lives upstairs. "
-            "Questions? Write us…\n- Towels: bathroom\n- Iron: closet")
+    text = (
+        "Check-out is at 11 a.m. on Sunday. Leave the keys, e.g. on the table! Dr. Silva lives upstairs. "
+        "Questions? Write us…\n- Towels: bathroom\n- Iron: closet"
+    )
     assert split_sentences(text) == [
         "Check-out is at 11 a.m. on Sunday.",
         "Leave the keys, e.g. on the table!",

@@ -58,8 +58,15 @@ def example_retriever(tmp_path_factory: pytest.TempPathFactory, database_url: st
 def bot_settings(clean_db: str, queue_name: str, tmp_path: Path) -> Any:
     inboxes = tmp_path / "inboxes.toml"
     inboxes.write_text(INBOXES)
-    return make_settings(clean_db, queue_name, CHATWOOT_URL=CHATWOOT, CHATWOOT_ACCOUNT_ID="1",
-                         CHATWOOT_BOT_TOKEN=BOT_TOKEN, INBOXES_CONFIG=str(inboxes), DEBOUNCE_SECONDS="0")
+    return make_settings(
+        clean_db,
+        queue_name,
+        CHATWOOT_URL=CHATWOOT,
+        CHATWOOT_ACCOUNT_ID="1",
+        CHATWOOT_BOT_TOKEN=BOT_TOKEN,
+        INBOXES_CONFIG=str(inboxes),
+        DEBOUNCE_SECONDS="0",
+    )
 
 
 @pytest.fixture
@@ -81,17 +88,29 @@ def chatwoot(conversation_meta: dict[int, dict[str, Any]]) -> Iterator[respx.Moc
 
     with respx.mock(assert_all_called=False) as router:
         router.post(url__regex=rf"{API}/conversations/\d+/messages").mock(
-            side_effect=lambda req: httpx.Response(200, json={"id": next(counter), "message_type": 1}))
+            side_effect=lambda req: httpx.Response(200, json={"id": next(counter), "message_type": 1})
+        )
         router.post(url__regex=rf"{API}/conversations/\d+/toggle_typing_status").respond(200, json={})
         router.post(url__regex=rf"{API}/conversations/\d+/custom_attributes").mock(
-            side_effect=lambda req: httpx.Response(200, json=json.loads(req.content)))
+            side_effect=lambda req: httpx.Response(200, json=json.loads(req.content))
+        )
         router.get(url__regex=rf"{API}/conversations/\d+$").mock(side_effect=conversation)
         router.get(url__regex=rf"{API}/conversations/\d+/labels").respond(200, json={"payload": ["vip"]})
         router.post(url__regex=rf"{API}/conversations/\d+/labels").mock(
-            side_effect=lambda req: httpx.Response(200, json={"payload": json.loads(req.content)["labels"]}))
+            side_effect=lambda req: httpx.Response(200, json={"payload": json.loads(req.content)["labels"]})
+        )
         router.post(url__regex=rf"{API}/conversations/\d+/toggle_status").mock(
-            side_effect=lambda req: httpx.Response(200, json={"payload": {
-                "success": True, "conversation_id": 1, "current_status": json.loads(req.content)["status"]}}))
+            side_effect=lambda req: httpx.Response(
+                200,
+                json={
+                    "payload": {
+                        "success": True,
+                        "conversation_id": 1,
+                        "current_status": json.loads(req.content)["status"],
+                    }
+                },
+            )
+        )
         yield router
 
 
@@ -102,17 +121,20 @@ Deliver = Callable[[dict[str, Any]], int]
 def deliver(bot_settings: Any) -> Iterator[Deliver]:
     """POST a signed delivery to the real webhook; return the stored event id (0 for duplicates)."""
     with TestClient(create_app(bot_settings)) as client:
+
         def post(payload: dict[str, Any]) -> int:
             body, headers = chatwoot_request(payload, SECRET)
             resp = client.post("/webhooks/chatwoot", content=body, headers=headers)
             assert resp.status_code == 200, resp.text
             return int(resp.json().get("id", 0))
+
         yield post
 
 
 @pytest.fixture
 def drain(bot_settings: Any, example_retriever: Retriever) -> Callable[..., None]:
     """Run a burst worker over the queue with the warm retriever (and optional extra context)."""
+
     def run(settings: Any = None, **extras: Any) -> None:
         settings = settings or bot_settings
         rt = Runtime(settings)
@@ -124,15 +146,20 @@ def drain(bot_settings: Any, example_retriever: Retriever) -> Callable[..., None
             assert rt.ctx is not None
             rt.ctx.extras.pop("retriever", None)  # shared across tests: not ours to close
             original_close()
+
         rt.close = close  # type: ignore[method-assign]
         run_worker(settings, burst=True, runtime=rt)
+
     return run
 
 
 def messages_posted(router: respx.MockRouter) -> list[tuple[str, dict[str, Any]]]:
     """(path, JSON body) of every message the bot posted, in order."""
-    return [(c.request.url.path.removeprefix("/api/v1/accounts/1"), json.loads(c.request.content))
-            for c in router.calls if c.request.method == "POST" and c.request.url.path.endswith("/messages")]
+    return [
+        (c.request.url.path.removeprefix("/api/v1/accounts/1"), json.loads(c.request.content))
+        for c in router.calls
+        if c.request.method == "POST" and c.request.url.path.endswith("/messages")
+    ]
 
 
 def calls(router: respx.MockRouter) -> list[tuple[str, str, Any]]:
@@ -146,5 +173,6 @@ def calls(router: respx.MockRouter) -> list[tuple[str, str, Any]]:
 
 def qa_rows(dsn: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
-        return conn.execute("SELECT conversation_id, message_ids, mode, model, outcome, handoff_reason"
-                            " FROM qa_records ORDER BY id").fetchall()
+        return conn.execute(
+            "SELECT conversation_id, message_ids, mode, model, outcome, handoff_reason FROM qa_records ORDER BY id"
+        ).fetchall()

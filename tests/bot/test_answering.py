@@ -20,14 +20,22 @@ GROQ = "https://api.groq.com/openai/v1/chat/completions"
 
 
 def groq_reply(text: str) -> httpx.Response:
-    return httpx.Response(200, json={
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "openai/gpt-oss-120b",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+    return httpx.Response(
+        200,
+        json={
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "openai/gpt-oss-120b",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        },
+    )
 
 
-def test_autopilot_widget_question_gets_one_public_reply(bot_settings: Any, chatwoot: respx.MockRouter,
-                                                         deliver: Any, drain: Any) -> None:
+def test_autopilot_widget_question_gets_one_public_reply(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     deliver(guest_message(57, 9001, "Hi! What time is check-out?", inbox_id=3))
     drain()
     assert calls(chatwoot)[0] == ("POST", "/conversations/57/toggle_typing_status", {"typing_status": "on"})
@@ -45,8 +53,9 @@ def test_autopilot_widget_question_gets_one_public_reply(bot_settings: Any, chat
     assert assert_all_valid(chatwoot, bot_token=BOT_TOKEN) == len(chatwoot.calls)
 
 
-def test_copilot_posts_a_private_suggestion_with_sources(bot_settings: Any, chatwoot: respx.MockRouter,
-                                                         deliver: Any, drain: Any) -> None:
+def test_copilot_posts_a_private_suggestion_with_sources(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     deliver(guest_message(58, 9002, "Is there a washing machine?", inbox_id=4))
     drain()
     [(path, body)] = messages_posted(chatwoot)
@@ -58,14 +67,17 @@ def test_copilot_posts_a_private_suggestion_with_sources(bot_settings: Any, chat
     assert_all_valid(chatwoot, bot_token=BOT_TOKEN)
 
 
-def test_bot_ignores_its_own_reply_agents_notes_and_captain(bot_settings: Any, chatwoot: respx.MockRouter,
-                                                            deliver: Any, drain: Any) -> None:
+def test_bot_ignores_its_own_reply_agents_notes_and_captain(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     captain = copy.deepcopy(load_fixture("chatwoot/message_created.agent_reply.json"))
     captain.update(id=777001, sender={"id": 1, "name": "Captain", "type": "captain_assistant"})
-    for payload in (load_fixture("chatwoot/message_created.agent_bot_reply.json"),
-                    load_fixture("chatwoot/message_created.private_note.json"),
-                    load_fixture("chatwoot/message_created.agent_reply.json"),
-                    captain):
+    for payload in (
+        load_fixture("chatwoot/message_created.agent_bot_reply.json"),
+        load_fixture("chatwoot/message_created.private_note.json"),
+        load_fixture("chatwoot/message_created.agent_reply.json"),
+        captain,
+    ):
         deliver(payload)
     drain()
     assert calls(chatwoot) == []
@@ -74,8 +86,9 @@ def test_bot_ignores_its_own_reply_agents_notes_and_captain(bot_settings: Any, c
     assert statuses == ["ignored", "ignored", "done", "ignored"]  # the agent reply marks a human takeover
 
 
-def test_after_an_agent_replies_the_bot_stays_silent(bot_settings: Any, chatwoot: respx.MockRouter,
-                                                     deliver: Any, drain: Any) -> None:
+def test_after_an_agent_replies_the_bot_stays_silent(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     agent = load_fixture("chatwoot/message_created.agent_reply.json")  # conversation 57, still pending
     agent["conversation"]["status"] = "pending"
     deliver(agent)
@@ -89,8 +102,9 @@ def test_after_an_agent_replies_the_bot_stays_silent(bot_settings: Any, chatwoot
     assert [p for p, _ in messages_posted(chatwoot)] == ["/conversations/57/messages"]
 
 
-def test_duplicate_delivery_and_retried_job_post_once(bot_settings: Any, chatwoot: respx.MockRouter,
-                                                      deliver: Any, drain: Any) -> None:
+def test_duplicate_delivery_and_retried_job_post_once(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     payload = guest_message(59, 9005, "What time is check-out?", inbox_id=3)
     event_id = deliver(payload)
     assert deliver(payload) == 0  # the second delivery is a duplicate
@@ -104,44 +118,57 @@ def test_duplicate_delivery_and_retried_job_post_once(bot_settings: Any, chatwoo
     assert len(messages_posted(chatwoot)) == 1
 
 
-def test_a_burst_of_three_messages_gets_one_answer(bot_settings: Any, chatwoot: respx.MockRouter,
-                                                   deliver: Any, drain: Any) -> None:
+def test_a_burst_of_three_messages_gets_one_answer(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     for n, text in enumerate(["Hello", "we arrive friday", "where can we park the car?"]):
         deliver(guest_message(60, 9010 + n, text, inbox_id=3))
     drain()
     [(_, body)] = messages_posted(chatwoot)
     assert "car park" in body["content"].lower() or "parking" in body["content"].lower()
-    assert qa_rows(bot_settings.database_dsn) == [(60, [9010, 9011, 9012], "autopilot", "offline", "answered",
-                                                   None)]
+    assert qa_rows(bot_settings.database_dsn) == [(60, [9010, 9011, 9012], "autopilot", "offline", "answered", None)]
 
 
-def test_messages_inside_the_debounce_window_wait(clean_db: str, queue_name: str, bot_settings: Any,
-                                                   chatwoot: respx.MockRouter, deliver: Any, drain: Any) -> None:
+def test_messages_inside_the_debounce_window_wait(
+    clean_db: str, queue_name: str, bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     settings = bot_settings.model_copy(update={"debounce_seconds": 30.0})
     event_id = deliver(guest_message(61, 9020, "What time is check-out?", inbox_id=3))
     drain(settings)
     assert messages_posted(chatwoot) == []
     with psycopg.connect(clean_db) as conn:
-        status, attempts = conn.execute("SELECT status, attempts FROM operational_events WHERE id = %s",
-                                        (event_id,)).fetchone()  # type: ignore[misc]
+        status, attempts = conn.execute(
+            "SELECT status, attempts FROM operational_events WHERE id = %s", (event_id,)
+        ).fetchone()  # type: ignore[misc]
     assert (status, attempts) == ("received", 0)  # deferred, not failed
 
 
-def test_asking_for_a_person_hands_off(bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any,
-                                       drain: Any) -> None:
+def test_asking_for_a_person_hands_off(bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any) -> None:
     deliver(guest_message(62, 9030, "Can I talk to a person please?", inbox_id=3))
     drain()
     posted = [(m, p, b) for m, p, b in calls(chatwoot) if m == "POST" and "typing" not in p]
     assert posted == [
-        ("POST", "/conversations/62/messages", {
-            "content": "🤖 Handed off to a person.\nThe guest asked to talk to a person. Over to you.\n\n"
-                       "Guest wrote:\n> Can I talk to a person please?",
-            "message_type": "outgoing", "private": True,
-            "content_attributes": {"sidecar_reply_key": "handoff-note:9030"}}),
-        ("POST", "/conversations/62/messages", {
-            "content": "I'm passing your message to a colleague, who will reply here shortly.",
-            "message_type": "outgoing", "private": False,
-            "content_attributes": {"sidecar_reply_key": "handoff-reply:9030"}}),
+        (
+            "POST",
+            "/conversations/62/messages",
+            {
+                "content": "🤖 Handed off to a person.\nThe guest asked to talk to a person. Over to you.\n\n"
+                "Guest wrote:\n> Can I talk to a person please?",
+                "message_type": "outgoing",
+                "private": True,
+                "content_attributes": {"sidecar_reply_key": "handoff-note:9030"},
+            },
+        ),
+        (
+            "POST",
+            "/conversations/62/messages",
+            {
+                "content": "I'm passing your message to a colleague, who will reply here shortly.",
+                "message_type": "outgoing",
+                "private": False,
+                "content_attributes": {"sidecar_reply_key": "handoff-reply:9030"},
+            },
+        ),
         ("POST", "/conversations/62/labels", {"labels": ["vip", "bot-handoff"]}),
         ("POST", "/conversations/62/toggle_status", {"status": "open"}),
     ]
@@ -149,29 +176,34 @@ def test_asking_for_a_person_hands_off(bot_settings: Any, chatwoot: respx.MockRo
     assert_all_valid(chatwoot, bot_token=BOT_TOKEN)
 
 
-def test_off_inbox_and_open_conversation_get_nothing(bot_settings: Any, chatwoot: respx.MockRouter,
-                                                     deliver: Any, drain: Any) -> None:
+def test_off_inbox_and_open_conversation_get_nothing(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     deliver(guest_message(63, 9040, "What time is check-out?", inbox_id=5))
     deliver(guest_message(64, 9041, "What time is check-out?", inbox_id=3, status="open"))
     drain()
     assert calls(chatwoot) == []
 
 
-def test_html_content_from_old_chatwoot_is_read_as_text(bot_settings: Any, chatwoot: respx.MockRouter,
-                                                        deliver: Any, drain: Any) -> None:
+def test_html_content_from_old_chatwoot_is_read_as_text(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     deliver(guest_message(65, 9050, "<p>What time is <strong>check-out</strong>?</p>", inbox_id=3))
     drain()
     [(_, body)] = messages_posted(chatwoot)
     assert "Check-out is by 11:00" in body["content"]
 
 
-def test_groq_429_then_200_answers_with_the_model(clean_db: str, queue_name: str, bot_settings: Any,
-                                                  chatwoot: respx.MockRouter, deliver: Any, drain: Any) -> None:
+def test_groq_429_then_200_answers_with_the_model(
+    clean_db: str, queue_name: str, bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     settings = bot_settings.model_copy(update={"groq_api_key": "gsk_test"})
-    route = chatwoot.post(GROQ).mock(side_effect=[
-        httpx.Response(429, headers={"retry-after": "0"}, json={"error": {"message": "Rate limit reached"}}),
-        groq_reply("Check-out is by 11:00. Late check-out until 13:00 costs 20 EUR."),
-    ])
+    route = chatwoot.post(GROQ).mock(
+        side_effect=[
+            httpx.Response(429, headers={"retry-after": "0"}, json={"error": {"message": "Rate limit reached"}}),
+            groq_reply("Check-out is by 11:00. Late check-out until 13:00 costs 20 EUR."),
+        ]
+    )
     deliver(guest_message(66, 9060, "What time is check-out?", inbox_id=3))
     drain(settings)
     assert route.call_count == 2
@@ -187,8 +219,9 @@ def test_groq_429_then_200_answers_with_the_model(clean_db: str, queue_name: str
     assert qa_rows(clean_db)[0][3:5] == ("openai/gpt-oss-120b", "answered")
 
 
-def test_groq_failing_hands_off_with_a_note(clean_db: str, queue_name: str, bot_settings: Any,
-                                            chatwoot: respx.MockRouter, deliver: Any, drain: Any) -> None:
+def test_groq_failing_hands_off_with_a_note(
+    clean_db: str, queue_name: str, bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     settings = bot_settings.model_copy(update={"groq_api_key": "gsk_test"})
     chatwoot.post(GROQ).respond(503, headers={"retry-after": "0"}, json={"error": {"message": "over capacity"}})
     deliver(guest_message(67, 9070, "What time is check-out?", inbox_id=3))
@@ -199,9 +232,9 @@ def test_groq_failing_hands_off_with_a_note(clean_db: str, queue_name: str, bot_
     assert qa_rows(clean_db)[0][4:] == ("handed_off", "llm_unavailable")
 
 
-def test_unknown_property_never_gets_another_propertys_guide(clean_db: str, queue_name: str,
-                                                             chatwoot: respx.MockRouter, deliver: Any,
-                                                             drain: Any, bot_settings: Any) -> None:
+def test_unknown_property_never_gets_another_propertys_guide(
+    clean_db: str, queue_name: str, chatwoot: respx.MockRouter, deliver: Any, drain: Any, bot_settings: Any
+) -> None:
     # inbox 6 has no property: only shared knowledge may be used
     deliver(guest_message(68, 9080, "What is the door code?", inbox_id=6))
     drain()
@@ -210,12 +243,15 @@ def test_unknown_property_never_gets_another_propertys_guide(clean_db: str, queu
     assert make_settings  # keeps the import honest for readers: settings come from tests.conftest
 
 
-def test_burst_answered_once_whichever_job_runs_first(bot_settings: Any, chatwoot: respx.MockRouter,
-                                                      deliver: Any, drain: Any) -> None:
+def test_burst_answered_once_whichever_job_runs_first(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     from bot.service import jobs
 
-    ids = [deliver(guest_message(69, 9090 + n, text, inbox_id=3))
-           for n, text in enumerate(["hi", "one question", "where can we park the car?"])]
+    ids = [
+        deliver(guest_message(69, 9090 + n, text, inbox_id=3))
+        for n, text in enumerate(["hi", "one question", "where can we park the car?"])
+    ]
     queue = jobs.make_queue(bot_settings)
     queue.empty()
     for event_id in (ids[2], ids[0], ids[1]):  # the newest message's job happens to run first

@@ -47,8 +47,11 @@ class SavingChatwoot:
         router.get(url__regex=rf"{conv}/messages").mock(side_effect=self.list_messages)
         router.post(url__regex=rf"{conv}/toggle_typing_status").respond(200, json={})
         router.get(url__regex=rf"{conv}$").mock(side_effect=self.show)
-        router.get(url__regex=rf"{conv}/labels").mock(side_effect=lambda req: self.answer(
-            req, "labels", lambda: httpx.Response(200, json={"payload": self.labels})))
+        router.get(url__regex=rf"{conv}/labels").mock(
+            side_effect=lambda req: self.answer(
+                req, "labels", lambda: httpx.Response(200, json={"payload": self.labels})
+            )
+        )
         router.post(url__regex=rf"{conv}/labels").mock(side_effect=self.set_labels)
         router.post(url__regex=rf"{conv}/toggle_status").mock(side_effect=self.toggle_status)
 
@@ -70,12 +73,18 @@ class SavingChatwoot:
         def save() -> httpx.Response:
             body = json.loads(request.content)
             self.next_id += 1
-            message = {"id": self.next_id, "content": body["content"], "message_type": 1,
-                       "private": bool(body.get("private")), "created_at": int(datetime.now(UTC).timestamp()),
-                       "content_attributes": body.get("content_attributes", {}) if self.keep_attributes else {},
-                       "sender_type": "AgentBot"}
+            message = {
+                "id": self.next_id,
+                "content": body["content"],
+                "message_type": 1,
+                "private": bool(body.get("private")),
+                "created_at": int(datetime.now(UTC).timestamp()),
+                "content_attributes": body.get("content_attributes", {}) if self.keep_attributes else {},
+                "sender_type": "AgentBot",
+            }
             self.messages.append(message)
             return httpx.Response(200, json=message)
+
         return self.answer(request, "messages", save)
 
     def list_messages(self, request: httpx.Request) -> httpx.Response:
@@ -85,20 +94,25 @@ class SavingChatwoot:
 
     def show(self, request: httpx.Request) -> httpx.Response:
         last = self.messages[-1] if self.messages else None
-        return httpx.Response(200, json={"id": 1, "status": self.status, "meta": {"assignee_type": None},
-                                         "last_non_activity_message": last})
+        return httpx.Response(
+            200,
+            json={"id": 1, "status": self.status, "meta": {"assignee_type": None}, "last_non_activity_message": last},
+        )
 
     def set_labels(self, request: httpx.Request) -> httpx.Response:
         def save() -> httpx.Response:
             self.labels = json.loads(request.content)["labels"]
             return httpx.Response(200, json={"payload": self.labels})
+
         return self.answer(request, "labels", save)
 
     def toggle_status(self, request: httpx.Request) -> httpx.Response:
         def save() -> httpx.Response:
             self.status = json.loads(request.content)["status"]
-            return httpx.Response(200, json={"payload": {"success": True, "conversation_id": 1,
-                                                         "current_status": self.status}})
+            return httpx.Response(
+                200, json={"payload": {"success": True, "conversation_id": 1, "current_status": self.status}}
+            )
+
         return self.answer(request, "toggle_status", save)
 
     def texts(self, *, private: bool) -> list[str]:
@@ -119,8 +133,10 @@ def user_token(bot_settings: Any) -> Any:
 
 def replies_table(dsn: str) -> dict[str, tuple[str, int | None]]:
     with psycopg.connect(dsn) as conn:
-        return {k: (s, m) for k, s, m in conn.execute(
-            "SELECT reply_key, status, chatwoot_message_id FROM bot_replies ORDER BY id")}
+        return {
+            k: (s, m)
+            for k, s, m in conn.execute("SELECT reply_key, status, chatwoot_message_id FROM bot_replies ORDER BY id")
+        }
 
 
 def event_status(dsn: str) -> list[tuple[str, int]]:
@@ -130,7 +146,8 @@ def event_status(dsn: str) -> list[tuple[str, int]]:
 
 @pytest.mark.parametrize("fault", ["502-after-save", "timeout-after-save"])
 def test_an_answer_saved_before_the_response_was_lost_is_found_and_not_posted_again(
-        fault: str, user_token: Any, standin: SavingChatwoot, deliver: Any, drain: Any) -> None:
+    fault: str, user_token: Any, standin: SavingChatwoot, deliver: Any, drain: Any
+) -> None:
     standin.faults[("POST", "messages")] = [fault]
     deliver(guest_message(101, 9501, "What time is check-out?", inbox_id=3))
     drain(user_token)
@@ -140,8 +157,9 @@ def test_an_answer_saved_before_the_response_was_lost_is_found_and_not_posted_ag
     assert event_status(user_token.database_dsn) == [("done", 2)]  # the failed attempt, then the read-back
 
 
-def test_an_answer_chatwoot_never_saved_is_posted_by_the_retry(user_token: Any, standin: SavingChatwoot,
-                                                                deliver: Any, drain: Any) -> None:
+def test_an_answer_chatwoot_never_saved_is_posted_by_the_retry(
+    user_token: Any, standin: SavingChatwoot, deliver: Any, drain: Any
+) -> None:
     standin.faults[("POST", "messages")] = ["502"]
     deliver(guest_message(102, 9502, "What time is check-out?", inbox_id=3))
     drain(user_token)
@@ -150,7 +168,8 @@ def test_an_answer_chatwoot_never_saved_is_posted_by_the_retry(user_token: Any, 
 
 
 def test_without_stored_attributes_the_exact_text_since_the_attempt_identifies_our_message(
-        user_token: Any, deliver: Any, drain: Any) -> None:
+    user_token: Any, deliver: Any, drain: Any
+) -> None:
     with respx.mock(assert_all_called=False) as router:
         old = SavingChatwoot(router, keep_attributes=False)
         old.faults[("POST", "messages")] = ["502-after-save"]
@@ -161,7 +180,8 @@ def test_without_stored_attributes_the_exact_text_since_the_attempt_identifies_o
 
 
 def test_with_only_the_bot_token_the_last_message_of_the_conversation_is_read_back(
-        bot_settings: Any, standin: SavingChatwoot, deliver: Any, drain: Any) -> None:
+    bot_settings: Any, standin: SavingChatwoot, deliver: Any, drain: Any
+) -> None:
     standin.faults[("POST", "messages")] = ["timeout-after-save"]
     deliver(guest_message(104, 9504, "What time is check-out?", inbox_id=3))
     drain(bot_settings)
@@ -170,7 +190,8 @@ def test_with_only_the_bot_token_the_last_message_of_the_conversation_is_read_ba
 
 
 def test_a_reply_in_doubt_waits_until_its_request_cannot_still_be_landing(
-        user_token: Any, standin: SavingChatwoot, deliver: Any, drain: Any) -> None:
+    user_token: Any, standin: SavingChatwoot, deliver: Any, drain: Any
+) -> None:
     settings = user_token.model_copy(update={"reply_settle_s": 600.0})
     standin.faults[("POST", "messages")] = ["timeout-after-save"]
     deliver(guest_message(105, 9505, "What time is check-out?", inbox_id=3))
@@ -189,18 +210,31 @@ def test_a_reply_in_doubt_waits_until_its_request_cannot_still_be_landing(
 
 
 def test_a_post_cut_by_a_killed_worker_counts_as_unknown_and_is_read_back(
-        user_token: Any, standin: SavingChatwoot, deliver: Any, drain: Any) -> None:
+    user_token: Any, standin: SavingChatwoot, deliver: Any, drain: Any
+) -> None:
     event_id = deliver(guest_message(106, 9506, "What time is check-out?", inbox_id=3))
     # What a worker killed between Chatwoot saving the reply and the ledger marking it leaves behind.
-    standin.messages.append({"id": 90_500, "content": "Check-out is by 11:00.", "message_type": 1, "private": False,
-                             "created_at": int(datetime.now(UTC).timestamp()),
-                             "content_attributes": {"sidecar_reply_key": "answer:9506"}})
+    standin.messages.append(
+        {
+            "id": 90_500,
+            "content": "Check-out is by 11:00.",
+            "message_type": 1,
+            "private": False,
+            "created_at": int(datetime.now(UTC).timestamp()),
+            "content_attributes": {"sidecar_reply_key": "answer:9506"},
+        }
+    )
     with psycopg.connect(user_token.database_dsn, autocommit=True) as conn:
-        conn.execute("INSERT INTO bot_replies (reply_key, conversation_id, kind, content, status, attempted_at)"
-                     " VALUES ('answer:9506', 106, 'reply', 'Check-out is by 11:00.', 'pending', %s)",
-                     (datetime.now(UTC) - timedelta(minutes=1),))
-        conn.execute("UPDATE operational_events SET status = 'processing', attempts = 1,"
-                     " locked_until = now() - interval '1 second' WHERE id = %s", (event_id,))
+        conn.execute(
+            "INSERT INTO bot_replies (reply_key, conversation_id, kind, content, status, attempted_at)"
+            " VALUES ('answer:9506', 106, 'reply', 'Check-out is by 11:00.', 'pending', %s)",
+            (datetime.now(UTC) - timedelta(minutes=1),),
+        )
+        conn.execute(
+            "UPDATE operational_events SET status = 'processing', attempts = 1,"
+            " locked_until = now() - interval '1 second' WHERE id = %s",
+            (event_id,),
+        )
     drain(user_token)
     assert standin.texts(private=False) == ["Check-out is by 11:00."]
     assert replies_table(user_token.database_dsn) == {"answer:9506": ("posted", 90_500)}
@@ -211,25 +245,34 @@ def test_a_post_cut_by_a_killed_worker_counts_as_unknown_and_is_read_back(
 
 @pytest.mark.parametrize("endpoint", ["toggle_status", "labels"])
 def test_a_hand_off_cut_half_way_is_finished_by_the_retry_without_repeating_its_messages(
-        endpoint: str, bot_settings: Any, standin: SavingChatwoot, deliver: Any, drain: Any) -> None:
+    endpoint: str, bot_settings: Any, standin: SavingChatwoot, deliver: Any, drain: Any
+) -> None:
     standin.faults[("POST", endpoint)] = ["422"]
     deliver(guest_message(110, 9510, "Can I talk to a person please?", inbox_id=3))
     drain()
-    assert standin.texts(private=True) == ["🤖 Handed off to a person.\nThe guest asked to talk to a person. "
-                                           "Over to you.\n\nGuest wrote:\n> Can I talk to a person please?"]
+    assert standin.texts(private=True) == [
+        "🤖 Handed off to a person.\nThe guest asked to talk to a person. "
+        "Over to you.\n\nGuest wrote:\n> Can I talk to a person please?"
+    ]
     assert standin.texts(private=False) == [HANDOFF_TEXT]
     assert (standin.labels, standin.status) == (["vip", "bot-handoff"], "open")
     assert {k: s for k, (s, _) in replies_table(bot_settings.database_dsn).items()} == {
-        "handoff-note:9510": "posted", "handoff-reply:9510": "posted", "handoff-labels:9510": "posted",
-        "handoff-status:9510": "posted"}
+        "handoff-note:9510": "posted",
+        "handoff-reply:9510": "posted",
+        "handoff-labels:9510": "posted",
+        "handoff-status:9510": "posted",
+    }
     assert event_status(bot_settings.database_dsn) == [("done", 2)]
     with psycopg.connect(bot_settings.database_dsn) as conn:  # the message counts as answered from now on
-        assert conn.execute("SELECT last_answered_message_id, human_since IS NOT NULL FROM conversation_state"
-                            " WHERE conversation_id = 110").fetchone() == (9510, True)
+        assert conn.execute(
+            "SELECT last_answered_message_id, human_since IS NOT NULL FROM conversation_state"
+            " WHERE conversation_id = 110"
+        ).fetchone() == (9510, True)
 
 
 def test_a_hand_off_message_in_doubt_is_read_back_before_the_rest_is_done(
-        user_token: Any, standin: SavingChatwoot, deliver: Any, drain: Any) -> None:
+    user_token: Any, standin: SavingChatwoot, deliver: Any, drain: Any
+) -> None:
     standin.faults[("POST", "messages")] = ["ok", "timeout-after-save"]  # the note goes, the guest's reply is lost
     deliver(guest_message(111, 9511, "Can I talk to a person please?", inbox_id=3))
     drain(user_token)
@@ -239,7 +282,8 @@ def test_a_hand_off_message_in_doubt_is_read_back_before_the_rest_is_done(
 
 
 def test_a_half_done_hand_off_is_not_an_answer_the_next_run_skips(
-        bot_settings: Any, standin: SavingChatwoot, deliver: Any, drain: Any) -> None:
+    bot_settings: Any, standin: SavingChatwoot, deliver: Any, drain: Any
+) -> None:
     standin.faults[("POST", "toggle_status")] = ["422", "422", "422"]  # every attempt of this run fails
     deliver(guest_message(112, 9512, "Can I talk to a person please?", inbox_id=3))
     drain()
@@ -257,7 +301,8 @@ def test_a_half_done_hand_off_is_not_an_answer_the_next_run_skips(
 
 
 def test_a_voice_note_hand_off_cut_half_way_is_finished_by_the_retry(
-        bot_settings: Any, standin: SavingChatwoot, deliver: Any, drain: Any) -> None:
+    bot_settings: Any, standin: SavingChatwoot, deliver: Any, drain: Any
+) -> None:
     from tests.bot.test_voice import voice_note
 
     payload = voice_note(113, 9513)

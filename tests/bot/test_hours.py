@@ -51,7 +51,7 @@ def test_open_inside_hours_on_listed_days_only() -> None:
 def test_hours_closing_before_opening_run_past_midnight() -> None:
     late = InboxPolicy(hours="20:00-02:00", days="fri", timezone="UTC")
     assert is_open(late, datetime(2026, 12, 11, 23, 0, tzinfo=UTC))  # Friday night
-    assert is_open(late, datetime(2026, 12, 12, 1, 0, tzinfo=UTC))   # Saturday, before 02:00
+    assert is_open(late, datetime(2026, 12, 12, 1, 0, tzinfo=UTC))  # Saturday, before 02:00
     assert not is_open(late, datetime(2026, 12, 13, 1, 0, tzinfo=UTC))  # Sunday: Saturday is not listed
 
 
@@ -75,15 +75,26 @@ def test_back_at_speaks_the_guests_language_and_names_a_far_day() -> None:
 # ------------------------------------------------------------------------------------------------ settings
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ('after_hours = "sleep"', "INBOXES_CONFIG: after_hours 'sleep' in [inboxes.3] must be one of answer, handoff"),
-    ('hours = "9-17"', "INBOXES_CONFIG: hours '9-17' in [inboxes.3] must look like \"09:00-20:00\""),
-    ('days = "weekdays"', "INBOXES_CONFIG: days 'weekdays' in [inboxes.3] must be day names or ranges such as "
-                          "\"mon-fri\" or \"mon-fri,sun\""),
-    ('timezone = "Lisbon"', "INBOXES_CONFIG: timezone 'Lisbon' in [inboxes.3] is not an IANA time zone such as "
-                            "\"Europe/Lisbon\""),
-    ('mode = "shade"', "INBOXES_CONFIG: mode 'shade' in [inboxes.3] must be one of autopilot, copilot, off, shadow"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('after_hours = "sleep"', "INBOXES_CONFIG: after_hours 'sleep' in [inboxes.3] must be one of answer, handoff"),
+        ('hours = "9-17"', "INBOXES_CONFIG: hours '9-17' in [inboxes.3] must look like \"09:00-20:00\""),
+        (
+            'days = "weekdays"',
+            "INBOXES_CONFIG: days 'weekdays' in [inboxes.3] must be day names or ranges such as "
+            '"mon-fri" or "mon-fri,sun"',
+        ),
+        (
+            'timezone = "Lisbon"',
+            "INBOXES_CONFIG: timezone 'Lisbon' in [inboxes.3] is not an IANA time zone such as \"Europe/Lisbon\"",
+        ),
+        (
+            'mode = "shade"',
+            "INBOXES_CONFIG: mode 'shade' in [inboxes.3] must be one of autopilot, copilot, off, shadow",
+        ),
+    ],
+)
 def test_invalid_hours_settings_fail_at_start_naming_the_key(tmp_path: Path, line: str, message: str) -> None:
     path = tmp_path / "inboxes.toml"
     path.write_text(f"[inboxes.3]\n{line}\n")
@@ -97,7 +108,10 @@ def test_hours_settings_are_read_per_inbox(tmp_path: Path) -> None:
     path.write_text(HOURS_INBOXES)
     table = load_inboxes(path)
     assert (table.for_inbox(8).hours, table.for_inbox(8).days, table.for_inbox(8).after_hours) == (
-        "09:00-20:00", "mon-sun", "handoff")
+        "09:00-20:00",
+        "mon-sun",
+        "handoff",
+    )
     assert table.for_inbox(99).hours is None
 
 
@@ -107,23 +121,32 @@ def test_hours_settings_are_read_per_inbox(tmp_path: Path) -> None:
 def hours_settings(bot_settings: Any, tmp_path: Path) -> Any:
     inboxes = tmp_path / "hours.toml"
     inboxes.write_text(HOURS_INBOXES)
-    return make_settings(bot_settings.database_dsn, bot_settings.queue_name, CHATWOOT_URL="https://chat.acme.example",
-                         CHATWOOT_ACCOUNT_ID="1", CHATWOOT_BOT_TOKEN=BOT_TOKEN, INBOXES_CONFIG=str(inboxes),
-                         DEBOUNCE_SECONDS="0")
+    return make_settings(
+        bot_settings.database_dsn,
+        bot_settings.queue_name,
+        CHATWOOT_URL="https://chat.acme.example",
+        CHATWOOT_ACCOUNT_ID="1",
+        CHATWOOT_BOT_TOKEN=BOT_TOKEN,
+        INBOXES_CONFIG=str(inboxes),
+        DEBOUNCE_SECONDS="0",
+    )
 
 
 def test_after_hours_answer_hand_off_says_when_people_are_back(
-        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path) -> None:
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path
+) -> None:
     deliver(guest_message(90, 9901, "Can I talk to a person please?", inbox_id=3))
     drain(hours_settings(bot_settings, tmp_path), clock=lambda: MONDAY_NIGHT)
     public = [b["content"] for _, b in messages_posted(chatwoot) if not b["private"]]
-    assert public == ["I'm passing your message to a colleague, who will reply here shortly. "
-                      "Our team is back at 09:00 (Lisbon time)."]
+    assert public == [
+        "I'm passing your message to a colleague, who will reply here shortly. Our team is back at 09:00 (Lisbon time)."
+    ]
     assert ("POST", "/conversations/90/toggle_status", {"status": "open"}) in calls(chatwoot)
 
 
 def test_after_hours_answer_still_answers_questions_as_usual(
-        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path) -> None:
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path
+) -> None:
     deliver(guest_message(91, 9902, "What time is check-out?", inbox_id=3))
     drain(hours_settings(bot_settings, tmp_path), clock=lambda: MONDAY_NIGHT)
     [(_, body)] = messages_posted(chatwoot)
@@ -132,8 +155,9 @@ def test_after_hours_answer_still_answers_questions_as_usual(
     assert qa_rows(bot_settings.database_dsn) == [(91, [9902], "autopilot", "offline", "answered", None)]
 
 
-def test_in_hours_hand_off_is_unchanged(bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any,
-                                        tmp_path: Path) -> None:
+def test_in_hours_hand_off_is_unchanged(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path
+) -> None:
     deliver(guest_message(92, 9903, "Can I talk to a person please?", inbox_id=3))
     drain(hours_settings(bot_settings, tmp_path), clock=lambda: MONDAY_MORNING)
     public = [b["content"] for _, b in messages_posted(chatwoot) if not b["private"]]
@@ -141,27 +165,38 @@ def test_in_hours_hand_off_is_unchanged(bot_settings: Any, chatwoot: respx.MockR
 
 
 def test_after_hours_handoff_snoozes_to_opening_with_a_note_and_no_public_message(
-        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path) -> None:
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path
+) -> None:
     deliver(guest_message(93, 9904, "What time is check-out?", inbox_id=8))
     drain(hours_settings(bot_settings, tmp_path), clock=lambda: MONDAY_NIGHT)
     writes = [c for c in calls(chatwoot) if c[0] == "POST"]
     assert writes == [
-        ("POST", "/conversations/93/messages", {
-            "content": "🤖 Handed off to a person.\nOutside opening hours (09:00-20:00, mon-sun, Europe/Lisbon); "
-                       "nothing was said to the guest. Snoozed until Tue 09:00.\n\nGuest wrote:\n"
-                       "> What time is check-out?",
-            "message_type": "outgoing", "private": True,
-            "content_attributes": {"sidecar_reply_key": "handoff-note:9904"}}),
+        (
+            "POST",
+            "/conversations/93/messages",
+            {
+                "content": "🤖 Handed off to a person.\nOutside opening hours (09:00-20:00, mon-sun, Europe/Lisbon); "
+                "nothing was said to the guest. Snoozed until Tue 09:00.\n\nGuest wrote:\n"
+                "> What time is check-out?",
+                "message_type": "outgoing",
+                "private": True,
+                "content_attributes": {"sidecar_reply_key": "handoff-note:9904"},
+            },
+        ),
         ("POST", "/conversations/93/labels", {"labels": ["vip", "bot-handoff"]}),
-        ("POST", "/conversations/93/toggle_status",
-         {"status": "snoozed", "snoozed_until": int(TUESDAY_OPENING.timestamp())}),
+        (
+            "POST",
+            "/conversations/93/toggle_status",
+            {"status": "snoozed", "snoozed_until": int(TUESDAY_OPENING.timestamp())},
+        ),
     ]
     assert qa_rows(bot_settings.database_dsn) == [(93, [9904], "autopilot", "none", "handed_off", "after_hours")]
     assert_all_valid(chatwoot, bot_token=BOT_TOKEN)
 
 
 def test_after_hours_handoff_leaves_an_emergency_open(
-        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path) -> None:
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path
+) -> None:
     chatwoot.post(url__regex=rf"{API}/conversations/\d+/toggle_priority").respond(200, json={})
     deliver(guest_message(94, 9905, "There is a smell of gas in the flat", inbox_id=8))
     drain(hours_settings(bot_settings, tmp_path), clock=lambda: MONDAY_NIGHT)
@@ -172,7 +207,8 @@ def test_after_hours_handoff_leaves_an_emergency_open(
 
 
 def test_after_hours_handoff_answers_as_usual_in_hours(
-        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path) -> None:
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path
+) -> None:
     deliver(guest_message(95, 9906, "What time is check-out?", inbox_id=8))
     drain(hours_settings(bot_settings, tmp_path), clock=lambda: MONDAY_MORNING)
     [(_, body)] = messages_posted(chatwoot)
@@ -182,15 +218,23 @@ def test_after_hours_handoff_answers_as_usual_in_hours(
 
 
 def test_a_shadow_inbox_after_hours_keeps_the_snooze_instead_of_sending_it(
-        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path) -> None:
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, tmp_path: Path
+) -> None:
     import psycopg
 
     inboxes = tmp_path / "shadow-hours.toml"
-    inboxes.write_text('[inboxes.8]\nmode = "shadow"\nhours = "09:00-20:00"\ntimezone = "Europe/Lisbon"\n'
-                       'after_hours = "handoff"\n')
-    settings = make_settings(bot_settings.database_dsn, bot_settings.queue_name,
-                             CHATWOOT_URL="https://chat.acme.example", CHATWOOT_ACCOUNT_ID="1",
-                             CHATWOOT_BOT_TOKEN=BOT_TOKEN, INBOXES_CONFIG=str(inboxes), DEBOUNCE_SECONDS="0")
+    inboxes.write_text(
+        '[inboxes.8]\nmode = "shadow"\nhours = "09:00-20:00"\ntimezone = "Europe/Lisbon"\nafter_hours = "handoff"\n'
+    )
+    settings = make_settings(
+        bot_settings.database_dsn,
+        bot_settings.queue_name,
+        CHATWOOT_URL="https://chat.acme.example",
+        CHATWOOT_ACCOUNT_ID="1",
+        CHATWOOT_BOT_TOKEN=BOT_TOKEN,
+        INBOXES_CONFIG=str(inboxes),
+        DEBOUNCE_SECONDS="0",
+    )
     deliver(guest_message(96, 9907, "What time is check-out?", inbox_id=8))
     drain(settings, clock=lambda: MONDAY_NIGHT)
     assert calls(chatwoot) == []

@@ -14,7 +14,8 @@ from tests.bot.test_answering import GROQ, groq_reply
 
 
 def test_a_french_guest_in_an_english_inbox_is_answered_in_french(
-        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any) -> None:
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     settings = bot_settings.model_copy(update={"groq_api_key": "gsk_test"})
     route = chatwoot.post(GROQ).mock(return_value=groq_reply("Le départ se fait avant 11h00."))
     deliver(guest_message(90, 9800, "À quelle heure faut-il libérer l'appartement le jour du départ ?", inbox_id=3))
@@ -27,7 +28,8 @@ def test_a_french_guest_in_an_english_inbox_is_answered_in_french(
 
 
 def test_an_offline_answer_is_framed_in_the_guests_language(
-        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any) -> None:
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     deliver(guest_message(91, 9810, "Um wie viel Uhr ist der Check-out?", inbox_id=3))
     drain()
     [(_, body)] = messages_posted(chatwoot)
@@ -36,7 +38,8 @@ def test_an_offline_answer_is_framed_in_the_guests_language(
 
 
 def test_a_hand_off_tells_an_italian_guest_in_italian(
-        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any) -> None:
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     deliver(guest_message(92, 9820, "Vorrei parlare con una persona, per favore.", inbox_id=3))
     drain()
     public = [b["content"] for _, b in messages_posted(chatwoot) if not b["private"]]
@@ -44,7 +47,8 @@ def test_a_hand_off_tells_an_italian_guest_in_italian(
 
 
 def test_a_short_message_keeps_the_language_the_conversation_already_has(
-        bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any) -> None:
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
     payload = guest_message(93, 9830, "ok", inbox_id=3)
     payload["conversation"]["custom_attributes"] = {"language": "pt"}
     deliver(payload)  # "ok" says nothing about its language: the conversation's is used

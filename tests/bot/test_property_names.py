@@ -47,8 +47,9 @@ def test_a_codes_distinctive_words_name_it_but_city_abbreviations_and_lodging_wo
 
 def test_the_toml_lists_names_and_aliases_per_property(operator: dict[str, PropertyNames]) -> None:
     assert operator == {
-        "lis-alfama": PropertyNames(name="Alfama Terrace Apartment",
-                                    aliases=("Casa Alfama", "the Lisbon flat", "Portugal")),
+        "lis-alfama": PropertyNames(
+            name="Alfama Terrace Apartment", aliases=("Casa Alfama", "the Lisbon flat", "Portugal")
+        ),
         "por-ribeira": PropertyNames(aliases=("São Bento loft", "Portugal")),
         "ber-mitte": PropertyNames(),
     }
@@ -70,12 +71,19 @@ def test_names_from_the_properties_table_title_nickname_and_code() -> None:
     assert matcher.named("Is there a lift at lis-alfama?") == ("lis-alfama",)
     assert matcher.named("Is the studio quiet?") == ()  # "Studio" alone names no property
     assert known("ber-mitte", name="Mitte Courtyard Studio", nickname="Studio").aliases == (
-        "mitte courtyard studio", "ber mitte", "mitte")
+        "mitte courtyard studio",
+        "ber mitte",
+        "mitte",
+    )
 
 
 def test_a_name_stating_a_street_and_house_number_is_never_matched_nor_shown() -> None:
-    prop = known("64f0c0ffee1", name="Rua dos Remédios 42 - T2", nickname="Rua dos Remédios 42 - T2",
-                 operator=PropertyNames(aliases=("Linienstraße 140", "Casa Alfama")))
+    prop = known(
+        "64f0c0ffee1",
+        name="Rua dos Remédios 42 - T2",
+        nickname="Rua dos Remédios 42 - T2",
+        operator=PropertyNames(aliases=("Linienstraße 140", "Casa Alfama")),
+    )
     assert prop.aliases == ("64f0c0ffee1", "casa alfama")
     assert prop.name == "64f0c0ffee1"
     assert known("lis-alfama", name="Rua dos Remédios 42").name == "Alfama"
@@ -104,25 +112,32 @@ def test_a_name_several_properties_share_names_all_of_them_in_order(operator: di
 
 def test_which_asks_in_the_guests_language_with_every_choice() -> None:
     alfama, ribeira, mitte = catalogue(MIRROR, {})
-    assert which([alfama, ribeira], "en") == ("Which property do you mean: Alfama Terrace Apartment or "
-                                              "Ribeira Riverside Loft?")
-    assert which([alfama, ribeira, mitte], "es") == ("¿A qué alojamiento te refieres: Alfama Terrace Apartment, "
-                                                     "Ribeira Riverside Loft o Mitte Courtyard Studio?")
-    assert which([ribeira, mitte], "de") == ("Welche Unterkunft meinen Sie: Ribeira Riverside Loft oder "
-                                             "Mitte Courtyard Studio?")
-    assert which([ribeira, mitte], "xx") == ("Which property do you mean: Ribeira Riverside Loft or "
-                                             "Mitte Courtyard Studio?")
+    assert which([alfama, ribeira], "en") == (
+        "Which property do you mean: Alfama Terrace Apartment or Ribeira Riverside Loft?"
+    )
+    assert which([alfama, ribeira, mitte], "es") == (
+        "¿A qué alojamiento te refieres: Alfama Terrace Apartment, Ribeira Riverside Loft o Mitte Courtyard Studio?"
+    )
+    assert which([ribeira, mitte], "de") == (
+        "Welche Unterkunft meinen Sie: Ribeira Riverside Loft oder Mitte Courtyard Studio?"
+    )
+    assert which([ribeira, mitte], "xx") == (
+        "Which property do you mean: Ribeira Riverside Loft or Mitte Courtyard Studio?"
+    )
 
 
-@pytest.mark.parametrize(("text", "language"), [
-    ("¿admiten perros en el estudio de Mitte?", "es"),
-    ("Is there parking at the Alfama flat?", "en"),
-    ("Gibt es einen Parkplatz bei der Wohnung in Mitte?", "de"),
-    ("Vocês aceitam cães no apartamento de Alfama?", "pt"),
-    ("Vous acceptez les chiens à Mitte ?", "fr"),
-    ("Sono ammessi i cani a Mitte?", "it"),
-    ("Mitte?", None),
-])
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("¿admiten perros en el estudio de Mitte?", "es"),
+        ("Is there parking at the Alfama flat?", "en"),
+        ("Gibt es einen Parkplatz bei der Wohnung in Mitte?", "de"),
+        ("Vocês aceitam cães no apartamento de Alfama?", "pt"),
+        ("Vous acceptez les chiens à Mitte ?", "fr"),
+        ("Sono ammessi i cani a Mitte?", "it"),
+        ("Mitte?", None),
+    ],
+)
 def test_the_language_of_a_question_is_guessed_only_when_it_is_clear(text: str, language: str | None) -> None:
     assert guess_language(text) == language
 
@@ -130,13 +145,18 @@ def test_the_language_of_a_question_is_guessed_only_when_it_is_clear(text: str, 
 NOT_A_LIST = "INBOXES_CONFIG: aliases in [properties.x] must be a list of non-empty strings"
 
 
-@pytest.mark.parametrize(("table", "error"), [
-    ('[properties.x]\naliases = "Casa"', NOT_A_LIST),
-    ('[properties.x]\naliases = [""]', NOT_A_LIST),
-    ('[properties.x]\nalias = ["Casa"]', "INBOXES_CONFIG: unknown setting(s) ['alias'] in [properties.x]; "
-                                         "allowed: aliases, name"),
-    ("[properties]\nx = 1", 'INBOXES_CONFIG: [properties.x] must be a table (name = "…", aliases = ["…"])'),
-])
+@pytest.mark.parametrize(
+    ("table", "error"),
+    [
+        ('[properties.x]\naliases = "Casa"', NOT_A_LIST),
+        ('[properties.x]\naliases = [""]', NOT_A_LIST),
+        (
+            '[properties.x]\nalias = ["Casa"]',
+            "INBOXES_CONFIG: unknown setting(s) ['alias'] in [properties.x]; allowed: aliases, name",
+        ),
+        ("[properties]\nx = 1", 'INBOXES_CONFIG: [properties.x] must be a table (name = "…", aliases = ["…"])'),
+    ],
+)
 def test_a_malformed_properties_table_names_what_to_fix(tmp_path: Path, table: str, error: str) -> None:
     path = tmp_path / "inboxes.toml"
     path.write_text(table, encoding="utf-8")

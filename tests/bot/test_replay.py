@@ -49,15 +49,26 @@ BOOKED = 1050  # a guest of por-ribeira (check-out 10:00) writing in lis-alfama'
 OLD = 1056  # resolved before the window: not read
 
 
-def _msg(mid: int, conv: int, kind: int, text: str, at: datetime, *, private: bool = False,
-         sender: str | None = None) -> dict[str, Any]:
-    senders = {"user": {"id": 5, "name": "Ana", "type": "user"},
-               "agent_bot": {"id": 1, "name": "Bot", "type": "agent_bot"},
-               "contact": {"id": 9000 + conv, "name": "Guest", "type": "contact"}}
+def _msg(
+    mid: int, conv: int, kind: int, text: str, at: datetime, *, private: bool = False, sender: str | None = None
+) -> dict[str, Any]:
+    senders = {
+        "user": {"id": 5, "name": "Ana", "type": "user"},
+        "agent_bot": {"id": 1, "name": "Bot", "type": "agent_bot"},
+        "contact": {"id": 9000 + conv, "name": "Guest", "type": "contact"},
+    }
     sender_type = {"user": "User", "agent_bot": "AgentBot"}.get(sender or "", "Contact")
-    return {"id": mid, "content": text, "message_type": kind, "private": private, "created_at": int(at.timestamp()),
-            "conversation_id": conv, "sender_type": sender_type, "sender": senders.get(sender or "contact"),
-            "content_attributes": {}}
+    return {
+        "id": mid,
+        "content": text,
+        "message_type": kind,
+        "private": private,
+        "created_at": int(at.timestamp()),
+        "conversation_id": conv,
+        "sender_type": sender_type,
+        "sender": senders.get(sender or "contact"),
+        "content_attributes": {},
+    }
 
 
 def history() -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
@@ -92,10 +103,16 @@ def history() -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
             _msg(mid := mid + 1, conv, 0, "Thanks!", at - timedelta(minutes=10)),
         ]
         messages[conv] = thread
-        conversations.append({"id": conv, "inbox_id": 3, "status": "resolved",
-                              "last_activity_at": int(at.timestamp()),
-                              "created_at": int((at - timedelta(hours=3)).timestamp()),
-                              "meta": {"sender": {"id": 9000 + conv, "name": "Guest"}}})
+        conversations.append(
+            {
+                "id": conv,
+                "inbox_id": 3,
+                "status": "resolved",
+                "last_activity_at": int(at.timestamp()),
+                "created_at": int((at - timedelta(hours=3)).timestamp()),
+                "meta": {"sender": {"id": 9000 + conv, "name": "Guest"}},
+            }
+        )
     return conversations, messages
 
 
@@ -107,7 +124,7 @@ def past_chatwoot() -> Iterator[respx.MockRouter]:
         assert req.headers["api_access_token"] == USER_TOKEN
         assert req.url.params["status"] == "resolved"
         page = int(req.url.params.get("page", "1"))
-        batch = conversations[(page - 1) * 25: page * 25]
+        batch = conversations[(page - 1) * 25 : page * 25]
         return httpx.Response(200, json={"data": {"meta": {"all_count": len(conversations)}, "payload": batch}})
 
     def message_page(req: httpx.Request) -> httpx.Response:
@@ -127,37 +144,60 @@ def _book_por_ribeira(dsn: str) -> None:
     """The BOOKED guest's stay covering their question, and a later one that does not."""
     asked = NOW - timedelta(days=1 + BOOKED - 1000)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("INSERT INTO properties (code, name, timezone, check_in_time, check_out_time)"
-                     " VALUES ('por-ribeira', 'Ribeira loft', 'Europe/Lisbon', '16:00', '10:00')")
+        conn.execute(
+            "INSERT INTO properties (code, name, timezone, check_in_time, check_out_time)"
+            " VALUES ('por-ribeira', 'Ribeira loft', 'Europe/Lisbon', '16:00', '10:00')"
+        )
         for gid, start in (("g-past", asked - timedelta(days=1)), ("g-later", NOW + timedelta(days=30))):
             conn.execute(
                 "INSERT INTO reservations (guesty_id, confirmation_code, property_code, status, check_in_at,"
                 " check_out_at, check_in_local, check_out_local, chatwoot_contact_id)"
                 " VALUES (%s, %s, 'por-ribeira', 'confirmed', %s, %s, %s, %s, %s)",
-                (gid, gid.upper(), start, start + timedelta(days=3), start.date(), (start + timedelta(days=3)).date(),
-                 9000 + BOOKED))
+                (
+                    gid,
+                    gid.upper(),
+                    start,
+                    start + timedelta(days=3),
+                    start.date(),
+                    (start + timedelta(days=3)).date(),
+                    9000 + BOOKED,
+                ),
+            )
 
 
 async def test_replay_reports_the_shares_and_lists_the_planted_disagreements(
-        bot_settings: Any, past_chatwoot: respx.MockRouter, example_retriever: Any) -> None:
-    settings = make_settings(bot_settings.database_dsn, bot_settings.queue_name, CHATWOOT_URL=CHATWOOT,
-                             CHATWOOT_ACCOUNT_ID="1", CHATWOOT_API_TOKEN=USER_TOKEN,
-                             INBOXES_CONFIG=str(bot_settings.inboxes_config))
+    bot_settings: Any, past_chatwoot: respx.MockRouter, example_retriever: Any
+) -> None:
+    settings = make_settings(
+        bot_settings.database_dsn,
+        bot_settings.queue_name,
+        CHATWOOT_URL=CHATWOOT,
+        CHATWOOT_ACCOUNT_ID="1",
+        CHATWOOT_API_TOKEN=USER_TOKEN,
+        INBOXES_CONFIG=str(bot_settings.inboxes_config),
+    )
     _book_por_ribeira(settings.database_dsn)
     report = await run_async(settings, example_retriever, source="chatwoot", since=NOW - timedelta(days=90))
 
     assert report.conversations == 56  # the 57th is older than 90 days
     assert len(report.results) == 56
     assert [(int(r.conversation_id), r.kind, r.human_values) for r in report.disagreements] == sorted(
-        (conv, kind, vals) for conv, (_, _, kind, vals) in PLANTED.items())
+        (conv, kind, vals) for conv, (_, _, kind, vals) in PLANTED.items()
+    )
     handoffs = [int(r.conversation_id) for r in report.results if r.verdict == "handoff"]
     assert handoffs == [c for c in range(1000, 1056) if (c - 1000) % 7 == 6 and c not in PLANTED and c != BOOKED]
     booked = next(r for r in report.results if int(r.conversation_id) == BOOKED)
     assert (booked.property_code, booked.booking, booked.verdict) == ("por-ribeira", "G-PAST", "agree")
     assert len(handoffs) == 7
     data = report.to_dict()
-    assert (data["questions"], data["answered"], data["agree"], data["differ"], data["unrelated"],
-            data["handoff"]) == (56, 49, 45, 4, 0, 7)
+    assert (data["questions"], data["answered"], data["agree"], data["differ"], data["unrelated"], data["handoff"]) == (
+        56,
+        49,
+        45,
+        4,
+        0,
+        7,
+    )
     assert (data["share_answered"], data["share_agree"], data["share_agree_of_answered"]) == (0.875, 0.8036, 0.9184)
     text = report.to_text()
     assert "would answer:   49/56 (87.5%)" in text
@@ -166,26 +206,44 @@ async def test_replay_reports_the_shares_and_lists_the_planted_disagreements(
     assert "  conversation 1003 (" in text and "): times: person 10:00; bot 11:00, 13:00\n" in text
 
 
-def test_replay_from_the_archive_prints_and_writes_json(bot_settings: Any, example_retriever: Any,
-                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_from_the_archive_prints_and_writes_json(
+    bot_settings: Any,
+    example_retriever: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     dsn = bot_settings.database_dsn
     with psycopg.connect(dsn, autocommit=True) as conn:
         for room, person in (("r1", "Check-out is by 11:00."), ("r2", "Check-out is at 10:00.")):
-            conn.execute("INSERT INTO archived_conversations (room_id, source_system, closed_at, contact_email)"
-                         " VALUES (%s, 'rocketchat', %s, %s)", (room, NOW - timedelta(days=3), f"{room}@example.com"))
-            conn.execute("INSERT INTO archived_messages (message_id, room_id, author_kind, body, sent_at) VALUES"
-                         " (%s, %s, 'guest', 'What time is check-out?', %s), (%s, %s, 'agent', %s, %s)",
-                         (f"{room}-1", room, NOW - timedelta(days=3, minutes=5), f"{room}-2", room, person,
-                          NOW - timedelta(days=3)))
+            conn.execute(
+                "INSERT INTO archived_conversations (room_id, source_system, closed_at, contact_email)"
+                " VALUES (%s, 'rocketchat', %s, %s)",
+                (room, NOW - timedelta(days=3), f"{room}@example.com"),
+            )
+            conn.execute(
+                "INSERT INTO archived_messages (message_id, room_id, author_kind, body, sent_at) VALUES"
+                " (%s, %s, 'guest', 'What time is check-out?', %s), (%s, %s, 'agent', %s, %s)",
+                (
+                    f"{room}-1",
+                    room,
+                    NOW - timedelta(days=3, minutes=5),
+                    f"{room}-2",
+                    room,
+                    person,
+                    NOW - timedelta(days=3),
+                ),
+            )
     # The archive has no inboxes: the property comes from the booking whose guest email the room holds.
     book(dsn, guesty_id="g-r1", code="HMR1", starts_in_days=-4, nights=3, email="r1@example.com", phone=None)
     book(dsn, guesty_id="g-r2", code="HMR2", starts_in_days=-4, nights=3, email="R2@example.com", phone=None)
     monkeypatch.setattr("bot.service.replay.Retriever", lambda store, embedder: example_retriever)
     monkeypatch.setattr("bot.service.replay.open_store", lambda settings: None)
     monkeypatch.setattr("bot.service.replay.Embedder.from_settings", lambda settings: None)
-    monkeypatch.setattr("bot.service.cli._settings", lambda: make_settings(
-        dsn, bot_settings.queue_name, INBOXES_CONFIG=str(bot_settings.inboxes_config)))
+    monkeypatch.setattr(
+        "bot.service.cli._settings",
+        lambda: make_settings(dsn, bot_settings.queue_name, INBOXES_CONFIG=str(bot_settings.inboxes_config)),
+    )
     monkeypatch.setattr(example_retriever.store, "close", lambda: None)
     out = tmp_path / "replay.json"
     assert main(["replay", "--from", "archive", "--since", "7d", "--json", str(out)]) == 0
@@ -193,7 +251,8 @@ def test_replay_from_the_archive_prints_and_writes_json(bot_settings: Any, examp
     assert "would answer:   2/2 (100.0%)" in printed and "agrees:         1/2 (50.0%" in printed
     report = json.loads(out.read_text())
     assert [(d["conversation_id"], d["kind"], d["human_values"], d["booking"]) for d in report["disagreements"]] == [
-        ("r2", "times", ["10:00"], "HMR2")]
+        ("r2", "times", ["10:00"], "HMR2")
+    ]
 
 
 def test_a_question_is_a_guest_burst_followed_by_a_persons_public_reply() -> None:
@@ -202,9 +261,19 @@ def test_a_question_is_a_guest_burst_followed_by_a_persons_public_reply() -> Non
     def m(mid: str, role: Any, text: str) -> PastMessage:
         return PastMessage(mid, role, text, at)
 
-    conv = PastConversation("c", 3, (m("1", "guest", "Hi"), m("2", "bot", "Hello!"), m("3", "guest", "Parking?"),
-                                     m("4", "guest", "We have a car"), m("5", "agent", "Street parking only."),
-                                     m("6", "agent", "Sorry!"), m("7", "guest", "ok")))
+    conv = PastConversation(
+        "c",
+        3,
+        (
+            m("1", "guest", "Hi"),
+            m("2", "bot", "Hello!"),
+            m("3", "guest", "Parking?"),
+            m("4", "guest", "We have a car"),
+            m("5", "agent", "Street parking only."),
+            m("6", "agent", "Sorry!"),
+            m("7", "guest", "ok"),
+        ),
+    )
     [q] = questions(conv)
     assert (q.text, q.human) == ("Parking?\nWe have a car", "Street parking only.\nSorry!")
     assert [t.role for t in q.turns] == ["guest", "host"]

@@ -21,8 +21,9 @@ async def test_a_busy_connection_is_not_pinged_and_an_idle_or_killed_one_is(clea
     check = IdleCheck(idle_s=3600)
     AsyncConnectionPool.check_connection = counting  # type: ignore[method-assign]
     try:
-        async with AsyncConnectionPool(clean_db, min_size=1, max_size=1, check=check.check, reset=check.reset,
-                                       kwargs={"autocommit": True}) as pool:
+        async with AsyncConnectionPool(
+            clean_db, min_size=1, max_size=1, check=check.check, reset=check.reset, kwargs={"autocommit": True}
+        ) as pool:
             for _ in range(3):
                 async with pool.connection() as conn:
                     pid = (await (await conn.execute("SELECT pg_backend_pid()")).fetchone() or (0,))[0]

@@ -21,8 +21,9 @@ async def db(clean_db: str) -> AsyncIterator[AsyncConnectionPool]:
 
 async def rows(db: AsyncConnectionPool) -> list[tuple[Any, ...]]:
     async with db.connection() as conn:
-        cur = await conn.execute("SELECT reply_key, status, chatwoot_message_id, conversation_id FROM bot_replies"
-                                 " ORDER BY reply_key")
+        cur = await conn.execute(
+            "SELECT reply_key, status, chatwoot_message_id, conversation_id FROM bot_replies ORDER BY reply_key"
+        )
         return await cur.fetchall()
 
 
@@ -62,11 +63,13 @@ async def test_one_post_settles_several_keys_unless_all_are_posted(db: AsyncConn
 
     assert await replies.post_once(db, ["call:1:a"], conversation_id=9, kind="note", content="a", post=Poster())
     # One of the two keys is open: the post runs and marks both.
-    assert await replies.post_once(db, ["call:1:a", "call:1:b"], conversation_id=9, kind="note", content="a+b",
-                                   post=action)
+    assert await replies.post_once(
+        db, ["call:1:a", "call:1:b"], conversation_id=9, kind="note", content="a+b", post=action
+    )
     assert [(k, s) for k, s, *_ in await rows(db)] == [("call:1:a", "posted"), ("call:1:b", "posted")]
-    assert not await replies.post_once(db, ["call:1:a", "call:1:b"], conversation_id=9, kind="note", content="x",
-                                       post=Poster())
+    assert not await replies.post_once(
+        db, ["call:1:a", "call:1:b"], conversation_id=9, kind="note", content="x", post=Poster()
+    )
 
 
 async def test_planned_posts_are_attached_posted_or_skipped(db: AsyncConnectionPool) -> None:
@@ -79,5 +82,8 @@ async def test_planned_posts_are_attached_posted_or_skipped(db: AsyncConnectionP
     assert await replies.planned(db, "guesty:r2:") == []
     await replies.attach(db, ["guesty:r1:a", "guesty:r1:b"], 44)
     assert await replies.post_once(db, "guesty:r1:a", conversation_id=44, kind="note", content="first", post=Poster())
-    assert await rows(db) == [("guesty:r1:a", "posted", 701, 44), ("guesty:r1:b", "pending", None, 44),
-                              ("guesty:r2:a", "skipped", None, None)]
+    assert await rows(db) == [
+        ("guesty:r1:a", "posted", 701, 44),
+        ("guesty:r1:b", "pending", None, 44),
+        ("guesty:r2:a", "skipped", None, None),
+    ]

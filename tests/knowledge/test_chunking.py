@@ -57,7 +57,11 @@ def test_private_heading_marker_and_front_matter() -> None:
     sections = split_markdown(body, title="Guide")
 
     assert [(s.heading, s.is_private, s.is_access) for s in sections] == [
-        ("Guide", False, False), ("Address", True, False), ("Address > Floor", True, False), ("Bins", False, False)]
+        ("Guide", False, False),
+        ("Address", True, False),
+        ("Address > Floor", True, False),
+        ("Bins", False, False),
+    ]
     assert all(s.is_private for s in split_markdown("## Bins\n\nYard.", private=True))
 
 
@@ -74,7 +78,8 @@ def test_gate_of_a_chunk_access_outranks_private(tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a.md").write_text("---\nprivate: true\n---\nBehind the blue door.\n", encoding="utf-8")
     (tmp_path / "p" / "b.yaml").write_text(
-        "sections:\n  - {heading: Where, text: Behind the blue door., private: true}\n", encoding="utf-8")
+        "sections:\n  - {heading: Where, text: Behind the blue door., private: true}\n", encoding="utf-8"
+    )
     for name in ("a.md", "b.yaml"):
         document = load_document(tmp_path / "p" / name, tmp_path)
         assert [c.gate for c in chunk_document(document, collection="kb", model_id="m")] == ["private"]
@@ -162,8 +167,12 @@ def test_point_ids_are_deterministic_and_change_with_content() -> None:
     )
     other_model = chunk_document(document, collection="kb", model_id="other")
     private = chunk_document(
-        Document(source="p/en/x.md", property_code="p", language="en",
-                 sections=(Section("Check-out", "By 11:00.", is_private=True),)),
+        Document(
+            source="p/en/x.md",
+            property_code="p",
+            language="en",
+            sections=(Section("Check-out", "By 11:00.", is_private=True),),
+        ),
         collection="kb",
         model_id="m",
     )

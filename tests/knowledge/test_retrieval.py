@@ -166,8 +166,11 @@ def test_scope_rule_in_python() -> None:
 
 
 ADDRESS_QUESTION = "What is the address of the apartment?"
-ADDRESSES = {"lis-alfama": "Rua dos Remédios 42", "por-ribeira": "Rua da Fonte Taurina 18",
-             "ber-mitte": "Linienstraße 140"}
+ADDRESSES = {
+    "lis-alfama": "Rua dos Remédios 42",
+    "por-ribeira": "Rua da Fonte Taurina 18",
+    "ber-mitte": "Linienstraße 140",
+}
 
 
 @pytest.mark.parametrize("prop", PROPERTIES)
@@ -175,8 +178,9 @@ def test_the_address_stays_hidden_without_rights(kb: Retriever, prop: str) -> No
     others = frozenset(PROPERTIES) - {prop}  # rights to the *other* properties must not open this one
 
     for private, access in ((frozenset(), frozenset()), (others, frozenset()), (frozenset(), others)):
-        hits = kb.search(ADDRESS_QUESTION, property_code=prop, private_properties=private,
-                         access_properties=access, limit=20)
+        hits = kb.search(
+            ADDRESS_QUESTION, property_code=prop, private_properties=private, access_properties=access, limit=20
+        )
         assert hits
         assert not any(h.is_private or h.is_access for h in hits)
         assert not any(address in h.text for h in hits for address in ADDRESSES.values())

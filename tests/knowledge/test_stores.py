@@ -198,8 +198,11 @@ def test_open_store_uses_the_configured_models_vector_size(tmp_path: Path) -> No
 
     store = open_store(default)
     store.close()
-    with pytest.raises(KnowledgeStoreError, match=r"^EMBEDDING_MODEL: .*EMBEDDING_MODEL=use-multilingual\) back|"
-                       r"^EMBEDDING_MODEL: .*set EMBEDDING_MODEL=use-multilingual back"):
+    with pytest.raises(
+        KnowledgeStoreError,
+        match=r"^EMBEDDING_MODEL: .*EMBEDDING_MODEL=use-multilingual\) back|"
+        r"^EMBEDDING_MODEL: .*set EMBEDDING_MODEL=use-multilingual back",
+    ):
         open_store(minilm)
 
 

@@ -64,39 +64,78 @@ def make_history(n: int, seed: int = 7) -> History:
     n_rooms = max(2, n // 10)
     rooms = [_room(i) for i in range(n_rooms)]
     messages = [_message(i, n_rooms) for i in range(n // 2)]
-    history = History({"guesty_listings": listings, "guesty_reservations": reservations, "aircall_events": calls,
-                       "rocketchat_room": rooms, "rocketchat_message": messages})
-    history.expected = {"listing": n_listings, "reservation": n + 2, "call": n - 3 + 1, "room": n_rooms,
-                        "message": n // 2}
+    history = History(
+        {
+            "guesty_listings": listings,
+            "guesty_reservations": reservations,
+            "aircall_events": calls,
+            "rocketchat_room": rooms,
+            "rocketchat_message": messages,
+        }
+    )
+    history.expected = {
+        "listing": n_listings,
+        "reservation": n + 2,
+        "call": n - 3 + 1,
+        "room": n_rooms,
+        "message": n // 2,
+    }
     return history
 
 
 def _listing(i: int) -> dict[str, Any]:
-    return {"_id": f"lst-{i:04d}", "title": f"Flat {i}", "nickname": f"flat-{i}", "timezone": "Europe/Lisbon",
-            "defaultCheckInTime": "15:00", "defaultCheckOutTime": "11:00", "accommodates": 2 + i % 4,
-            "address": {"full": f"Rua das Flores {i + 1}, Lisboa"}, "amenities": ["Wifi", "Kitchen"],
-            "publicDescription": {"summary": f"A bright flat number {i} near the river."},
-            "lastUpdatedAt": BASE}
+    return {
+        "_id": f"lst-{i:04d}",
+        "title": f"Flat {i}",
+        "nickname": f"flat-{i}",
+        "timezone": "Europe/Lisbon",
+        "defaultCheckInTime": "15:00",
+        "defaultCheckOutTime": "11:00",
+        "accommodates": 2 + i % 4,
+        "address": {"full": f"Rua das Flores {i + 1}, Lisboa"},
+        "amenities": ["Wifi", "Kitchen"],
+        "publicDescription": {"summary": f"A bright flat number {i} near the river."},
+        "lastUpdatedAt": BASE,
+    }
 
 
 def _reservation(i: int, n_listings: int, rng: random.Random) -> dict[str, Any]:
     check_in = BASE + timedelta(days=7 * (i // n_listings))
     status = "canceled" if rng.random() < 0.1 else "confirmed"
-    return {"_id": f"res-{i:06d}", "confirmationCode": f"GY-{i:06d}", "status": status,
-            "listingId": f"lst-{i % n_listings:04d}", "checkIn": check_in,
-            "checkOut": check_in + timedelta(days=3, hours=-4), "guestsCount": 1 + i % 4,
-            "guest": {"_id": f"g-{i}", "fullName": f"Guest {i}", "email": f"Guest{i}@Example.com",
-                      "phone": f"+44 7700 9{i % 100000:05d}"},
-            "money": {"currency": "EUR", "totalPrice": 300 + i % 200}, "lastUpdatedAt": check_in - timedelta(days=30)}
+    return {
+        "_id": f"res-{i:06d}",
+        "confirmationCode": f"GY-{i:06d}",
+        "status": status,
+        "listingId": f"lst-{i % n_listings:04d}",
+        "checkIn": check_in,
+        "checkOut": check_in + timedelta(days=3, hours=-4),
+        "guestsCount": 1 + i % 4,
+        "guest": {
+            "_id": f"g-{i}",
+            "fullName": f"Guest {i}",
+            "email": f"Guest{i}@Example.com",
+            "phone": f"+44 7700 9{i % 100000:05d}",
+        },
+        "money": {"currency": "EUR", "totalPrice": 300 + i % 200},
+        "lastUpdatedAt": check_in - timedelta(days=30),
+    }
 
 
 def _call_event(call_id: int, rng: random.Random) -> dict[str, Any]:
     started = int((BASE + timedelta(minutes=17 * (call_id % 100000))).timestamp())
     answered = rng.random() < 0.7
     digits = "anonymous" if call_id % 13 == 0 else f"+44 7700 9{call_id % 100000:05d}"
-    data: dict[str, Any] = {"id": call_id, "direction": "inbound", "status": "done", "started_at": started,
-                            "answered_at": started + 10 if answered else None, "ended_at": started + 130,
-                            "duration": 130, "raw_digits": digits, "user": {"id": 1, "name": "Ana"}}
+    data: dict[str, Any] = {
+        "id": call_id,
+        "direction": "inbound",
+        "status": "done",
+        "started_at": started,
+        "answered_at": started + 10 if answered else None,
+        "ended_at": started + 130,
+        "duration": 130,
+        "raw_digits": digits,
+        "user": {"id": 1, "name": "Ana"},
+    }
     if not answered:
         data["missed_call_reason"] = "no_available_agent"
     return {"resource": "call", "event": "call.ended", "timestamp": started + 131, "data": data}
@@ -104,19 +143,37 @@ def _call_event(call_id: int, rng: random.Random) -> dict[str, Any]:
 
 def _room(i: int) -> dict[str, Any]:
     opened = BASE + timedelta(hours=5 * i)
-    return {"_id": f"room-{i}", "t": "l", "fname": f"Visitor {i}", "ts": opened, "lm": opened + timedelta(minutes=9),
-            "closedAt": opened + timedelta(minutes=30),
-            "v": {"_id": f"vis-{i}", "username": f"guest-{i}", "token": f"tok-{i}",
-                  "phone": [{"phoneNumber": f"+351 912 {i % 1000:03d} 000"}],
-                  "visitorEmails": [{"address": f"visitor{i}@example.com"}]}}
+    return {
+        "_id": f"room-{i}",
+        "t": "l",
+        "fname": f"Visitor {i}",
+        "ts": opened,
+        "lm": opened + timedelta(minutes=9),
+        "closedAt": opened + timedelta(minutes=30),
+        "v": {
+            "_id": f"vis-{i}",
+            "username": f"guest-{i}",
+            "token": f"tok-{i}",
+            "phone": [{"phoneNumber": f"+351 912 {i % 1000:03d} 000"}],
+            "visitorEmails": [{"address": f"visitor{i}@example.com"}],
+        },
+    }
 
 
 def _message(i: int, n_rooms: int) -> dict[str, Any]:
     guest = i % 2 == 0
-    return {"_id": f"msg-{i}", "rid": f"room-{i % n_rooms}", "msg": f"Message {i}",
-            "ts": BASE + timedelta(hours=5 * (i % n_rooms), minutes=i % 30),
-            "u": {"_id": "vis" if guest else "agent-1", "username": "guest" if guest else "ana", "name": None if guest
-                  else "Ana"}, **({"token": f"tok-{i % n_rooms}"} if guest else {})}
+    return {
+        "_id": f"msg-{i}",
+        "rid": f"room-{i % n_rooms}",
+        "msg": f"Message {i}",
+        "ts": BASE + timedelta(hours=5 * (i % n_rooms), minutes=i % 30),
+        "u": {
+            "_id": "vis" if guest else "agent-1",
+            "username": "guest" if guest else "ana",
+            "name": None if guest else "Ana",
+        },
+        **({"token": f"tok-{i % n_rooms}"} if guest else {}),
+    }
 
 
 # ------------------------------------------------------------------------------------------ writers
@@ -150,9 +207,13 @@ def write_mongodump(history: History, folder: Path) -> Path:
     return folder
 
 
-FIRESTORE_NAMES = {"guesty_listings": "listings", "guesty_reservations": "reservations",
-                   "aircall_events": "aircall_events", "rocketchat_room": "rocketchat_room",
-                   "rocketchat_message": "rocketchat_message"}
+FIRESTORE_NAMES = {
+    "guesty_listings": "listings",
+    "guesty_reservations": "reservations",
+    "aircall_events": "aircall_events",
+    "rocketchat_room": "rocketchat_room",
+    "rocketchat_message": "rocketchat_message",
+}
 
 
 def firestore_value(value: Any) -> dict[str, Any]:
@@ -182,9 +243,14 @@ def write_firestore(history: History, folder: Path, *, list_dump: bool = False) 
             doc_id = str(doc.get("_id") or f"auto{i:08d}")
             if name == "aircall_events":
                 doc_id = f"evt{i:08d}"  # Cloud Functions stored each delivery under an automatic id
-            documents.append({"name": f"projects/demo/databases/(default)/documents/{name}/{doc_id}",
-                              "fields": {k: firestore_value(v) for k, v in doc.items()},
-                              "createTime": "2025-01-01T00:00:00Z", "updateTime": "2025-01-01T00:00:00Z"})
+            documents.append(
+                {
+                    "name": f"projects/demo/databases/(default)/documents/{name}/{doc_id}",
+                    "fields": {k: firestore_value(v) for k, v in doc.items()},
+                    "createTime": "2025-01-01T00:00:00Z",
+                    "updateTime": "2025-01-01T00:00:00Z",
+                }
+            )
         body: Any = {"documents": documents, "nextPageToken": ""} if list_dump else documents
         (folder / f"{name}.json").write_text(json.dumps(body), encoding="utf-8")
     return folder

@@ -35,8 +35,11 @@ def store(tmp_path: Path) -> Iterator[EdgeStore]:
 
 def refs(dsn: str, source: str) -> dict[str, str]:
     with psycopg.connect(dsn) as conn:
-        return dict(conn.execute("SELECT point_id::text, content_hash FROM vector_references WHERE source = %s",
-                                 (source,)).fetchall())
+        return dict(
+            conn.execute(
+                "SELECT point_id::text, content_hash FROM vector_references WHERE source = %s", (source,)
+            ).fetchall()
+        )
 
 
 def pending(dsn: str) -> list[str]:
@@ -65,8 +68,7 @@ def test_imported_listings_are_indexed_by_the_feed(imported: str, store: EdgeSto
     assert reindex_pending(imported, store, embedder).done == 0  # an empty feed does nothing
 
 
-def test_editing_a_listing_row_by_sql_reindexes_its_chunks(imported: str, store: EdgeStore,
-                                                           embedder: Embedder) -> None:
+def test_editing_a_listing_row_by_sql_reindexes_its_chunks(imported: str, store: EdgeStore, embedder: Embedder) -> None:
     reindex_pending(imported, store, embedder)
     source = "guesty:listing:lst-0001"
     before = refs(imported, source)
@@ -83,7 +85,8 @@ def test_editing_a_listing_row_by_sql_reindexes_its_chunks(imported: str, store:
     assert set(after) == set(store.sources(source))
     hits = Retriever(store, embedder).search("What time is check-in?", property_code="lst-0001")
     assert [h.text for h in hits if h.source == source and h.heading == "Check-in and check-out"] == [
-        "Check-in from 16:30. Check-out by 11:00."]
+        "Check-in from 16:30. Check-out by 11:00."
+    ]
 
 
 def test_a_deactivated_listing_loses_its_knowledge(imported: str, store: EdgeStore, embedder: Embedder) -> None:
@@ -98,22 +101,27 @@ def test_a_deactivated_listing_loses_its_knowledge(imported: str, store: EdgeSto
     assert refs(imported, "guesty:listing:lst-0001") != {}
 
 
-async def test_worker_hook_reindexes_with_the_contexts_warm_store(imported: str, store: EdgeStore,
-                                                                  embedder: Embedder) -> None:
+async def test_worker_hook_reindexes_with_the_contexts_warm_store(
+    imported: str, store: EdgeStore, embedder: Embedder
+) -> None:
     from bot.context import JobContext
     from bot.migration.feed import reindex_changed
     from tests.conftest import make_settings
 
-    ctx = JobContext(settings=make_settings(imported, "unused"), db=None, http=None, redis=None,  # type: ignore[arg-type]
-                     extras={"retriever": Retriever(store, embedder)})
+    ctx = JobContext(
+        settings=make_settings(imported, "unused"),
+        db=None,
+        http=None,
+        redis=None,  # type: ignore[arg-type]
+        extras={"retriever": Retriever(store, embedder)},
+    )
 
     assert await reindex_changed(ctx) == 3
     assert await reindex_changed(ctx) == 0
     assert set(store.sources("guesty:listing:lst-0002")) == set(refs(imported, "guesty:listing:lst-0002"))
 
 
-@pytest.mark.parametrize("fixture", ["listing.updated.json", "listing.updated-arrival.json",
-                                     "listing.new-access.json"])
+@pytest.mark.parametrize("fixture", ["listing.updated.json", "listing.updated-arrival.json", "listing.new-access.json"])
 def test_feed_builds_the_same_document_as_the_webhook_handler(fixture: str) -> None:
     from dataclasses import asdict
 

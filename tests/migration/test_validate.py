@@ -18,14 +18,16 @@ def test_rows_written_by_hand_are_checked_and_each_defect_named(clean_db: str) -
                    ('b', 'L1', 'L1', 'confirmed', '2025-01-04 15:00Z', '2025-01-06 10:00Z', 'Bad@Example.com ', NULL),
                    ('c', 'L1', 'L1', 'canceled',  '2025-01-02 15:00Z', '2025-01-03 10:00Z', NULL, '07700 900123'),
                    ('d', 'L1', 'L1', 'confirmed', '2025-02-05 15:00Z', '2025-02-01 10:00Z', NULL, NULL)
-            """)
+            """
+        )
         conn.execute(
             """
             INSERT INTO call_records (aircall_call_id, caller_e164, duration_s, last_event, raw) VALUES
                 (1, '+447700900123', 60, 'call.ended', '{}'),
                 (2, NULL, -5, 'call.ended', '{"raw_digits": "anonymous"}'),
                 (3, NULL, 10, 'call.ended', '{"raw_digits": "12"}')
-            """)
+            """
+        )
         conn.execute("INSERT INTO archived_messages (message_id, room_id, author_kind) VALUES ('m1', 'gone', 'guest')")
         conn.commit()
 

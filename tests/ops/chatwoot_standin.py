@@ -27,17 +27,29 @@ ACCOUNT = 1
 
 # SPEC-GAPS 16: the body Chatwoot's DashboardApp model accepts (title, one or more http(s) frames).
 GAP_16_DASHBOARD_APP: dict[str, Any] = {
-    "type": "object", "required": ["dashboard_app"], "additionalProperties": False,
-    "properties": {"dashboard_app": {
-        "type": "object", "required": ["title", "content"], "additionalProperties": False,
-        "properties": {
-            "title": {"type": "string", "minLength": 1},
-            "content": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "required": ["type", "url"], "additionalProperties": False,
-                "properties": {"type": {"const": "frame"}, "url": {"type": "string", "pattern": "^https?://"}},
-            }},
-        },
-    }},
+    "type": "object",
+    "required": ["dashboard_app"],
+    "additionalProperties": False,
+    "properties": {
+        "dashboard_app": {
+            "type": "object",
+            "required": ["title", "content"],
+            "additionalProperties": False,
+            "properties": {
+                "title": {"type": "string", "minLength": 1},
+                "content": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "url"],
+                        "additionalProperties": False,
+                        "properties": {"type": {"const": "frame"}, "url": {"type": "string", "pattern": "^https?://"}},
+                    },
+                },
+            },
+        }
+    },
 }
 DASHBOARD_APPS = re.compile(rf"^/api/v1/accounts/{ACCOUNT}/dashboard_apps(?:/(\d+))?$")
 DISPLAY_NAMES = ["text", "number", "currency", "percent", "link", "date", "list", "checkbox"]
@@ -50,10 +62,12 @@ class FakeChatwoot:
 
     base_url: str = "https://chat.acme.test"
     version: tuple[int, int] = (4, 15)
-    inboxes: dict[int, dict[str, Any]] = field(default_factory=lambda: {
-        3: {"id": 3, "name": "Website", "channel_type": "Channel::WebWidget"},
-        7: {"id": 7, "name": "WhatsApp", "channel_type": "Channel::Whatsapp"},
-    })
+    inboxes: dict[int, dict[str, Any]] = field(
+        default_factory=lambda: {
+            3: {"id": 3, "name": "Website", "channel_type": "Channel::WebWidget"},
+            7: {"id": 7, "name": "WhatsApp", "channel_type": "Channel::Whatsapp"},
+        }
+    )
     bots: dict[int, dict[str, Any]] = field(default_factory=dict)
     inbox_bot: dict[int, int] = field(default_factory=dict)
     attributes: list[dict[str, Any]] = field(default_factory=list)
@@ -101,8 +115,9 @@ class FakeChatwoot:
         body = json.loads(request.read() or b"null")
         if short == "/profile":
             name, role = ("Ana Admin", "administrator") if token == ADMIN else ("Aldo Agent", "agent")
-            return httpx.Response(200, json={"id": 1, "name": name, "accounts": [
-                {"id": ACCOUNT, "name": "Acme Stays", "role": role}]})
+            return httpx.Response(
+                200, json={"id": 1, "name": name, "accounts": [{"id": ACCOUNT, "name": "Acme Stays", "role": role}]}
+            )
         return self._route(request.method, short, body)
 
     def _route(self, method: str, path: str, body: Any) -> httpx.Response:
@@ -115,8 +130,13 @@ class FakeChatwoot:
                 return httpx.Response(200, json=[self._bot_json(b) for b in self.bots.values()])
             case "POST", ["agent_bots"]:
                 bot_id = next(self._ids)
-                self.bots[bot_id] = {"id": bot_id, "name": body["name"], "outgoing_url": body["outgoing_url"],
-                                     "access_token": f"bot-token-{bot_id}", "secret": f"bot-secret-{bot_id}"}
+                self.bots[bot_id] = {
+                    "id": bot_id,
+                    "name": body["name"],
+                    "outgoing_url": body["outgoing_url"],
+                    "access_token": f"bot-token-{bot_id}",
+                    "secret": f"bot-secret-{bot_id}",
+                }
                 return httpx.Response(200, json=self._bot_json(self.bots[bot_id]))
             case "PATCH", ["agent_bots", bot_id]:
                 self.bots[int(bot_id)].update(body)
@@ -136,9 +156,12 @@ class FakeChatwoot:
             case "GET", ["custom_attribute_definitions"]:
                 return httpx.Response(200, json=self.attributes)
             case "POST", ["custom_attribute_definitions"]:
-                made = {**body, "id": next(self._ids),
-                        "attribute_display_type": DISPLAY_NAMES[body["attribute_display_type"]],
-                        "attribute_model": MODEL_NAMES[body["attribute_model"]]}
+                made = {
+                    **body,
+                    "id": next(self._ids),
+                    "attribute_display_type": DISPLAY_NAMES[body["attribute_display_type"]],
+                    "attribute_model": MODEL_NAMES[body["attribute_model"]],
+                }
                 self.attributes.append(made)
                 return httpx.Response(200, json=made)
             case "GET", ["labels"]:

@@ -22,9 +22,14 @@ URL = f"/panel/api/conversations/{CONVERSATION}?account_id=1"
 @pytest.fixture
 def client(clean_db: str, queue_name: str) -> Iterator[TestClient]:
     seed(clean_db)
-    settings = make_settings(clean_db, queue_name, CHATWOOT_URL="http://chatwoot-web:3000",
-                             CHATWOOT_FRONTEND_URL="https://chat.acme.test", CHATWOOT_ACCOUNT_ID="1",
-                             PANEL_TOKEN=PANEL_TOKEN)
+    settings = make_settings(
+        clean_db,
+        queue_name,
+        CHATWOOT_URL="http://chatwoot-web:3000",
+        CHATWOOT_FRONTEND_URL="https://chat.acme.test",
+        CHATWOOT_ACCOUNT_ID="1",
+        PANEL_TOKEN=PANEL_TOKEN,
+    )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -58,16 +63,27 @@ def test_data_shows_booking_calls_answers_and_handoff_without_secrets(client: Te
     assert response.status_code == 200
     view: dict[str, Any] = response.json()
     assert DOOR_CODE not in response.text
-    assert view["bookings"] == [{"code": "HM4KX2", "status": "confirmed", "property": "Alfama Loft",
-                                 "check_in": "2026-12-05", "check_out": "2026-12-09", "guests": 2,
-                                 "stage": "during-stay", "access": "given"}]
+    assert view["bookings"] == [
+        {
+            "code": "HM4KX2",
+            "status": "confirmed",
+            "property": "Alfama Loft",
+            "check_in": "2026-12-05",
+            "check_out": "2026-12-09",
+            "guests": 2,
+            "stage": "during-stay",
+            "access": "given",
+        }
+    ]
     assert [(c["call_id"], c["outcome"], c["recording"], c["voicemail"]) for c in view["calls"]] == [
         (2187340091, "voicemail", None, "https://assets.aircall.io/voicemail/2187340091"),
-        (2187339000, "answered", "https://assets.aircall.io/recording/2187339000", None)]
+        (2187339000, "answered", "https://assets.aircall.io/recording/2187339000", None),
+    ]
     assert [(a["question"], a["answer"], a["sources"]) for a in view["answers"]] == [
         ("Can I talk to someone?", None, []),
         ("What time is check-out?", "Check-out is by 11:00.", ["lis-alfama/en/guide.md › Arrival and departure"]),
-        ("What is the door code?", ACCESS_HIDDEN, ["lis-alfama/en/access.md › Door code"])]
+        ("What is the door code?", ACCESS_HIDDEN, ["lis-alfama/en/access.md › Door code"]),
+    ]
     assert (view["handoff_reason"], view["handoff_at"]) == ("the guest asked for a person", "2026-12-06 09:00 UTC")
     assert (view["human"], view["paused"]) == (True, False)
 
@@ -76,12 +92,16 @@ def test_pause_makes_the_bot_treat_the_conversation_as_human_and_resume_gives_it
     client: TestClient, clean_db: str
 ) -> None:
     assert client.post(f"/panel/api/conversations/{CONVERSATION}/resume?account_id=1", headers=AUTH).json() == {
-        "paused": False}
+        "paused": False
+    }
     assert (client.get(URL, headers=AUTH).json()["human"], client.get(URL, headers=AUTH).json()["paused"]) == (
-        False, False)
+        False,
+        False,
+    )
 
     assert client.post(f"/panel/api/conversations/{CONVERSATION}/pause?account_id=1", headers=AUTH).json() == {
-        "paused": True}
+        "paused": True
+    }
 
     view = client.get(URL, headers=AUTH).json()
     assert (view["human"], view["paused"], view["handoff_reason"]) == (True, True, "the guest asked for a person")
@@ -108,5 +128,9 @@ async def test_a_conversation_we_know_nothing_of_shows_the_dashboards_contact(cl
     finally:
         await pool.close()
     assert (view.contact_id, [b.code for b in view.bookings], view.answers, view.handoff_reason) == (
-        CONTACT, ["HM4KX2"], [], None)
+        CONTACT,
+        ["HM4KX2"],
+        [],
+        None,
+    )
     assert [b.access for b in view.bookings] == ["not given"]

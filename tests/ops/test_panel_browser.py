@@ -29,15 +29,30 @@ from tests.ops.panel_seed import CONTACT, CONVERSATION, DOOR_CODE, PANEL_TOKEN, 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (scripts/system-deps.sh)")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
-APP_CONTEXT = {"event": "appContext", "data": {
-    "conversation": {"id": CONVERSATION, "account_id": 1, "inbox_id": 3, "status": "pending",
-                     "meta": {"sender": {"id": CONTACT, "name": "Oliver Bennett"}}},
-    "contact": {"id": CONTACT, "name": "Oliver Bennett"},
-    "currentAgent": {"id": 1, "name": "Ana", "email": "ana@acme.test"},
-}}
+APP_CONTEXT = {
+    "event": "appContext",
+    "data": {
+        "conversation": {
+            "id": CONVERSATION,
+            "account_id": 1,
+            "inbox_id": 3,
+            "status": "pending",
+            "meta": {"sender": {"id": CONTACT, "name": "Oliver Bennett"}},
+        },
+        "contact": {"id": CONTACT, "name": "Oliver Bennett"},
+        "currentAgent": {"id": 1, "name": "Ana", "email": "ana@acme.test"},
+    },
+}
 
 CHATWOOT_PAGE = """<!doctype html><html><body style="margin:0">
 <iframe id="panel" src="{panel}" style="width:720px;height:860px;border:0"></iframe>
@@ -91,8 +106,11 @@ def serve_pages(pages: dict[str, str], host: str = "127.0.0.1", port: int = 0) -
 
 @contextmanager
 def run_sidecar(settings: Any, port: int) -> Iterator[None]:
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
-                                           access_log=False, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -119,15 +137,21 @@ def world(clean_db: str, queue_name: str) -> Iterator[dict[str, Any]]:
         frame = f'<iframe src="{intruder}/intruder" style="display:none"></iframe>'
 
         def page(src: str, *, answer: bool = True, with_intruder: bool = False) -> str:
-            return CHATWOOT_PAGE.format(panel=src, context=json.dumps(APP_CONTEXT),
-                                        answer="true" if answer else "false",
-                                        intruder=frame if with_intruder else "")
+            return CHATWOOT_PAGE.format(
+                panel=src,
+                context=json.dumps(APP_CONTEXT),
+                answer="true" if answer else "false",
+                intruder=frame if with_intruder else "",
+            )
 
-        pages = {"/conversation": page(f"{panel}#token={PANEL_TOKEN}"),
-                 "/no-token": page(panel),
-                 "/intruder-only": page(f"{panel}#token={PANEL_TOKEN}", answer=False, with_intruder=True)}
-        settings = make_settings(clean_db, queue_name, CHATWOOT_URL=chatwoot, CHATWOOT_ACCOUNT_ID="1",
-                                 PANEL_TOKEN=PANEL_TOKEN)
+        pages = {
+            "/conversation": page(f"{panel}#token={PANEL_TOKEN}"),
+            "/no-token": page(panel),
+            "/intruder-only": page(f"{panel}#token={PANEL_TOKEN}", answer=False, with_intruder=True),
+        }
+        settings = make_settings(
+            clean_db, queue_name, CHATWOOT_URL=chatwoot, CHATWOOT_ACCOUNT_ID="1", PANEL_TOKEN=PANEL_TOKEN
+        )
         with serve_pages(pages, host="localhost", port=chatwoot_port), run_sidecar(settings, panel_port):
             yield {"chatwoot": chatwoot, "intruder": intruder}
 
@@ -158,7 +182,9 @@ def test_panel_shows_the_open_conversations_booking_calls_and_answers(
     calls = panel.locator("#calls").inner_text()
     assert "inbound · voicemail · 41 s" in calls and "inbound · answered · 184 s · Marta Silva" in calls
     assert panel.locator("#calls a").evaluate_all("links => links.map(a => a.href)") == [
-        "https://assets.aircall.io/voicemail/2187340091", "https://assets.aircall.io/recording/2187339000"]
+        "https://assets.aircall.io/voicemail/2187340091",
+        "https://assets.aircall.io/recording/2187339000",
+    ]
     answers = panel.locator("#answers").inner_text()
     assert "A: Check-out is by 11:00." in answers and "lis-alfama/en/guide.md › Arrival and departure" in answers
     assert "the guest asked for a person" in panel.locator("#handoff").inner_text()
@@ -184,7 +210,8 @@ def test_panel_refuses_a_message_from_another_origin(world: dict[str, Any], brow
 
     panel.locator("#status").filter(has_text="Ignored a message").wait_for(timeout=10_000)
     assert panel.locator("#status").inner_text() == (
-        f"Ignored a message from {world['intruder']}: only Chatwoot ({world['chatwoot']}) may talk to this panel.")
+        f"Ignored a message from {world['intruder']}: only Chatwoot ({world['chatwoot']}) may talk to this panel."
+    )
     assert not [url for url in requests if "/panel/api/" in url]
     assert panel.locator("#bookings").is_hidden()
 

@@ -39,15 +39,29 @@ FIRST_RUN_WRITES = [
 
 
 def settings_for(fake: FakeChatwoot, **extra: str) -> Settings:
-    return load_settings({"CHATWOOT_URL": fake.base_url, "CHATWOOT_ACCOUNT_ID": "1",
-                          "CHATWOOT_ADMIN_TOKEN": ADMIN, "SPEECH_BACKEND": "local", **extra})
+    return load_settings(
+        {
+            "CHATWOOT_URL": fake.base_url,
+            "CHATWOOT_ACCOUNT_ID": "1",
+            "CHATWOOT_ADMIN_TOKEN": ADMIN,
+            "SPEECH_BACKEND": "local",
+            **extra,
+        }
+    )
 
 
 async def run(fake: FakeChatwoot, env_file: Path, *inboxes: str, settings: Settings | None = None) -> int:
     async with httpx.AsyncClient(transport=fake.transport()) as http:
-        return await setup_command(settings or settings_for(fake), token=None, webhook_url=WEBHOOK, panel_url=None,
-                                   inboxes=list(inboxes or ("3=autopilot", "7=copilot")), env_file=env_file,
-                                   docker=False, http=http)
+        return await setup_command(
+            settings or settings_for(fake),
+            token=None,
+            webhook_url=WEBHOOK,
+            panel_url=None,
+            inboxes=list(inboxes or ("3=autopilot", "7=copilot")),
+            env_file=env_file,
+            docker=False,
+            http=http,
+        )
 
 
 def read_env(path: Path) -> dict[str, str]:
@@ -71,24 +85,37 @@ async def test_setup_creates_each_object_once_and_writes_the_settings(
     assert calls_inbox["channel_type"] == "Channel::Api"
     assert sorted(a["attribute_key"] for a in fake.attributes) == sorted(a.key for a in ATTRIBUTES)
     assert [label["title"] for label in fake.labels] == [
-        "bot-handoff", "inquiry", "pre-stay", "during-stay", "post-stay", "missed-call", "voicemail"]
+        "bot-handoff",
+        "inquiry",
+        "pre-stay",
+        "during-stay",
+        "post-stay",
+        "missed-call",
+        "voicemail",
+    ]
     [saved] = fake.filters
     assert saved["name"] == "Bot conversations"
     assert [(c["attribute_key"], c["values"]) for c in saved["query"]["payload"]] == [
-        ("status", ["pending"]), ("inbox_id", [3, 7])]
+        ("status", ["pending"]),
+        ("inbox_id", [3, 7]),
+    ]
     [app] = fake.apps.values()
     env = read_env(env_file)
     assert app["content"] == [{"type": "frame", "url": f"https://sidecar.acme.test/panel#token={env['PANEL_TOKEN']}"}]
     assert env == {
-        "GROQ_API_KEY": "keep-me", "CHATWOOT_URL": fake.base_url, "CHATWOOT_ACCOUNT_ID": "1",
-        "CHATWOOT_BOT_TOKEN": bot["access_token"], "CHATWOOT_BOT_SECRET": bot["secret"],
-        "SIDECAR_WEBHOOK_URL": WEBHOOK, "CHATWOOT_CALLS_INBOX_ID": str(calls_inbox["id"]),
+        "GROQ_API_KEY": "keep-me",
+        "CHATWOOT_URL": fake.base_url,
+        "CHATWOOT_ACCOUNT_ID": "1",
+        "CHATWOOT_BOT_TOKEN": bot["access_token"],
+        "CHATWOOT_BOT_SECRET": bot["secret"],
+        "SIDECAR_WEBHOOK_URL": WEBHOOK,
+        "CHATWOOT_CALLS_INBOX_ID": str(calls_inbox["id"]),
         "PANEL_TOKEN": env["PANEL_TOKEN"],
     }
     assert len(env["PANEL_TOKEN"]) >= 32
     out = capsys.readouterr().out
     assert "created  agent bot 'STR sidecar' (id 11)" in out
-    assert "[inboxes.7]\nmode = \"copilot\"" in out
+    assert '[inboxes.7]\nmode = "copilot"' in out
     assert "by hand: Saved filters are per user in Chatwoot" in out
     assert "changed Chatwoot" in out
 
@@ -125,8 +152,13 @@ async def test_settings_setup_wrote_let_the_sidecar_talk_to_chatwoot(tmp_path: P
     # The bot token reads a conversation, as the worker does before replying.
     fake.conversations[57] = {"id": 57, "status": "pending", "inbox_id": 3}
     async with httpx.AsyncClient(transport=fake.transport()) as http:
-        client = ChatwootClient(http, settings.chatwoot_url, settings.chatwoot_account_id or 0,
-                                bot_token=settings.secret("chatwoot_bot_token"), api_token=None)
+        client = ChatwootClient(
+            http,
+            settings.chatwoot_url,
+            settings.chatwoot_account_id or 0,
+            bot_token=settings.secret("chatwoot_bot_token"),
+            api_token=None,
+        )
         assert (await client.get_conversation(57))["status"] == "pending"
     assert fake.inboxes[settings.chatwoot_calls_inbox_id or 0]["name"] == "Phone calls"
     assert settings.sidecar_webhook_url == WEBHOOK
@@ -172,7 +204,7 @@ async def test_a_wrong_admin_token_stops_setup_naming_the_token(capsys: pytest.C
     settings = settings_for(fake, CHATWOOT_ADMIN_TOKEN="wrong")
     assert await run(fake, Path("/nonexistent/env"), settings=settings) == 1
     err = capsys.readouterr().err
-    assert "Chatwoot GET /agent_bots answered 401: {\"error\":\"Invalid Access Token\"}" in err
+    assert 'Chatwoot GET /agent_bots answered 401: {"error":"Invalid Access Token"}' in err
     assert "setup needs an administrator's access token" in err
     assert fake.writes() == []
 
@@ -187,11 +219,23 @@ async def test_an_unknown_inbox_is_refused_before_anything_is_connected(capsys: 
 async def test_without_bot_inboxes_no_filter_is_saved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fake = FakeChatwoot()
     async with httpx.AsyncClient(transport=fake.transport()) as http:
-        assert await setup_command(settings_for(fake), token=None, webhook_url=WEBHOOK, panel_url=None, inboxes=[],
-                                   env_file=tmp_path / "env", docker=False, http=http) == 0
+        assert (
+            await setup_command(
+                settings_for(fake),
+                token=None,
+                webhook_url=WEBHOOK,
+                panel_url=None,
+                inboxes=[],
+                env_file=tmp_path / "env",
+                docker=False,
+                http=http,
+            )
+            == 0
+        )
     assert "POST /custom_filters" not in fake.writes() and fake.inbox_bot == {}
     assert "by hand: 'Bot conversations' filters the bot's inboxes: name them with --inbox ID=MODE" in (
-        capsys.readouterr().out)
+        capsys.readouterr().out
+    )
 
 
 async def test_a_chatwoot_without_filter_and_dashboard_app_apis_gets_instructions(
@@ -202,8 +246,10 @@ async def test_a_chatwoot_without_filter_and_dashboard_app_apis_gets_instruction
     assert await run(fake, env_file) == 0
     out = capsys.readouterr().out
     assert "by hand: This Chatwoot has no saved-filter API: make 'Bot conversations' under Conversations" in out
-    assert ("by hand: This Chatwoot has no Dashboard Apps API: add one under Settings → Integrations → Dashboard "
-            "Apps named 'Guest & bot', URL https://sidecar.acme.test/panel#token=<PANEL_TOKEN>.") in out
+    assert (
+        "by hand: This Chatwoot has no Dashboard Apps API: add one under Settings → Integrations → Dashboard "
+        "Apps named 'Guest & bot', URL https://sidecar.acme.test/panel#token=<PANEL_TOKEN>."
+    ) in out
     token = read_env(env_file)["PANEL_TOKEN"]
     assert len(token) >= 32
 
@@ -212,8 +258,14 @@ async def test_a_chatwoot_without_filter_and_dashboard_app_apis_gets_instruction
 
 
 def test_attribute_definitions_cover_every_key_the_mirrors_write() -> None:
-    guesty = contact_attributes(code="HM1", property_name="Alfama", check_in=date(2026, 1, 1),
-                                check_out=date(2026, 1, 3), status="confirmed", guests_count=2)
+    guesty = contact_attributes(
+        code="HM1",
+        property_name="Alfama",
+        check_in=date(2026, 1, 1),
+        check_out=date(2026, 1, 3),
+        status="confirmed",
+        guests_count=2,
+    )
     aircall = contact_step(CallState(aircall_call_id=1, started_at=datetime(2026, 1, 1, tzinfo=UTC)), "missed")
     defined = {a.key for a in ATTRIBUTES if a.model == "contact_attribute"}
     assert set(guesty) | set(aircall.custom_attributes) <= defined
@@ -227,8 +279,9 @@ def test_labels_include_each_configured_handoff_label_once() -> None:
 
 def test_docker_output_turns_secrets_into_docker_secrets() -> None:
     out = render_docker({"CHATWOOT_BOT_TOKEN": "t0k'en", "CHATWOOT_CALLS_INBOX_ID": "12"})
-    assert out == ("printf %s 't0k'\"'\"'en' | docker secret create chatwoot_bot_token -\n"
-                   "export CHATWOOT_CALLS_INBOX_ID=12\n")
+    assert out == (
+        "printf %s 't0k'\"'\"'en' | docker secret create chatwoot_bot_token -\nexport CHATWOOT_CALLS_INBOX_ID=12\n"
+    )
 
 
 def test_env_file_merge_replaces_in_place_and_appends() -> None:

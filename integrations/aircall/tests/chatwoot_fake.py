@@ -36,18 +36,33 @@ class FakeChatwoot:
         """Answer every request to base_url on this router."""
         router.route(url__startswith=self.base_url).mock(side_effect=self.handle)
 
-    def add_contact(self, name: str | None, *, email: str | None = None, phone: str | None = None,
-                    **extra: Any) -> dict[str, Any]:
+    def add_contact(
+        self, name: str | None, *, email: str | None = None, phone: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
         contact_id = self._next("contact")
-        contact = {"id": contact_id, "name": name, "email": email, "phone_number": phone, "identifier": None,
-                   "custom_attributes": {}, "additional_attributes": {}, **extra}
+        contact = {
+            "id": contact_id,
+            "name": name,
+            "email": email,
+            "phone_number": phone,
+            "identifier": None,
+            "custom_attributes": {},
+            "additional_attributes": {},
+            **extra,
+        }
         self.contacts[contact_id] = contact
         return contact
 
     def add_conversation(self, contact_id: int, inbox_id: int, status: str = "open") -> dict[str, Any]:
         conversation_id = self._next("conversation")
-        conversation = {"id": conversation_id, "inbox_id": inbox_id, "status": status, "contact_id": contact_id,
-                        "labels": [], "priority": None}
+        conversation = {
+            "id": conversation_id,
+            "inbox_id": inbox_id,
+            "status": status,
+            "contact_id": contact_id,
+            "labels": [],
+            "priority": None,
+        }
         self.conversations[conversation_id] = conversation
         return conversation
 
@@ -69,8 +84,9 @@ class FakeChatwoot:
         return out
 
     def notes(self, conversation_id: int | None = None) -> list[str]:
-        return [m["content"] for m in self.messages
-                if conversation_id is None or m["conversation_id"] == conversation_id]
+        return [
+            m["content"] for m in self.messages if conversation_id is None or m["conversation_id"] == conversation_id
+        ]
 
     # ------------------------------------------------------------------------------------ handling
 
@@ -82,16 +98,23 @@ class FakeChatwoot:
         if method == "GET" and path == "/contacts/search":
             await asyncio.sleep(self.delay)
             q = request.url.params.get("q", "").lower()
-            hits = [c for c in self.contacts.values()
-                    if any(q in str(c.get(k) or "").lower() for k in ("name", "email", "phone_number"))]
+            hits = [
+                c
+                for c in self.contacts.values()
+                if any(q in str(c.get(k) or "").lower() for k in ("name", "email", "phone_number"))
+            ]
             return _json({"meta": {"count": len(hits), "current_page": 1, "has_more": False}, "payload": hits})
         if method == "POST" and path == "/contacts":
             await asyncio.sleep(self.delay)
             for key in ("email", "phone_number"):
                 if body.get(key) and any(c.get(key) == body[key] for c in self.contacts.values()):
                     return _json({"message": f"{key} has already been taken"}, 422)
-            contact = self.add_contact(body.get("name"), email=body.get("email"), phone=body.get("phone_number"),
-                                       custom_attributes=body.get("custom_attributes") or {})
+            contact = self.add_contact(
+                body.get("name"),
+                email=body.get("email"),
+                phone=body.get("phone_number"),
+                custom_attributes=body.get("custom_attributes") or {},
+            )
             inbox: dict[str, Any] | None = None
             if body.get("inbox_id"):
                 inbox = self._contact_inbox(contact["id"], body["inbox_id"])
@@ -132,22 +155,32 @@ class FakeChatwoot:
         return _json({"error": f"fake Chatwoot has no {method} {path}"}, 501)
 
     def _contact_inbox(self, contact_id: int, inbox_id: int) -> dict[str, Any]:
-        row = {"source_id": str(uuid.uuid4()), "inbox": {"id": inbox_id, "name": "Phone calls",
-                                                          "channel_type": "Channel::Api"}, "contact_id": contact_id}
+        row = {
+            "source_id": str(uuid.uuid4()),
+            "inbox": {"id": inbox_id, "name": "Phone calls", "channel_type": "Channel::Api"},
+            "contact_id": contact_id,
+        }
         self.contact_inboxes.append(row)
         return row
 
-    def _conversation(self, conversation: dict[str, Any], sub: str, method: str,
-                      body: dict[str, Any]) -> httpx.Response:
+    def _conversation(
+        self, conversation: dict[str, Any], sub: str, method: str, body: dict[str, Any]
+    ) -> httpx.Response:
         if sub == "/messages" and method == "POST":
-            message = {"id": 9000 + len(self.messages) + 1, "content": body["content"], "private": body.get("private"),
-                       "message_type": 1, "conversation_id": conversation["id"]}
+            message = {
+                "id": 9000 + len(self.messages) + 1,
+                "content": body["content"],
+                "private": body.get("private"),
+                "message_type": 1,
+                "conversation_id": conversation["id"],
+            }
             self.messages.append(message)
             return _json(message)
         if sub == "/toggle_status":
             conversation["status"] = body["status"]
-            return _json({"payload": {"success": True, "conversation_id": conversation["id"],
-                                      "current_status": body["status"]}})
+            return _json(
+                {"payload": {"success": True, "conversation_id": conversation["id"], "current_status": body["status"]}}
+            )
         if sub == "/labels":
             if method == "POST":
                 conversation["labels"] = list(body["labels"])

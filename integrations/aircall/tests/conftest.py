@@ -42,16 +42,31 @@ def payload(name: str, **data: Any) -> dict[str, Any]:
 
 def stored(body: dict[str, Any], event_id: int = 1) -> StoredEvent:
     """The row the intake would store for this delivery (without the token)."""
-    return StoredEvent(id=event_id, source="aircall", event_type=body["event"], dedupe_key=verify.dedupe_key(body),
-                       subject=verify.subject(body), payload={k: v for k, v in body.items() if k != "token"},
-                       received_at=datetime.now(UTC), attempts=1)
+    return StoredEvent(
+        id=event_id,
+        source="aircall",
+        event_type=body["event"],
+        dedupe_key=verify.dedupe_key(body),
+        subject=verify.subject(body),
+        payload={k: v for k, v in body.items() if k != "token"},
+        received_at=datetime.now(UTC),
+        attempts=1,
+    )
 
 
 def settings_for(dsn: str, **overrides: str) -> Settings:
-    env = {"DATABASE_URL": dsn, "CHATWOOT_URL": CHATWOOT_URL, "CHATWOOT_ACCOUNT_ID": "1",
-           "CHATWOOT_BOT_TOKEN": BOT_TOKEN, "CHATWOOT_API_TOKEN": USER_TOKEN,
-           "CHATWOOT_CALLS_INBOX_ID": str(CALLS_INBOX), "AIRCALL_API_URL": AIRCALL_API,
-           "AIRCALL_API_ID": "api-id", "AIRCALL_API_TOKEN": "api-secret", "SPEECH_BACKEND": "local"}
+    env = {
+        "DATABASE_URL": dsn,
+        "CHATWOOT_URL": CHATWOOT_URL,
+        "CHATWOOT_ACCOUNT_ID": "1",
+        "CHATWOOT_BOT_TOKEN": BOT_TOKEN,
+        "CHATWOOT_API_TOKEN": USER_TOKEN,
+        "CHATWOOT_CALLS_INBOX_ID": str(CALLS_INBOX),
+        "AIRCALL_API_URL": AIRCALL_API,
+        "AIRCALL_API_ID": "api-id",
+        "AIRCALL_API_TOKEN": "api-secret",
+        "SPEECH_BACKEND": "local",
+    }
     env.update(overrides)
     return load_settings({k: v for k, v in env.items() if v})
 
@@ -105,6 +120,7 @@ async def world(aircall_db: str, pool: AsyncConnectionPool, router: respx.MockRo
     settings = settings_for(aircall_db)
     async with httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler)) as http:
         chatwoot = ChatwootClient(http, CHATWOOT_URL, 1, bot_token=BOT_TOKEN, api_token=USER_TOKEN, sleep=no_sleep)
-        ctx = JobContext(settings=settings, db=pool, http=http, redis=redis.Redis.from_url(REDIS_URL),
-                         chatwoot=chatwoot)
+        ctx = JobContext(
+            settings=settings, db=pool, http=http, redis=redis.Redis.from_url(REDIS_URL), chatwoot=chatwoot
+        )
         yield World(ctx=ctx, chatwoot=fake, router=router, dsn=aircall_db)

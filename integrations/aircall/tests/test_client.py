@@ -20,7 +20,9 @@ from integrations.aircall.tests.conftest import payload
 
 API = "https://api.aircall.test"
 Api = tuple[AircallClient, respx.MockRouter, list[float]]
-FRESH = "https://aircall-prod-voicemails.s3.eu-west-1.amazonaws.com/calls/2187411752/voicemail.mp3?X-Amz-Signature=fresh"
+FRESH = (
+    "https://aircall-prod-voicemails.s3.eu-west-1.amazonaws.com/calls/2187411752/voicemail.mp3?X-Amz-Signature=fresh"
+)
 
 
 @pytest.fixture
@@ -53,11 +55,13 @@ async def test_get_call_uses_basic_auth_and_parses_the_call(api: Api) -> None:
 
 async def test_429_waits_for_retry_after_then_succeeds(api: Api) -> None:
     client, router, waits = api
-    router.get("/v1/calls/1").mock(side_effect=[
-        httpx.Response(429, headers={"Retry-After": "7"}, json={"error": "Too many requests"}),
-        httpx.Response(503),
-        httpx.Response(200, json=call_body(id=1)),
-    ])
+    router.get("/v1/calls/1").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "7"}, json={"error": "Too many requests"}),
+            httpx.Response(503),
+            httpx.Response(200, json=call_body(id=1)),
+        ]
+    )
     call = await client.get_call(1)
     assert call.id == 1
     assert waits == [7.0, 2.0]  # Retry-After honoured, then exponential backoff (1 s · 2^1)
@@ -65,10 +69,12 @@ async def test_429_waits_for_retry_after_then_succeeds(api: Api) -> None:
 
 async def test_rate_limit_reset_header_is_used_without_retry_after(api: Api) -> None:
     client, router, waits = api
-    router.get("/v1/calls/1").mock(side_effect=[
-        httpx.Response(429, headers={"X-AircallApi-Reset": "1"}),  # long past: wait nothing
-        httpx.Response(200, json=call_body(id=1)),
-    ])
+    router.get("/v1/calls/1").mock(
+        side_effect=[
+            httpx.Response(429, headers={"X-AircallApi-Reset": "1"}),  # long past: wait nothing
+            httpx.Response(200, json=call_body(id=1)),
+        ]
+    )
     await client.get_call(1)
     assert waits == [0.0]
 
@@ -110,8 +116,9 @@ async def test_body_without_call_is_an_error(api: Api) -> None:
 
 async def test_transport_errors_are_retried(api: Api) -> None:
     client, router, waits = api
-    router.get("/v1/calls/1").mock(side_effect=[httpx.ConnectError("refused"),
-                                                httpx.Response(200, json=call_body(id=1))])
+    router.get("/v1/calls/1").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=call_body(id=1))]
+    )
     assert (await client.get_call(1)).id == 1
     assert waits == [1.0]
 

@@ -47,10 +47,13 @@ from integrations.chatwoot.tests.spec import validate_request
 OLIVER = "+447700900123"
 REC = "https://assets.aircall.io/recording/2187340091"
 VM = "https://assets.aircall.io/voicemail/2187411752"
-ANSWERED_NOTE = ("📞 Inbound call from +44 7700 900123 on Guest line - Lisbon, answered by Marta Silva. "
-                 "Talked 6 min 54 s.")
+ANSWERED_NOTE = (
+    "📞 Inbound call from +44 7700 900123 on Guest line - Lisbon, answered by Marta Silva. Talked 6 min 54 s."
+)
 COMMENT_NOTE = "💬 Aircall comment by Marta Silva: Guest arriving late (23:00); sent self check-in code."
-FRESH_VM = "https://aircall-prod-voicemails.s3.eu-west-1.amazonaws.com/calls/2187411752/voicemail.mp3?X-Amz-Signature=new"
+FRESH_VM = (
+    "https://aircall-prod-voicemails.s3.eu-west-1.amazonaws.com/calls/2187411752/voicemail.mp3?X-Amz-Signature=new"
+)
 
 
 async def run(world: World, body: dict[str, Any]) -> str | None:
@@ -101,39 +104,89 @@ async def test_answered_call_lands_on_a_new_contact_with_notes(world: World) -> 
     assert fake.calls() == [
         ("GET", "/contacts/search", {"q": "oliver.bennett@example.co.uk", "page": "1"}),
         ("GET", "/contacts/search", {"q": OLIVER, "page": "1"}),
-        ("POST", "/contacts", {"name": "Oliver Bennett", "email": "oliver.bennett@example.co.uk",
-                               "phone_number": OLIVER, "inbox_id": CALLS_INBOX}),
+        (
+            "POST",
+            "/contacts",
+            {
+                "name": "Oliver Bennett",
+                "email": "oliver.bennett@example.co.uk",
+                "phone_number": OLIVER,
+                "inbox_id": CALLS_INBOX,
+            },
+        ),
         ("GET", "/contacts/501/conversations", {}),
         ("POST", "/contacts/501/contact_inboxes", {"inbox_id": CALLS_INBOX}),
-        ("POST", "/conversations", {"inbox_id": CALLS_INBOX, "contact_id": 501,
-                                    "source_id": contact_inbox["source_id"]}),
+        (
+            "POST",
+            "/conversations",
+            {"inbox_id": CALLS_INBOX, "contact_id": 501, "source_id": contact_inbox["source_id"]},
+        ),
         ("POST", "/conversations/41/messages", message_body(f"{ANSWERED_NOTE}\n🎧 Recording (in Aircall): {REC}")),
         ("POST", "/conversations/41/messages", message_body(COMMENT_NOTE)),
         ("POST", "/conversations/41/messages", message_body("🏷 Aircall tag added: check-in")),
-        ("PUT", "/contacts/501", {"custom_attributes": {"last_call_at": "2026-01-09T11:30:11Z",
-                                                         "last_call_outcome": "answered"}}),
+        (
+            "PUT",
+            "/contacts/501",
+            {"custom_attributes": {"last_call_at": "2026-01-09T11:30:11Z", "last_call_outcome": "answered"}},
+        ),
     ]
     assert assert_valid(world) == 10
     assert fake.conversations[41]["status"] == "open" and fake.conversations[41]["labels"] == []  # left alone
     row = call_row(world.dsn, 2187340091)
-    assert {k: row[k] for k in ("direction", "status", "missed_call_reason", "caller_e164", "started_at", "answered_at",
-                                "ended_at", "duration_s", "agent_name", "recording_asset_url", "voicemail_asset_url",
-                                "tags", "chatwoot_contact_id", "chatwoot_conversation_id", "last_event",
-                                "last_event_at")} == {
-        "direction": "inbound", "status": "done", "missed_call_reason": None, "caller_e164": OLIVER,
-        "started_at": at(1767958211), "answered_at": at(1767958226), "ended_at": at(1767958640), "duration_s": 429,
-        "agent_name": "Marta Silva", "recording_asset_url": REC, "voicemail_asset_url": None, "tags": ["check-in"],
-        "chatwoot_contact_id": 501, "chatwoot_conversation_id": 41, "last_event": "call.ended",
-        "last_event_at": at(1767958671)}
+    assert {
+        k: row[k]
+        for k in (
+            "direction",
+            "status",
+            "missed_call_reason",
+            "caller_e164",
+            "started_at",
+            "answered_at",
+            "ended_at",
+            "duration_s",
+            "agent_name",
+            "recording_asset_url",
+            "voicemail_asset_url",
+            "tags",
+            "chatwoot_contact_id",
+            "chatwoot_conversation_id",
+            "last_event",
+            "last_event_at",
+        )
+    } == {
+        "direction": "inbound",
+        "status": "done",
+        "missed_call_reason": None,
+        "caller_e164": OLIVER,
+        "started_at": at(1767958211),
+        "answered_at": at(1767958226),
+        "ended_at": at(1767958640),
+        "duration_s": 429,
+        "agent_name": "Marta Silva",
+        "recording_asset_url": REC,
+        "voicemail_asset_url": None,
+        "tags": ["check-in"],
+        "chatwoot_contact_id": 501,
+        "chatwoot_conversation_id": 41,
+        "last_event": "call.ended",
+        "last_event_at": at(1767958671),
+    }
     assert "recording" not in row["raw"] and "recording_short_url" not in row["raw"]
     assert ledger(world.dsn) == {
-        "aircall:2187340091:outcome": "posted", "aircall:2187340091:recording": "posted",
-        "aircall:2187340091:comment:7781200": "posted", "aircall:2187340091:tag:201334": "posted",
-        "aircall:2187340091:contact:answered": "posted"}
+        "aircall:2187340091:outcome": "posted",
+        "aircall:2187340091:recording": "posted",
+        "aircall:2187340091:comment:7781200": "posted",
+        "aircall:2187340091:tag:201334": "posted",
+        "aircall:2187340091:contact:answered": "posted",
+    }
     assert {r["key"]: r["chatwoot_contact_id"] for r in query(world.dsn, "SELECT * FROM contact_links")} == {
-        "email:oliver.bennett@example.co.uk": 501, f"phone:{OLIVER}": 501}
-    assert fake.contacts[501]["custom_attributes"] == {"last_call_at": "2026-01-09T11:30:11Z",
-                                                        "last_call_outcome": "answered"}
+        "email:oliver.bennett@example.co.uk": 501,
+        f"phone:{OLIVER}": 501,
+    }
+    assert fake.contacts[501]["custom_attributes"] == {
+        "last_call_at": "2026-01-09T11:30:11Z",
+        "last_call_outcome": "answered",
+    }
 
 
 async def test_the_same_event_twice_posts_nothing_more(world: World) -> None:
@@ -161,8 +214,11 @@ async def test_a_failed_post_is_retried_without_repeating_what_was_posted(world:
         await run(world, payload("call.ended"))
     assert ledger(world.dsn)["aircall:2187340091:comment:7781200"] == "unknown"  # a 500 may have saved it
     assert await run(world, payload("call.ended")) == "done"
-    assert world.chatwoot.notes() == [f"{ANSWERED_NOTE}\n🎧 Recording (in Aircall): {REC}", COMMENT_NOTE,
-                                      "🏷 Aircall tag added: check-in"]
+    assert world.chatwoot.notes() == [
+        f"{ANSWERED_NOTE}\n🎧 Recording (in Aircall): {REC}",
+        COMMENT_NOTE,
+        "🏷 Aircall tag added: check-in",
+    ]
     assert set(ledger(world.dsn).values()) == {"posted"}
     assert len(world.chatwoot.calls("POST", "/contacts")) == 1
 
@@ -178,15 +234,26 @@ async def test_missed_call_opens_a_new_conversation_and_flags_a_call_back(world:
         ("GET", "/contacts/search", {"q": "+4930901820", "page": "1"}),
         ("GET", "/contacts/501/conversations", {}),
         ("POST", "/contacts/501/contact_inboxes", {"inbox_id": CALLS_INBOX}),
-        ("POST", "/conversations", {"inbox_id": CALLS_INBOX, "contact_id": 501,
-                                    "source_id": contact_inbox["source_id"]}),
-        ("POST", "/conversations/43/messages", message_body(
-            "📵 Missed call from +49 30 901820 on Guest line - Lisbon: no agent was available. Please call back.")),
+        (
+            "POST",
+            "/conversations",
+            {"inbox_id": CALLS_INBOX, "contact_id": 501, "source_id": contact_inbox["source_id"]},
+        ),
+        (
+            "POST",
+            "/conversations/43/messages",
+            message_body(
+                "📵 Missed call from +49 30 901820 on Guest line - Lisbon: no agent was available. Please call back."
+            ),
+        ),
         ("POST", "/conversations/43/toggle_status", {"status": "open"}),
         ("GET", "/conversations/43/labels", {}),
         ("POST", "/conversations/43/labels", {"labels": ["missed-call"]}),
-        ("PUT", "/contacts/501", {"custom_attributes": {"last_call_at": "2026-01-09T14:50:05Z",
-                                                         "last_call_outcome": "missed"}}),
+        (
+            "PUT",
+            "/contacts/501",
+            {"custom_attributes": {"last_call_at": "2026-01-09T14:50:05Z", "last_call_outcome": "missed"}},
+        ),
     ]
     assert_valid(world)
     assert fake.conversations[43]["labels"] == ["missed-call"] and fake.conversations[43]["priority"] is None
@@ -202,7 +269,8 @@ async def test_an_open_conversation_in_the_calls_inbox_is_reused(world: World) -
     assert not fake.calls("POST", "/conversations") and not fake.contact_inboxes
     assert fake.conversations[41]["status"] == "open"
     assert fake.calls("POST", "/conversations/41/labels") == [
-        ("POST", "/conversations/41/labels", {"labels": ["vip", "missed-call"]})]
+        ("POST", "/conversations/41/labels", {"labels": ["vip", "missed-call"]})
+    ]
     assert_valid(world)
 
 
@@ -215,14 +283,16 @@ async def test_voicemail_is_transcribed_from_a_fresh_url_and_raised_to_high_prio
 
     world.ctx.extras["transcribe_voicemail"] = transcribe
     world.router.get(f"{AIRCALL_API}/v1/calls/2187411752").respond(
-        200, json={"call": {**payload("call.voicemail_left")["data"], "voicemail": FRESH_VM}})
+        200, json={"call": {**payload("call.voicemail_left")["data"], "voicemail": FRESH_VM}}
+    )
     assert await run(world, payload("call.voicemail_left")) == "done"
     assert asked == [FRESH_VM]
     fake = world.chatwoot
     assert fake.notes() == [
         "📵 Missed call from +33 6 12 34 56 78 on Guest line - Lisbon: called outside opening hours. A voicemail was "
         f"left; please call back.\n🎙 Voicemail (in Aircall): {VM}\n"
-        "Transcript: “Bonjour, nous arriverons vers 22h, pouvez-vous laisser la clé ?”"]
+        "Transcript: “Bonjour, nous arriverons vers 22h, pouvez-vous laisser la clé ?”"
+    ]
     assert fake.calls(path=r"/conversations/41/(toggle_status|labels|toggle_priority)") == [
         ("POST", "/conversations/41/toggle_status", {"status": "open"}),
         ("GET", "/conversations/41/labels", {}),
@@ -282,7 +352,11 @@ async def test_anonymous_call_is_recorded_but_attached_to_no_one(world: World) -
     assert world.chatwoot.requests == []
     row = call_row(world.dsn, 2187355604)
     assert (row["caller_e164"], row["status"], row["missed_call_reason"], row["chatwoot_contact_id"]) == (
-        None, "done", "agents_did_not_answer", None)
+        None,
+        "done",
+        "agents_did_not_answer",
+        None,
+    )
     assert ledger(world.dsn) == {} and query(world.dsn, "SELECT * FROM contact_links") == []
 
 
@@ -303,9 +377,14 @@ async def test_tags_and_comments_each_posted_once_whichever_event_brings_them(wo
     for name in ("call.commented", "call.ended", "call.tagged", "call.commented"):
         await run(world, payload(name))
     notes = world.chatwoot.notes()
-    assert sorted(n for n in notes if n.startswith(("💬", "🏷"))) == sorted([
-        COMMENT_NOTE, "💬 Aircall comment by Marta Silva: Called back to confirm parking at the building.",
-        "🏷 Aircall tag added: check-in", "🏷 Aircall tag added: late-arrival"])
+    assert sorted(n for n in notes if n.startswith(("💬", "🏷"))) == sorted(
+        [
+            COMMENT_NOTE,
+            "💬 Aircall comment by Marta Silva: Called back to confirm parking at the building.",
+            "🏷 Aircall tag added: check-in",
+            "🏷 Aircall tag added: late-arrival",
+        ]
+    )
     assert call_row(world.dsn, 2187340091)["tags"] == ["check-in", "late-arrival"]
 
 
@@ -340,12 +419,18 @@ async def test_a_deleted_contact_is_looked_up_again(world: World) -> None:
 
 
 async def test_only_the_latest_call_writes_the_contact_attributes(world: World) -> None:
-    later = payload("call.hungup-missed-known", raw_digits="+44 7700 900123", id=2187360002,
-                    started_at=1767990000, ended_at=1767990030)
+    later = payload(
+        "call.hungup-missed-known",
+        raw_digits="+44 7700 900123",
+        id=2187360002,
+        started_at=1767990000,
+        ended_at=1767990030,
+    )
     await run(world, later)
     await run(world, payload("call.ended"))  # an earlier call, processed after
     assert [body for _, _, body in world.chatwoot.calls("PUT")] == [
-        {"custom_attributes": {"last_call_at": "2026-01-09T20:20:00Z", "last_call_outcome": "missed"}}]
+        {"custom_attributes": {"last_call_at": "2026-01-09T20:20:00Z", "last_call_outcome": "missed"}}
+    ]
     assert world.chatwoot.contacts[501]["custom_attributes"]["last_call_outcome"] == "missed"
     assert ledger(world.dsn)["aircall:2187340091:contact:answered"] == "posted"  # settled, not retried
 
@@ -353,8 +438,9 @@ async def test_only_the_latest_call_writes_the_contact_attributes(world: World) 
 # ------------------------------------------------------------------------------------ numbers
 
 
-@pytest.mark.parametrize("raw_digits", ["+33 6 12 34 56 78", "+33612345678", "0033 6 12 34 56 78", "33612345678",
-                                        "+33 (0)6 12 34 56 78"])
+@pytest.mark.parametrize(
+    "raw_digits", ["+33 6 12 34 56 78", "+33612345678", "0033 6 12 34 56 78", "33612345678", "+33 (0)6 12 34 56 78"]
+)
 async def test_every_format_of_a_number_finds_the_same_contact(world: World, raw_digits: str) -> None:
     fake = world.chatwoot
     fake.add_contact("Décoy longer number", phone="+336123456789")  # 501: contains our digits
@@ -370,10 +456,15 @@ async def test_every_format_of_a_number_finds_the_same_contact(world: World, raw
 async def test_a_contact_found_by_email_gets_the_phone_it_lacks(world: World) -> None:
     guest = world.chatwoot.add_contact("Oliver B.", email="Oliver.Bennett@example.co.uk")
     await run(world, payload("call.ended"))
-    assert world.chatwoot.calls("PUT", r"/contacts/\d+")[0] == ("PUT", f"/contacts/{guest['id']}",
-                                                                {"phone_number": OLIVER})
+    assert world.chatwoot.calls("PUT", r"/contacts/\d+")[0] == (
+        "PUT",
+        f"/contacts/{guest['id']}",
+        {"phone_number": OLIVER},
+    )
     assert {r["key"] for r in query(world.dsn, "SELECT key FROM contact_links")} == {
-        "email:oliver.bennett@example.co.uk", f"phone:{OLIVER}"}
+        "email:oliver.bennett@example.co.uk",
+        f"phone:{OLIVER}",
+    }
     assert_valid(world)
 
 
@@ -382,8 +473,7 @@ async def test_a_contact_found_by_email_gets_the_phone_it_lacks(world: World) ->
 
 async def test_concurrent_calls_from_a_new_number_create_one_contact_and_one_conversation(world: World) -> None:
     world.chatwoot.delay = 0.05  # every search and create takes a while, so the jobs overlap
-    bodies = [payload("call.hungup-missed-known", id=2187360100 + i, raw_digits="+351 912 345 678")
-              for i in range(5)]
+    bodies = [payload("call.hungup-missed-known", id=2187360100 + i, raw_digits="+351 912 345 678") for i in range(5)]
     results = await asyncio.gather(*(run(world, body) for body in bodies))
     assert results == ["done"] * 5
     fake = world.chatwoot
@@ -432,7 +522,11 @@ async def test_a_call_ends_in_the_same_state_whatever_the_order(aircall_db: str,
             assert_valid(world)
     assert expected is not None
     assert (expected["status"], expected["tags"], expected["recording_asset_url"], expected["last_event"]) == (
-        "done", ["check-in", "late-arrival"], REC, "call.comm_assets_generated")
+        "done",
+        ["check-in", "late-arrival"],
+        REC,
+        "call.comm_assets_generated",
+    )
 
 
 # ------------------------------------------------------------------------------------------- AI
@@ -461,7 +555,8 @@ async def test_ai_event_before_any_call_event_reads_the_call_and_the_transcript_
     call = payload("call.ended")["data"]
     world.router.get(f"{AIRCALL_API}/v1/calls/2187340091").respond(200, json={"call": call})
     world.router.get(f"{AIRCALL_API}/v1/calls/2187340091/transcription").respond(
-        200, json={"transcription": payload("transcription.created")["data"]})
+        200, json={"transcription": payload("transcription.created")["data"]}
+    )
     assert await run(world, payload("transcription.created-ids-only")) == "done"
     (note,) = world.chatwoot.notes()
     assert note.startswith("📝 Aircall AI transcript of the call with +44 7700 900123:\nMarta Silva: Good morning")
@@ -474,15 +569,20 @@ async def test_ai_event_before_any_call_event_reads_the_call_and_the_transcript_
 async def test_summary_without_content_is_read_from_aircall_or_ignored(world: World) -> None:
     await run(world, payload("call.ended"))
     bare = payload("summary.created", content=None)
-    route = world.router.get(f"{AIRCALL_API}/v1/calls/2187340091/summary").mock(side_effect=[
-        httpx.Response(404, json={"error": "Not found"}),
-        httpx.Response(200, json={"summary": {"id": 1, "call_id": 2187340091, "content": "Guest will arrive late."}}),
-    ])
+    route = world.router.get(f"{AIRCALL_API}/v1/calls/2187340091/summary").mock(
+        side_effect=[
+            httpx.Response(404, json={"error": "Not found"}),
+            httpx.Response(
+                200, json={"summary": {"id": 1, "call_id": 2187340091, "content": "Guest will arrive late."}}
+            ),
+        ]
+    )
     assert await run(world, bare) == "ignored"  # no summary (yet): nothing posted
     assert await run(world, bare) == "done"
     assert route.call_count == 2
     assert world.chatwoot.notes()[-1] == (
-        "✨ Aircall AI summary of the call with +44 7700 900123:\nGuest will arrive late.")
+        "✨ Aircall AI summary of the call with +44 7700 900123:\nGuest will arrive late."
+    )
     world.ctx.settings.aircall_api_id = None
     assert await run(world, payload("transcription.created-ids-only")) == "ignored"  # no content, no API
 
@@ -508,8 +608,15 @@ async def test_unparseable_payloads_fail_permanently(world: World) -> None:
 
 def replace_ctx(world: World, **changes: Any) -> JobContext:
     ctx = world.ctx
-    values = {"settings": ctx.settings, "db": ctx.db, "http": ctx.http, "redis": ctx.redis, "chatwoot": ctx.chatwoot,
-              "extras": ctx.extras, **changes}
+    values = {
+        "settings": ctx.settings,
+        "db": ctx.db,
+        "http": ctx.http,
+        "redis": ctx.redis,
+        "chatwoot": ctx.chatwoot,
+        "extras": ctx.extras,
+        **changes,
+    }
     return JobContext(**values)
 
 
@@ -517,8 +624,9 @@ class AsyncExitPools:
     """n independent connection pools, as n worker processes would have."""
 
     def __init__(self, dsn: str, n: int) -> None:
-        self.pools = [AsyncConnectionPool(dsn, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
-                      for _ in range(n)]
+        self.pools = [
+            AsyncConnectionPool(dsn, min_size=1, max_size=2, open=False, kwargs={"autocommit": True}) for _ in range(n)
+        ]
 
     async def __aenter__(self) -> list[AsyncConnectionPool]:
         for db in self.pools:
@@ -543,8 +651,9 @@ async def make_world(dsn: str, pool: AsyncConnectionPool) -> AsyncIterator[World
     fake.install(router)
     async with httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler)) as http:
         chatwoot = ChatwootClient(http, CHATWOOT_URL, 1, bot_token=BOT_TOKEN, api_token=USER_TOKEN, sleep=no_sleep)
-        ctx = JobContext(settings=settings_for(dsn), db=pool, http=http, redis=redis.Redis.from_url(REDIS_URL),
-                         chatwoot=chatwoot)
+        ctx = JobContext(
+            settings=settings_for(dsn), db=pool, http=http, redis=redis.Redis.from_url(REDIS_URL), chatwoot=chatwoot
+        )
         yield World(ctx=ctx, chatwoot=fake, router=router, dsn=dsn)
 
 
@@ -560,22 +669,40 @@ async def test_voicemail_is_transcribed_by_the_configured_azure_speech(world: Wo
     wav, mp3 = tmp_path / "vm.wav", tmp_path / "vm.mp3"
     subprocess.run(["espeak-ng", "-w", str(wav), "Hello, we will arrive at ten tonight."], check=True)
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), str(mp3)], check=True)
-    world.ctx.settings = world.ctx.settings.model_copy(update={
-        "azure_speech_key": SecretStr("azure-key"), "azure_speech_region": "westeurope", "speech_backend": "azure",
-        "voicemail_transcripts": True})
+    world.ctx.settings = world.ctx.settings.model_copy(
+        update={
+            "azure_speech_key": SecretStr("azure-key"),
+            "azure_speech_region": "westeurope",
+            "speech_backend": "azure",
+            "voicemail_transcripts": True,
+        }
+    )
 
     async def public(host: str, port: int) -> list[str]:
         return ["52.218.0.10"]  # the presigned S3 host, resolved without DNS
 
     world.ctx.extras["transcribe_voicemail"] = transcriber_for(world.ctx, resolver=public)
     world.router.get(f"{AIRCALL_API}/v1/calls/2187411752").respond(
-        200, json={"call": {**payload("call.voicemail_left")["data"], "voicemail": FRESH_VM}})
+        200, json={"call": {**payload("call.voicemail_left")["data"], "voicemail": FRESH_VM}}
+    )
     world.router.get(FRESH_VM).respond(200, content=mp3.read_bytes(), headers={"content-type": "audio/mpeg"})
     stt = world.router.post("https://westeurope.api.cognitive.microsoft.com/speechtotext/transcriptions:transcribe")
-    stt.respond(200, json={"durationMilliseconds": 2300,
-                           "combinedPhrases": [{"text": "Hello, we will arrive at ten tonight."}],
-                           "phrases": [{"offsetMilliseconds": 0, "durationMilliseconds": 2300, "locale": "en-US",
-                                        "confidence": 0.93, "text": "Hello, we will arrive at ten tonight."}]})
+    stt.respond(
+        200,
+        json={
+            "durationMilliseconds": 2300,
+            "combinedPhrases": [{"text": "Hello, we will arrive at ten tonight."}],
+            "phrases": [
+                {
+                    "offsetMilliseconds": 0,
+                    "durationMilliseconds": 2300,
+                    "locale": "en-US",
+                    "confidence": 0.93,
+                    "text": "Hello, we will arrive at ten tonight.",
+                }
+            ],
+        },
+    )
     assert await run(world, payload("call.voicemail_left")) == "done"
     request = stt.calls.last.request
     assert request.headers["ocp-apim-subscription-key"] == "azure-key"

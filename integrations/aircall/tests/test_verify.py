@@ -16,13 +16,16 @@ def test_matching_token_is_accepted() -> None:
     verify_token({"token": TOKEN, "event": "call.created", "data": {}}, TOKEN)
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    ({"token": TOKEN[:-1] + "7"}, "wrong token"),
-    ({"token": ""}, "missing 'token'"),
-    ({}, "missing 'token'"),
-    ({"token": 12345}, "missing 'token'"),
-    ({"token": "jeton-é"}, "wrong token"),  # non-ASCII must not crash compare_digest
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"token": TOKEN[:-1] + "7"}, "wrong token"),
+        ({"token": ""}, "missing 'token'"),
+        ({}, "missing 'token'"),
+        ({"token": 12345}, "missing 'token'"),
+        ({"token": "jeton-é"}, "wrong token"),  # non-ASCII must not crash compare_digest
+    ],
+)
 def test_bad_tokens_are_refused_with_a_reason(body: dict[str, Any], reason: str) -> None:
     with pytest.raises(AircallVerificationError, match=reason):
         verify_token(body, TOKEN)
@@ -33,17 +36,20 @@ def test_unset_expected_token_names_the_variable() -> None:
         verify_token({"token": TOKEN}, "")
 
 
-@pytest.mark.parametrize(("fixture", "key"), [
-    ("call.created", "aircall:call.created:2187340091"),
-    ("call.ended", "aircall:call.ended:2187340091"),
-    ("call.voicemail_left", "aircall:call.voicemail_left:2187411752"),
-    ("call.comm_assets_generated", "aircall:call.comm_assets_generated:2187340091"),
-    ("call.tagged", "aircall:call.tagged:2187340091:1767958690"),
-    ("call.commented", "aircall:call.commented:2187340091:1767958725"),
-    ("call.transferred", "aircall:call.transferred:2187342210:1767961032"),
-    ("transcription.created", "aircall:transcription.created:2187340091"),
-    ("summary.created", "aircall:summary.created:2187340091"),
-])
+@pytest.mark.parametrize(
+    ("fixture", "key"),
+    [
+        ("call.created", "aircall:call.created:2187340091"),
+        ("call.ended", "aircall:call.ended:2187340091"),
+        ("call.voicemail_left", "aircall:call.voicemail_left:2187411752"),
+        ("call.comm_assets_generated", "aircall:call.comm_assets_generated:2187340091"),
+        ("call.tagged", "aircall:call.tagged:2187340091:1767958690"),
+        ("call.commented", "aircall:call.commented:2187340091:1767958725"),
+        ("call.transferred", "aircall:call.transferred:2187342210:1767961032"),
+        ("transcription.created", "aircall:transcription.created:2187340091"),
+        ("summary.created", "aircall:summary.created:2187340091"),
+    ],
+)
 def test_dedupe_keys(fixture: str, key: str) -> None:
     assert dedupe_key(payload(fixture)) == key
 
@@ -64,10 +70,15 @@ def test_other_resources_and_id_less_payloads_still_get_a_stable_key() -> None:
     assert dedupe_key(odd) == dedupe_key(same_without_token)
 
 
-@pytest.mark.parametrize(("fixture", "expected"), [
-    ("call.ended", "call:2187340091"), ("call.hungup-missed", "call:2187355604"),
-    ("transcription.created", "call:2187340091"), ("summary.created", "call:2187340091"),
-])
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        ("call.ended", "call:2187340091"),
+        ("call.hungup-missed", "call:2187355604"),
+        ("transcription.created", "call:2187340091"),
+        ("summary.created", "call:2187340091"),
+    ],
+)
 def test_subject_is_the_call(fixture: str, expected: str) -> None:
     assert subject(payload(fixture)) == expected
 

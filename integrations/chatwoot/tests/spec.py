@@ -38,22 +38,38 @@ CONTACTS = ACCOUNT + "/contacts"
 # ------------------------------------------------------------------ exceptions from SPEC-GAPS.md
 
 # Gap 1: in 4.15.1 a bot token may call these although the spec lists only userApiKey.
-GAP_1_BOT_ACCESS: frozenset[tuple[str, str]] = frozenset({
-    ("GET", CONVERSATION),
-    ("GET", LABELS),
-    ("POST", LABELS),
-    ("POST", CONVERSATION + "/custom_attributes"),
-})
+GAP_1_BOT_ACCESS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", CONVERSATION),
+        ("GET", LABELS),
+        ("POST", LABELS),
+        ("POST", CONVERSATION + "/custom_attributes"),
+    }
+)
 
 # Gap 6: the 13 content_type values of Message (the spec lists 6).
-MESSAGE_CONTENT_TYPES = ["text", "input_text", "input_textarea", "input_email", "input_select", "cards",
-                         "form", "article", "incoming_email", "input_csat", "integrations", "sticker",
-                         "voice_call"]
+MESSAGE_CONTENT_TYPES = [
+    "text",
+    "input_text",
+    "input_textarea",
+    "input_email",
+    "input_select",
+    "cards",
+    "form",
+    "article",
+    "incoming_email",
+    "input_csat",
+    "integrations",
+    "sticker",
+    "voice_call",
+]
 
 # Gap 8: GET messages also appears without the /api/v1 prefix; that path does not exist.
-GAP_8_IGNORED_PATHS: frozenset[str] = frozenset({
-    "/accounts/{account_id}/conversations/{conversation_id}/messages",
-})
+GAP_8_IGNORED_PATHS: frozenset[str] = frozenset(
+    {
+        "/accounts/{account_id}/conversations/{conversation_id}/messages",
+    }
+)
 
 # Gap 11 (stricter than the spec): a blank `q` answers 422, so `q` is required and must not be blank.
 GAP_11_REQUIRED_QUERY: dict[tuple[str, str], dict[str, Any]] = {
@@ -86,43 +102,76 @@ BODY_GAPS: tuple[BodyGap, ...] = (
     # Gap 3: without `status` the code toggles.
     BodyGap(3, "POST", CONVERSATION + "/toggle_status", JSON, not_required=("status",)),
     # Gap 4: null clears the priority; "none" (in the spec) answers 500, so it is left out.
-    BodyGap(4, "POST", CONVERSATION + "/toggle_priority", JSON,
-            properties={"priority": {"enum": ["urgent", "high", "medium", "low", None]}}),
+    BodyGap(
+        4,
+        "POST",
+        CONVERSATION + "/toggle_priority",
+        JSON,
+        properties={"priority": {"enum": ["urgent", "high", "medium", "low", None]}},
+    ),
     # Gap 6: attachment-only messages need no content; accepted but undocumented fields.
-    BodyGap(6, "POST", MESSAGES, JSON, not_required=("content",), properties={
-        "content_type": {"type": "string", "enum": MESSAGE_CONTENT_TYPES},
-        "echo_id": {"type": "string"},
-        "source_id": {"type": "string"},
-        "external_created_at": {"type": "integer"},
-        "sender_type": {"type": "string", "enum": ["AgentBot"]},
-        "sender_id": {"type": "integer"},
-    }),
+    BodyGap(
+        6,
+        "POST",
+        MESSAGES,
+        JSON,
+        not_required=("content",),
+        properties={
+            "content_type": {"type": "string", "enum": MESSAGE_CONTENT_TYPES},
+            "echo_id": {"type": "string"},
+            "source_id": {"type": "string"},
+            "external_created_at": {"type": "integer"},
+            "sender_type": {"type": "string", "enum": ["AgentBot"]},
+            "sender_id": {"type": "integer"},
+        },
+    ),
     # Gap 7: the form reads is_voice_message (WhatsApp voice notes); gap 6's content types apply too.
-    BodyGap(7, "POST", MESSAGES, MULTIPART, properties={
-        "is_voice_message": {"type": "boolean"},
-        "content_type": {"type": "string", "enum": MESSAGE_CONTENT_TYPES},
-    }),
+    BodyGap(
+        7,
+        "POST",
+        MESSAGES,
+        MULTIPART,
+        properties={
+            "is_voice_message": {"type": "boolean"},
+            "content_type": {"type": "string", "enum": MESSAGE_CONTENT_TYPES},
+        },
+    ),
     # Gap 9: inbox_id is optional in the code, and source_id (for the contact inbox) is accepted.
-    BodyGap(9, "POST", CONTACTS, JSON, not_required=("inbox_id",),
-            properties={"source_id": {"type": "string"}}),
+    BodyGap(9, "POST", CONTACTS, JSON, not_required=("inbox_id",), properties={"source_id": {"type": "string"}}),
     # Gap 11: the last condition's query_operator may be null (or absent); the code reads
     # attribute_key, filter_operator and values from every condition.
-    BodyGap(11, "POST", CONTACTS + "/filter", JSON, properties={"payload": {
-        "type": "array", "minItems": 1, "items": {
-            "type": "object",
-            "required": ["attribute_key", "filter_operator", "values"],
-            "properties": {
-                "attribute_key": {"type": "string"},
-                "filter_operator": {"enum": ["equal_to", "not_equal_to", "contains", "does_not_contain"]},
-                "values": {"type": "array", "items": {"type": "string"}},
-                "query_operator": {"enum": ["AND", "OR", None]},
-            },
+    BodyGap(
+        11,
+        "POST",
+        CONTACTS + "/filter",
+        JSON,
+        properties={
+            "payload": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["attribute_key", "filter_operator", "values"],
+                    "properties": {
+                        "attribute_key": {"type": "string"},
+                        "filter_operator": {"enum": ["equal_to", "not_equal_to", "contains", "does_not_contain"]},
+                        "values": {"type": "array", "items": {"type": "string"}},
+                        "query_operator": {"enum": ["AND", "OR", None]},
+                    },
+                },
+            }
         },
-    }}, also={"required": ["payload"]}),
+        also={"required": ["payload"]},
+    ),
     # Gap 12: source_id may be left out when inbox_id and contact_id are given.
-    BodyGap(12, "POST", ACCOUNT + "/conversations", JSON, not_required=("source_id",),
-            also={"if": {"not": {"required": ["source_id"]}},
-                  "then": {"required": ["inbox_id", "contact_id"]}}),
+    BodyGap(
+        12,
+        "POST",
+        ACCOUNT + "/conversations",
+        JSON,
+        not_required=("source_id",),
+        also={"if": {"not": {"required": ["source_id"]}}, "then": {"required": ["inbox_id", "contact_id"]}},
+    ),
 )
 
 # ------------------------------------------------------------------------------ the spec, indexed
@@ -202,10 +251,12 @@ def operations() -> tuple[Operation, ...]:
             if method == "parameters":
                 continue
             params = {(p["in"], p["name"]): p for p in [*shared, *_resolve(op.get("parameters", []))]}
-            path_params = {name: p.get("schema", {}) for (where, name), p in params.items()
-                           if where == "path"}
-            query = {name: (p.get("schema", {}), bool(p.get("required")))
-                     for (where, name), p in params.items() if where == "query"}
+            path_params = {name: p.get("schema", {}) for (where, name), p in params.items() if where == "path"}
+            query = {
+                name: (p.get("schema", {}), bool(p.get("required")))
+                for (where, name), p in params.items()
+                if where == "query"
+            }
             for name, schema in GAP_11_REQUIRED_QUERY.get((method.upper(), template), {}).items():
                 query[name] = (schema, True)
             body = _resolve(op.get("requestBody", {}))
@@ -220,8 +271,18 @@ def operations() -> tuple[Operation, ...]:
             names = frozenset(n for s in security for n in s) if security is not None else default_security
             if (method.upper(), template) in GAP_1_BOT_ACCESS:
                 names |= {"agentBotApiKey"}
-            found.append(Operation(method.upper(), template, _template_regex(template), path_params, query,
-                                   bodies, bool(body.get("required")), names))
+            found.append(
+                Operation(
+                    method.upper(),
+                    template,
+                    _template_regex(template),
+                    path_params,
+                    query,
+                    bodies,
+                    bool(body.get("required")),
+                    names,
+                )
+            )
     return tuple(found)
 
 
@@ -237,7 +298,7 @@ def validate_request(request: httpx.Request, *, bot_token: str | None = None, ba
     path = request.url.path
     if base_path:
         assert path.startswith(base_path), f"{path} does not start with {base_path}"
-        path = path[len(base_path):]
+        path = path[len(base_path) :]
     op, path_values = _match(request.method, path)
     where = f"{request.method} {op.template}"
     _check_path_params(where, op, path_values)
@@ -300,8 +361,9 @@ def _coerce(text: str, schema: dict[str, Any]) -> Any:
 
 def _check_path_params(where: str, op: Operation, values: dict[str, str]) -> None:
     for name, value in values.items():
-        _validate(where, f"path parameter {name}", _coerce(value, op.path_params.get(name, {})),
-                  op.path_params.get(name, {}))
+        _validate(
+            where, f"path parameter {name}", _coerce(value, op.path_params.get(name, {})), op.path_params.get(name, {})
+        )
 
 
 def _check_token(where: str, op: Operation, request: httpx.Request, bot_token: str | None) -> None:
@@ -351,7 +413,8 @@ def _check_body(where: str, op: Operation, request: httpx.Request) -> None:
 def _form_fields(where: str, content_type: str, content: bytes, schema: dict[str, Any]) -> dict[str, Any]:
     """Decode a multipart body into the values the schema describes (files become their file names)."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + content)
+        b"Content-Type: " + content_type.encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + content
+    )
     assert message.is_multipart(), f"{where}: multipart body could not be parsed"
     properties = schema.get("properties", {})
     fields: dict[str, Any] = {}
@@ -359,7 +422,8 @@ def _form_fields(where: str, content_type: str, content: bytes, schema: dict[str
         name = part.get_param("name", header="content-disposition")
         assert isinstance(name, str), f"{where}: a form part has no name"
         assert name in properties or schema.get("additionalProperties") is not False, (
-            f"{where}: unknown form field {name!r}")
+            f"{where}: unknown form field {name!r}"
+        )
         prop = properties.get(name, {})
         is_array = prop.get("type") == "array"
         item_schema = prop.get("items", {}) if is_array else prop
@@ -386,6 +450,5 @@ def _validate(where: str, what: str, value: Any, schema: dict[str, Any]) -> None
         raise AssertionError(f"{where}: {what} does not fit {schema.get('type')}")
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
     if errors:
-        reasons = "; ".join(f"{'/'.join(str(p) for p in e.path) or '<root>'}: {e.message}"
-                            for e in errors[:5])
+        reasons = "; ".join(f"{'/'.join(str(p) for p in e.path) or '<root>'}: {e.message}" for e in errors[:5])
         raise AssertionError(f"{where}: {what} does not match the spec: {reasons}")

@@ -59,25 +59,30 @@ def router() -> Iterator[respx.MockRouter]:
 
 
 async def test_429_with_retry_after_waits_that_long_then_succeeds(
-        client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps) -> None:
-    route = router.get(LABELS).mock(side_effect=[
-        httpx.Response(429, headers={"Retry-After": "3"}, json={"error": "Too many requests"}),
-        httpx.Response(200, json={"payload": ["vip"]}),
-    ])
+    client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
+    route = router.get(LABELS).mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "3"}, json={"error": "Too many requests"}),
+            httpx.Response(200, json={"payload": ["vip"]}),
+        ]
+    )
     assert await client.get_labels(57) == ["vip"]
     assert route.call_count == 2
     assert sleeps.waits == [3.0]
 
 
 async def test_retry_after_is_capped(client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps) -> None:
-    router.get(LABELS).mock(side_effect=[httpx.Response(429, headers={"Retry-After": "3600"}),
-                                         httpx.Response(200, json={"payload": []})])
+    router.get(LABELS).mock(
+        side_effect=[httpx.Response(429, headers={"Retry-After": "3600"}), httpx.Response(200, json={"payload": []})]
+    )
     assert await client.get_labels(57) == []
     assert sleeps.waits == [30.0]
 
 
 async def test_429_on_a_new_message_is_retried_because_it_was_not_processed(
-        client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps) -> None:
+    client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
     route = router.post(MESSAGES).mock(side_effect=[httpx.Response(429), httpx.Response(200, json=SENT)])
     assert await client.post_message(57, "hi") == SENT
     assert route.call_count == 2
@@ -85,7 +90,8 @@ async def test_429_on_a_new_message_is_retried_because_it_was_not_processed(
 
 
 async def test_persistent_500_gives_up_after_four_attempts_with_backoff(
-        client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps) -> None:
+    client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
     route = router.get(LABELS).respond(500, text="Internal Server Error")
     with pytest.raises(ChatwootRetryable) as raised:
         await client.get_labels(57)
@@ -106,7 +112,8 @@ async def test_attempts_and_backoff_are_configurable(router: respx.MockRouter, s
 
 
 async def test_500_on_a_new_message_is_not_resent_to_avoid_a_duplicate_reply(
-        client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps) -> None:
+    client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
     route = router.post(MESSAGES).respond(500)
     with pytest.raises(ChatwootRetryable) as raised:
         await client.post_message(57, "hi")
@@ -116,14 +123,16 @@ async def test_500_on_a_new_message_is_not_resent_to_avoid_a_duplicate_reply(
 
 
 async def test_503_on_a_new_message_is_retried(
-        client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps) -> None:
+    client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
     route = router.post(MESSAGES).mock(side_effect=[httpx.Response(503), httpx.Response(200, json=SENT)])
     assert await client.post_message(57, "hi") == SENT
     assert route.call_count == 2
 
 
 async def test_connection_refused_is_retried_even_for_a_new_message(
-        client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps) -> None:
+    client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
     route = router.post(MESSAGES).mock(side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=SENT)])
     assert await client.post_message(57, "hi") == SENT
     assert route.call_count == 2
@@ -131,7 +140,8 @@ async def test_connection_refused_is_retried_even_for_a_new_message(
 
 
 async def test_read_timeout_on_a_new_message_raises_retryable_without_resending(
-        client: ChatwootClient, router: respx.MockRouter) -> None:
+    client: ChatwootClient, router: respx.MockRouter
+) -> None:
     route = router.post(MESSAGES).mock(side_effect=httpx.ReadTimeout("slow"))
     with pytest.raises(ChatwootRetryable, match="timed out") as raised:
         await client.post_message(57, "hi")
@@ -140,14 +150,14 @@ async def test_read_timeout_on_a_new_message_raises_retryable_without_resending(
 
 
 async def test_read_timeout_on_a_read_is_retried(
-        client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps) -> None:
+    client: ChatwootClient, router: respx.MockRouter, sleeps: Sleeps
+) -> None:
     route = router.get(LABELS).mock(side_effect=[httpx.ReadTimeout("slow"), httpx.Response(200, json={"payload": []})])
     assert await client.get_labels(57) == []
     assert route.call_count == 2
 
 
-async def test_persistent_transport_errors_raise_retryable(
-        client: ChatwootClient, router: respx.MockRouter) -> None:
+async def test_persistent_transport_errors_raise_retryable(client: ChatwootClient, router: respx.MockRouter) -> None:
     route = router.get(LABELS).mock(side_effect=httpx.ConnectError("refused"))
     with pytest.raises(ChatwootRetryable, match=r"could not connect.*CHATWOOT_URL"):
         await client.get_labels(57)
@@ -158,7 +168,8 @@ async def test_persistent_transport_errors_raise_retryable(
 
 
 async def test_401_raises_auth_error_at_once_naming_the_token_but_not_showing_it(
-        client: ChatwootClient, router: respx.MockRouter) -> None:
+    client: ChatwootClient, router: respx.MockRouter
+) -> None:
     route = router.get(LABELS).respond(401, json={"error": "Access to this endpoint is not authorized for bots"})
     with pytest.raises(ChatwootAuthError) as raised:
         await client.get_labels(57)
@@ -190,9 +201,11 @@ async def test_toggle_typing_still_raises_on_server_errors(client: ChatwootClien
 
 
 async def test_422_raises_bad_request_with_echoed_tokens_scrubbed(
-        client: ChatwootClient, router: respx.MockRouter) -> None:
+    client: ChatwootClient, router: respx.MockRouter
+) -> None:
     route = router.post(f"{ROOT}/contacts").respond(
-        422, json={"message": f"Phone number should be in e164 format (token {USER})"})
+        422, json={"message": f"Phone number should be in e164 format (token {USER})"}
+    )
     with pytest.raises(ChatwootBadRequest) as raised:
         await client.create_contact(name="Jane", phone_number="0151")
     assert raised.value.status == 422
@@ -202,7 +215,8 @@ async def test_422_raises_bad_request_with_echoed_tokens_scrubbed(
 
 
 async def test_non_json_success_is_an_error_pointing_at_the_url(
-        client: ChatwootClient, router: respx.MockRouter) -> None:
+    client: ChatwootClient, router: respx.MockRouter
+) -> None:
     router.get(f"{ROOT}/conversations/57").respond(200, text="<!doctype html><title>Chatwoot</title>")
     with pytest.raises(ChatwootError, match="not JSON; does CHATWOOT_URL point"):
         await client.get_conversation(57)
@@ -224,14 +238,17 @@ def test_every_error_is_a_chatwoot_error() -> None:
 # ----------------------------------------------------------------------------- Retry-After
 
 
-@pytest.mark.parametrize(("header", "seconds"), [
-    ("7", 7.0),
-    ("0", 0.0),
-    ("Thu, 18 Jun 2026 09:41:37 GMT", 30.0),
-    ("Thu, 18 Jun 2026 09:40:00 GMT", 0.0),  # in the past
-    ("soon", None),
-    ("nan", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("7", 7.0),
+        ("0", 0.0),
+        ("Thu, 18 Jun 2026 09:41:37 GMT", 30.0),
+        ("Thu, 18 Jun 2026 09:40:00 GMT", 0.0),  # in the past
+        ("soon", None),
+        ("nan", None),
+        (None, None),
+    ],
+)
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header, now=datetime(2026, 6, 18, 9, 41, 7, tzinfo=UTC)) == seconds

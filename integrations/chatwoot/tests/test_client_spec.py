@@ -25,11 +25,21 @@ BOT = "bot-token"
 USER = "user-token"
 
 
-def req(method: str, path: str, *, token: str | None = USER, json: Any = None, params: Any = None,
-        data: dict[str, str] | None = None, files: Any = None, content: bytes | None = None) -> httpx.Request:
+def req(
+    method: str,
+    path: str,
+    *,
+    token: str | None = USER,
+    json: Any = None,
+    params: Any = None,
+    data: dict[str, str] | None = None,
+    files: Any = None,
+    content: bytes | None = None,
+) -> httpx.Request:
     headers = {"api_access_token": token} if token else {}
-    return httpx.Request(method, ROOT + path, headers=headers, json=json, params=params, data=data, files=files,
-                         content=content)
+    return httpx.Request(
+        method, ROOT + path, headers=headers, json=json, params=params, data=data, files=files, content=content
+    )
 
 
 def rejected(request: httpx.Request, reason: str, *, bot_token: str | None = BOT) -> None:
@@ -65,14 +75,16 @@ def test_literal_path_wins_over_a_template() -> None:
 
 def test_path_without_the_api_prefix_is_not_a_real_endpoint() -> None:  # gap 8
     assert GAP_8_IGNORED_PATHS
-    request = httpx.Request("GET", "https://chat.acme.test/accounts/1/conversations/57/messages",
-                            headers={"api_access_token": USER})
+    request = httpx.Request(
+        "GET", "https://chat.acme.test/accounts/1/conversations/57/messages", headers={"api_access_token": USER}
+    )
     rejected(request, "no such path")
 
 
 def test_base_path_prefix_is_stripped() -> None:
-    request = httpx.Request("GET", "https://acme.test/cw/api/v1/accounts/1/conversations/57/labels",
-                            headers={"api_access_token": BOT})
+    request = httpx.Request(
+        "GET", "https://acme.test/cw/api/v1/accounts/1/conversations/57/labels", headers={"api_access_token": BOT}
+    )
     validate_request(request, bot_token=BOT, base_path="/cw")
     with pytest.raises(AssertionError, match="does not start with /other"):
         validate_request(request, base_path="/other")
@@ -91,8 +103,10 @@ def test_bot_token_on_user_only_endpoint_is_rejected() -> None:
     accepted(req("GET", "/conversations/57/messages", token=USER))
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/conversations/57"), ("GET", "/conversations/57/labels"),
-                                              ("POST", "/conversations/57/labels")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/conversations/57"), ("GET", "/conversations/57/labels"), ("POST", "/conversations/57/labels")],
+)
 def test_gap_1_bot_token_may_read_conversation_and_labels(method: str, path: str) -> None:
     assert len(GAP_1_BOT_ACCESS) == 4
     json = {"labels": ["vip"]} if method == "POST" else None
@@ -103,30 +117,48 @@ def test_gap_1_bot_token_may_read_conversation_and_labels(method: str, path: str
 
 
 def test_message_type_banana_is_rejected() -> None:
-    rejected(req("POST", "/conversations/57/messages", token=BOT,
-                 json={"content": "hi", "message_type": "banana", "private": False}),
-             "message_type: 'banana' is not one of")
+    rejected(
+        req(
+            "POST",
+            "/conversations/57/messages",
+            token=BOT,
+            json={"content": "hi", "message_type": "banana", "private": False},
+        ),
+        "message_type: 'banana' is not one of",
+    )
 
 
 def test_unknown_body_key_is_rejected() -> None:
-    rejected(req("POST", "/conversations/57/messages", token=BOT, json={"content": "hi", "privat": True}),
-             r"Additional properties are not allowed \('privat' was unexpected\)")
+    rejected(
+        req("POST", "/conversations/57/messages", token=BOT, json={"content": "hi", "privat": True}),
+        r"Additional properties are not allowed \('privat' was unexpected\)",
+    )
 
 
 def test_wrong_type_is_rejected() -> None:
-    rejected(req("POST", "/conversations/57/messages", token=BOT, json={"content": "hi", "private": "no"}),
-             "private: 'no' is not of type 'boolean'")
+    rejected(
+        req("POST", "/conversations/57/messages", token=BOT, json={"content": "hi", "private": "no"}),
+        "private: 'no' is not of type 'boolean'",
+    )
 
 
 def test_body_that_is_not_json_is_rejected() -> None:
-    request = httpx.Request("POST", ROOT + "/conversations/57/toggle_status", content=b"status=open",
-                            headers={"api_access_token": BOT, "content-type": "application/json"})
+    request = httpx.Request(
+        "POST",
+        ROOT + "/conversations/57/toggle_status",
+        content=b"status=open",
+        headers={"api_access_token": BOT, "content-type": "application/json"},
+    )
     rejected(request, "body is not JSON")
 
 
 def test_unsupported_content_type_is_rejected() -> None:
-    request = httpx.Request("POST", ROOT + "/conversations/57/toggle_status", content=b"status=open",
-                            headers={"api_access_token": BOT, "content-type": "application/x-www-form-urlencoded"})
+    request = httpx.Request(
+        "POST",
+        ROOT + "/conversations/57/toggle_status",
+        content=b"status=open",
+        headers={"api_access_token": BOT, "content-type": "application/x-www-form-urlencoded"},
+    )
     rejected(request, "content type 'application/x-www-form-urlencoded' not accepted")
 
 
@@ -139,29 +171,41 @@ def test_missing_required_body_is_rejected() -> None:
 
 
 def test_gap_6_message_without_content_and_with_echo_id_is_accepted() -> None:
-    accepted(req("POST", "/conversations/57/messages", token=BOT,
-                 json={"message_type": "outgoing", "content_attributes": {}, "echo_id": "e1"}))
-    accepted(req("POST", "/conversations/57/messages", token=BOT,
-                 json={"content": "Rate us", "content_type": "input_csat"}))
+    accepted(
+        req(
+            "POST",
+            "/conversations/57/messages",
+            token=BOT,
+            json={"message_type": "outgoing", "content_attributes": {}, "echo_id": "e1"},
+        )
+    )
+    accepted(
+        req("POST", "/conversations/57/messages", token=BOT, json={"content": "Rate us", "content_type": "input_csat"})
+    )
 
 
 def test_gap_3_toggle_status_without_status_is_accepted_but_bad_status_is_not() -> None:
     accepted(req("POST", "/conversations/57/toggle_status", token=BOT, json={}))
-    rejected(req("POST", "/conversations/57/toggle_status", token=BOT, json={"status": "closed"}),
-             "status: 'closed' is not one of")
+    rejected(
+        req("POST", "/conversations/57/toggle_status", token=BOT, json={"status": "closed"}),
+        "status: 'closed' is not one of",
+    )
 
 
 def test_gap_4_priority_null_is_accepted_and_none_is_rejected() -> None:
     accepted(req("POST", "/conversations/57/toggle_priority", token=BOT, json={"priority": None}))
-    rejected(req("POST", "/conversations/57/toggle_priority", token=BOT, json={"priority": "none"}),
-             "priority: 'none' is not one of")
+    rejected(
+        req("POST", "/conversations/57/toggle_priority", token=BOT, json={"priority": "none"}),
+        "priority: 'none' is not one of",
+    )
 
 
 def test_gap_9_create_contact_without_inbox_and_with_source_id() -> None:
     accepted(req("POST", "/contacts", json={"name": "Jane"}))
     accepted(req("POST", "/contacts", json={"name": "Jane", "inbox_id": 4, "source_id": "8f3c"}))
-    rejected(req("POST", "/contacts", json={"name": "Jane", "inbox_id": "four"}),
-             "inbox_id: 'four' is not of type 'number'")
+    rejected(
+        req("POST", "/contacts", json={"name": "Jane", "inbox_id": "four"}), "inbox_id: 'four' is not of type 'number'"
+    )
 
 
 def test_gap_11_search_needs_a_non_blank_q_and_no_unknown_parameters() -> None:
@@ -175,10 +219,14 @@ def test_gap_11_filter_conditions() -> None:
     condition = {"attribute_key": "email", "filter_operator": "equal_to", "values": ["a@b.test"]}
     accepted(req("POST", "/contacts/filter", json={"payload": [condition]}))
     accepted(req("POST", "/contacts/filter", json={"payload": [{**condition, "query_operator": None}]}))
-    rejected(req("POST", "/contacts/filter", json={"payload": [{**condition, "filter_operator": "equals"}]}),
-             "'equals' is not one of")
-    rejected(req("POST", "/contacts/filter", json={"payload": [{"attribute_key": "email", "values": ["x"]}]}),
-             "'filter_operator' is a required property")
+    rejected(
+        req("POST", "/contacts/filter", json={"payload": [{**condition, "filter_operator": "equals"}]}),
+        "'equals' is not one of",
+    )
+    rejected(
+        req("POST", "/contacts/filter", json={"payload": [{"attribute_key": "email", "values": ["x"]}]}),
+        "'filter_operator' is a required property",
+    )
     rejected(req("POST", "/contacts/filter", json={}), "'payload' is a required property")
 
 
@@ -200,24 +248,41 @@ def test_every_body_gap_names_an_operation_that_exists() -> None:
 
 
 def test_gap_7_multipart_with_voice_flag_is_accepted() -> None:
-    accepted(req("POST", "/conversations/57/messages", token=BOT, files=VOICE,
-                 data={"message_type": "outgoing", "private": "false", "is_voice_message": "true"}))
+    accepted(
+        req(
+            "POST",
+            "/conversations/57/messages",
+            token=BOT,
+            files=VOICE,
+            data={"message_type": "outgoing", "private": "false", "is_voice_message": "true"},
+        )
+    )
 
 
 def test_multipart_content_attributes_as_json_string_is_accepted() -> None:
-    accepted(req("POST", "/conversations/57/messages", token=BOT, files=VOICE,
-                 data={"content": "x", "content_attributes": '{"a": 1}'}))
+    accepted(
+        req(
+            "POST",
+            "/conversations/57/messages",
+            token=BOT,
+            files=VOICE,
+            data={"content": "x", "content_attributes": '{"a": 1}'},
+        )
+    )
 
 
-@pytest.mark.parametrize(("data", "files", "reason"), [
-    ({"message_type": "banana"}, VOICE, "message_type: 'banana' is not one of"),
-    ({"is_voice_message": "yes"}, VOICE, "form field 'is_voice_message' = 'yes' does not fit"),
-    ({"private": "0"}, VOICE, "form field 'private'"),
-    ({"voice": "true"}, VOICE, "unknown form field 'voice'"),
-    ({"attachments[]": "not-a-file"}, VOICE, "form field 'attachments\\[\\]' must be a file"),
-    ({"content": "x"}, [("content", ("c.txt", b"x", "text/plain"))], "form field 'content' is a file"),
-    ({}, [("attachment", ("r.ogg", b"OggS", "audio/ogg"))], "unknown form field 'attachment'"),
-])
+@pytest.mark.parametrize(
+    ("data", "files", "reason"),
+    [
+        ({"message_type": "banana"}, VOICE, "message_type: 'banana' is not one of"),
+        ({"is_voice_message": "yes"}, VOICE, "form field 'is_voice_message' = 'yes' does not fit"),
+        ({"private": "0"}, VOICE, "form field 'private'"),
+        ({"voice": "true"}, VOICE, "unknown form field 'voice'"),
+        ({"attachments[]": "not-a-file"}, VOICE, "form field 'attachments\\[\\]' must be a file"),
+        ({"content": "x"}, [("content", ("c.txt", b"x", "text/plain"))], "form field 'content' is a file"),
+        ({}, [("attachment", ("r.ogg", b"OggS", "audio/ogg"))], "unknown form field 'attachment'"),
+    ],
+)
 def test_bad_multipart_messages_are_rejected(data: dict[str, str], files: Any, reason: str) -> None:
     rejected(req("POST", "/conversations/57/messages", token=BOT, data=data, files=files), reason)
 
@@ -231,8 +296,11 @@ async def test_assert_all_valid_checks_every_recorded_call() -> None:
         router.get(ROOT + "/conversations/57/labels").respond(200, json={"payload": []})
         async with httpx.AsyncClient() as http:
             await http.get(ROOT + "/conversations/57/labels", headers={"api_access_token": BOT})
-            await http.post(ROOT + "/conversations/57/messages", headers={"api_access_token": BOT},
-                            json={"content": "hi", "message_type": "banana"})
+            await http.post(
+                ROOT + "/conversations/57/messages",
+                headers={"api_access_token": BOT},
+                json={"content": "hi", "message_type": "banana"},
+            )
         with pytest.raises(AssertionError, match="banana"):
             assert_all_valid(router, bot_token=BOT)
 

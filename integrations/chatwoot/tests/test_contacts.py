@@ -33,46 +33,56 @@ INBOX = 7
 # --------------------------------------------------------------------------------------- pure
 
 
-@pytest.mark.parametrize(("raw", "region", "e164"), [
-    ("+44 7700 900123", None, "+447700900123"),
-    ("+447700900123", None, "+447700900123"),
-    ("0044 7700 900123", None, "+447700900123"),
-    ("447700900123", None, "+447700900123"),
-    ("07700 900123", "GB", "+447700900123"),
-    ("07700 900123", "gb", "+447700900123"),
-    ("+33 (0)6 12 34 56 78", None, "+33612345678"),
-    ("0033612345678", "US", "+33612345678"),  # 00 is not the US exit code; still read as international
-    ("+1 (415) 555-0134", None, "+14155550134"),
-    ("(415) 555-0134", "US", "+14155550134"),
-    ("+351 21 000 0456", None, "+351210000456"),
-    ("912 345 678", "PT", "+351912345678"),
-    ("+49 30 901820", None, "+4930901820"),
-    ("+86 138 0013 8000", None, "+8613800138000"),
-    (" +44 7700 900123 ext. 12 ", None, "+447700900123"),
-    ("anonymous", None, None),
-    ("Anonymous", None, None),
-    ("withheld", None, None),
-    ("", None, None),
-    (None, None, None),
-    ("+4412", None, None),  # too short for the UK
-    ("12", None, None),
-    ("call me", None, None),
-    ("x+351912345678", None, None),  # junk before the "+": Chatwoot's unanchored check lets it through
-    ("tel:+351912345678", None, None),
-    ("x351912345678", None, None),
-    ("351+912345678", None, None),
-    ("++351912345678", None, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("+44 7700 900123", None, "+447700900123"),
+        ("+447700900123", None, "+447700900123"),
+        ("0044 7700 900123", None, "+447700900123"),
+        ("447700900123", None, "+447700900123"),
+        ("07700 900123", "GB", "+447700900123"),
+        ("07700 900123", "gb", "+447700900123"),
+        ("+33 (0)6 12 34 56 78", None, "+33612345678"),
+        ("0033612345678", "US", "+33612345678"),  # 00 is not the US exit code; still read as international
+        ("+1 (415) 555-0134", None, "+14155550134"),
+        ("(415) 555-0134", "US", "+14155550134"),
+        ("+351 21 000 0456", None, "+351210000456"),
+        ("912 345 678", "PT", "+351912345678"),
+        ("+49 30 901820", None, "+4930901820"),
+        ("+86 138 0013 8000", None, "+8613800138000"),
+        (" +44 7700 900123 ext. 12 ", None, "+447700900123"),
+        ("anonymous", None, None),
+        ("Anonymous", None, None),
+        ("withheld", None, None),
+        ("", None, None),
+        (None, None, None),
+        ("+4412", None, None),  # too short for the UK
+        ("12", None, None),
+        ("call me", None, None),
+        ("x+351912345678", None, None),  # junk before the "+": Chatwoot's unanchored check lets it through
+        ("tel:+351912345678", None, None),
+        ("x351912345678", None, None),
+        ("351+912345678", None, None),
+        ("++351912345678", None, None),
+    ],
+)
 def test_normalize_phone(raw: str | None, region: str | None, e164: str | None) -> None:
     assert normalize_phone(raw, region) == e164
 
 
-@pytest.mark.parametrize(("raw", "email"), [
-    (" Oliver.Bennett@Example.co.uk ", "oliver.bennett@example.co.uk"),
-    ("guest@example.com", "guest@example.com"),
-    ("not-an-email", None), ("@example.com", None), ("guest@localhost", None), ("a b@example.com", None),
-    ("", None), (None, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "email"),
+    [
+        (" Oliver.Bennett@Example.co.uk ", "oliver.bennett@example.co.uk"),
+        ("guest@example.com", "guest@example.com"),
+        ("not-an-email", None),
+        ("@example.com", None),
+        ("guest@localhost", None),
+        ("a b@example.com", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_normalize_email(raw: str | None, email: str | None) -> None:
     assert normalize_email(raw) == email
 
@@ -83,11 +93,13 @@ def test_display_phone() -> None:
 
 
 def test_pick_open_conversation_prefers_the_newest_unresolved_in_the_inbox() -> None:
-    conversations = [{"id": 10, "inbox_id": INBOX, "status": "open"},
-                     {"id": 12, "inbox_id": INBOX, "status": "pending"},
-                     {"id": 14, "inbox_id": INBOX, "status": "resolved"},
-                     {"id": 15, "inbox_id": 3, "status": "open"},
-                     {"id": 11, "inbox_id": str(INBOX), "status": "snoozed"}]
+    conversations = [
+        {"id": 10, "inbox_id": INBOX, "status": "open"},
+        {"id": 12, "inbox_id": INBOX, "status": "pending"},
+        {"id": 14, "inbox_id": INBOX, "status": "resolved"},
+        {"id": 15, "inbox_id": 3, "status": "open"},
+        {"id": 11, "inbox_id": str(INBOX), "status": "snoozed"},
+    ]
     assert pick_open_conversation(conversations, INBOX) == 12
     assert pick_open_conversation([{"id": 14, "inbox_id": INBOX, "status": "resolved"}], INBOX) is None
 
@@ -109,8 +121,10 @@ class Chatwoot:
         self.filter = self.router.post("/contacts/filter").mock(side_effect=self._filter)
         self.list = self.router.get(path__regex=r"/contacts/(?P<cid>\d+)/conversations").mock(side_effect=self._list)
         self.inbox = self.router.post(path__regex=r"/contacts/(?P<cid>\d+)/contact_inboxes").mock(
-            return_value=httpx.Response(200, json={"source_id": "c0ffee00-1111-4222-8333-444455556666",
-                                                   "inbox": {"id": INBOX}}))
+            return_value=httpx.Response(
+                200, json={"source_id": "c0ffee00-1111-4222-8333-444455556666", "inbox": {"id": INBOX}}
+            )
+        )
         self.start = self.router.post("/conversations").mock(side_effect=self._start)
 
     def add(self, **fields: Any) -> dict[str, Any]:
@@ -130,8 +144,9 @@ class Chatwoot:
     async def _search(self, request: httpx.Request) -> httpx.Response:
         await asyncio.sleep(self.delay)
         q = request.url.params["q"].lower()
-        hits = [c for c in self.contacts
-                if any(q in str(c.get(k) or "").lower() for k in ("name", "email", "phone_number"))]
+        hits = [
+            c for c in self.contacts if any(q in str(c.get(k) or "").lower() for k in ("name", "email", "phone_number"))
+        ]
         return httpx.Response(200, json={"meta": {"count": len(hits), "has_more": False}, "payload": hits})
 
     async def _create(self, request: httpx.Request) -> httpx.Response:
@@ -159,8 +174,12 @@ class Chatwoot:
     async def _start(self, request: httpx.Request) -> httpx.Response:
         await asyncio.sleep(self.delay)
         body = json.loads(request.content)
-        conversation = {"id": 80 + len(self.conversations), "inbox_id": body["inbox_id"], "status": "open",
-                        "contact_id": body["contact_id"]}
+        conversation = {
+            "id": 80 + len(self.conversations),
+            "inbox_id": body["inbox_id"],
+            "status": "open",
+            "contact_id": body["contact_id"],
+        }
         self.conversations.append(conversation)
         return httpx.Response(200, json=conversation)
 
@@ -191,16 +210,18 @@ def links(dsn: str) -> dict[str, int]:
         return {r[0]: r[1] for r in conn.execute("SELECT key, chatwoot_contact_id FROM contact_links")}
 
 
-async def test_cached_contact_needs_no_request(pool: AsyncConnectionPool, client: ChatwootClient,
-                                               chatwoot: Chatwoot, clean_db: str) -> None:
+async def test_cached_contact_needs_no_request(
+    pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot, clean_db: str
+) -> None:
     with psycopg.connect(clean_db, autocommit=True) as conn:
         conn.execute("INSERT INTO contact_links (key, chatwoot_contact_id) VALUES ('phone:+447700900123', 42)")
     assert await find_or_create_contact(pool, client, phone="+44 7700 900123") == 42
     assert chatwoot.router.calls.call_count == 0
 
 
-async def test_search_keeps_only_the_exact_number(pool: AsyncConnectionPool, client: ChatwootClient,
-                                                  chatwoot: Chatwoot, clean_db: str) -> None:
+async def test_search_keeps_only_the_exact_number(
+    pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot, clean_db: str
+) -> None:
     chatwoot.add(name="Longer", phone_number="+4477009001234")
     chatwoot.add(name="Called from +447700900123")
     oliver = chatwoot.add(name="Oliver", phone_number="+447700900123")
@@ -210,22 +231,33 @@ async def test_search_keeps_only_the_exact_number(pool: AsyncConnectionPool, cli
 
 
 async def test_a_contact_with_junk_before_the_plus_never_holds_the_guests_number(
-        pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot, clean_db: str) -> None:
+    pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot, clean_db: str
+) -> None:
     impostor = chatwoot.add(name="x", phone_number="x+447700900123")  # Chatwoot's unanchored check lets it in
     oliver = chatwoot.add(name="Oliver", phone_number="+447700900123")
     assert await find_or_create_contact(pool, client, phone="+44 7700 900123") == oliver["id"] != impostor["id"]
     assert links(clean_db) == {"phone:+447700900123": oliver["id"]}
 
 
-async def test_unknown_person_is_created_once_and_cached(pool: AsyncConnectionPool, client: ChatwootClient,
-                                                         chatwoot: Chatwoot, clean_db: str) -> None:
-    contact_id = await find_or_create_contact(pool, client, phone="+33 6 12 34 56 78", email="Camille@Example.fr",
-                                              name="Camille Martin", inbox_id=INBOX)
+async def test_unknown_person_is_created_once_and_cached(
+    pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot, clean_db: str
+) -> None:
+    contact_id = await find_or_create_contact(
+        pool, client, phone="+33 6 12 34 56 78", email="Camille@Example.fr", name="Camille Martin", inbox_id=INBOX
+    )
     assert chatwoot.requests() == [
         ("GET", "/contacts/search", {"q": "camille@example.fr", "page": "1"}),
         ("GET", "/contacts/search", {"q": "+33612345678", "page": "1"}),
-        ("POST", "/contacts", {"name": "Camille Martin", "email": "camille@example.fr", "phone_number": "+33612345678",
-                               "inbox_id": INBOX}),
+        (
+            "POST",
+            "/contacts",
+            {
+                "name": "Camille Martin",
+                "email": "camille@example.fr",
+                "phone_number": "+33612345678",
+                "inbox_id": INBOX,
+            },
+        ),
     ]
     assert links(clean_db) == {"email:camille@example.fr": contact_id, "phone:+33612345678": contact_id}
     assert await find_or_create_contact(pool, client, phone="+33612345678") == contact_id
@@ -233,8 +265,9 @@ async def test_unknown_person_is_created_once_and_cached(pool: AsyncConnectionPo
     assert chatwoot.router.calls.call_count == 3
 
 
-async def test_email_wins_over_phone_and_fills_nothing_taken(pool: AsyncConnectionPool, client: ChatwootClient,
-                                                            chatwoot: Chatwoot, clean_db: str) -> None:
+async def test_email_wins_over_phone_and_fills_nothing_taken(
+    pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot, clean_db: str
+) -> None:
     by_email = chatwoot.add(name="Oliver", email="oliver@example.co.uk")
     by_phone = chatwoot.add(name="Someone else", phone_number="+447700900123")
     found = await find_or_create_contact(pool, client, phone="+447700900123", email="oliver@example.co.uk")
@@ -247,8 +280,9 @@ async def test_email_wins_over_phone_and_fills_nothing_taken(pool: AsyncConnecti
     assert await find_or_create_contact(pool, client, phone="+447700900123") == by_phone["id"]
 
 
-async def test_found_contact_is_completed_with_the_missing_phone(pool: AsyncConnectionPool, client: ChatwootClient,
-                                                                chatwoot: Chatwoot, clean_db: str) -> None:
+async def test_found_contact_is_completed_with_the_missing_phone(
+    pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot, clean_db: str
+) -> None:
     guest = chatwoot.add(name="Oliver", email="oliver@example.co.uk")
     found = await find_or_create_contact(pool, client, phone="+447700900123", email="oliver@example.co.uk")
     assert found == guest["id"]
@@ -256,35 +290,47 @@ async def test_found_contact_is_completed_with_the_missing_phone(pool: AsyncConn
     assert links(clean_db) == {"email:oliver@example.co.uk": guest["id"], "phone:+447700900123": guest["id"]}
 
 
-async def test_taken_on_create_falls_back_to_an_exact_filter(pool: AsyncConnectionPool, client: ChatwootClient,
-                                                             chatwoot: Chatwoot) -> None:
+async def test_taken_on_create_falls_back_to_an_exact_filter(
+    pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot
+) -> None:
     hidden = chatwoot.add(name="Hidden", phone_number="+447700900123")
     chatwoot.search.mock(return_value=httpx.Response(200, json={"meta": {"has_more": False}, "payload": []}))
     assert await find_or_create_contact(pool, client, phone="+447700900123") == hidden["id"]
     assert chatwoot.requests()[-2:] == [
         ("POST", "/contacts", {"phone_number": "+447700900123"}),
-        ("POST", "/contacts/filter", {"payload": [{"attribute_key": "phone_number", "filter_operator": "equal_to",
-                                                   "values": ["+447700900123"]}]}),
+        (
+            "POST",
+            "/contacts/filter",
+            {
+                "payload": [
+                    {"attribute_key": "phone_number", "filter_operator": "equal_to", "values": ["+447700900123"]}
+                ]
+            },
+        ),
     ]
 
 
 @pytest.mark.parametrize("fields", [{"phone": "anonymous"}, {"email": "nobody"}, {}, {"phone": None, "email": None}])
-async def test_nothing_usable_gives_none(pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot,
-                                         fields: dict[str, Any]) -> None:
+async def test_nothing_usable_gives_none(
+    pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot, fields: dict[str, Any]
+) -> None:
     assert await find_or_create_contact(pool, client, **fields) is None
     assert chatwoot.router.calls.call_count == 0
 
 
-async def test_concurrent_lookups_of_a_new_number_create_one_contact(clean_db: str, chatwoot: Chatwoot,
-                                                                      client: ChatwootClient) -> None:
+async def test_concurrent_lookups_of_a_new_number_create_one_contact(
+    clean_db: str, chatwoot: Chatwoot, client: ChatwootClient
+) -> None:
     chatwoot.delay = 0.05
-    pools = [AsyncConnectionPool(clean_db, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
-             for _ in range(6)]
+    pools = [
+        AsyncConnectionPool(clean_db, min_size=1, max_size=2, open=False, kwargs={"autocommit": True}) for _ in range(6)
+    ]
     for db in pools:
         await db.open(wait=True, timeout=10)
     try:
-        ids = await asyncio.gather(*(find_or_create_contact(db, client, phone="+351 912 345 678", name="Guest")
-                                     for db in pools))
+        ids = await asyncio.gather(
+            *(find_or_create_contact(db, client, phone="+351 912 345 678", name="Guest") for db in pools)
+        )
     finally:
         for db in pools:
             await db.close()
@@ -293,24 +339,31 @@ async def test_concurrent_lookups_of_a_new_number_create_one_contact(clean_db: s
     assert links(clean_db) == {"phone:+351912345678": ids[0]}
 
 
-async def test_conversation_is_reused_or_opened_once(pool: AsyncConnectionPool, client: ChatwootClient,
-                                                     chatwoot: Chatwoot) -> None:
+async def test_conversation_is_reused_or_opened_once(
+    pool: AsyncConnectionPool, client: ChatwootClient, chatwoot: Chatwoot
+) -> None:
     chatwoot.delay = 0.05
     chatwoot.conversations.append({"id": 70, "inbox_id": INBOX, "status": "resolved", "contact_id": 600})
-    ids = await asyncio.gather(*(find_or_create_conversation(pool, client, contact_id=600, inbox_id=INBOX)
-                                 for _ in range(4)))
+    ids = await asyncio.gather(
+        *(find_or_create_conversation(pool, client, contact_id=600, inbox_id=INBOX) for _ in range(4))
+    )
     assert ids == [81] * 4
     assert chatwoot.start.call_count == 1 and chatwoot.inbox.call_count == 1
     requests = chatwoot.requests()
-    assert ("POST", "/conversations", {"inbox_id": INBOX, "contact_id": 600,
-                                       "source_id": "c0ffee00-1111-4222-8333-444455556666"}) in requests
+    assert (
+        "POST",
+        "/conversations",
+        {"inbox_id": INBOX, "contact_id": 600, "source_id": "c0ffee00-1111-4222-8333-444455556666"},
+    ) in requests
     assert await find_or_create_conversation(pool, client, contact_id=600, inbox_id=INBOX) == 81
     assert chatwoot.start.call_count == 1
 
 
 async def test_forget_contact_drops_every_link(pool: AsyncConnectionPool, clean_db: str) -> None:
     with psycopg.connect(clean_db, autocommit=True) as conn:
-        conn.execute("INSERT INTO contact_links (key, chatwoot_contact_id) VALUES ('phone:+1', 5), ('email:a@b.c', 5),"
-                     " ('phone:+2', 6)")
+        conn.execute(
+            "INSERT INTO contact_links (key, chatwoot_contact_id) VALUES ('phone:+1', 5), ('email:a@b.c', 5),"
+            " ('phone:+2', 6)"
+        )
     await forget_contact(pool, 5)
     assert links(clean_db) == {"phone:+2": 6}

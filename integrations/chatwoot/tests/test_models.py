@@ -23,7 +23,8 @@ from integrations.chatwoot.models import (
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_FIXTURES = Path(os.environ.get("SIDECAR_SHARED", Path(__file__).resolve().parents[4] / "shared")) / (
-    "fixtures/chatwoot")
+    "fixtures/chatwoot"
+)
 WEBHOOK_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.json") if not p.name.startswith("api_response"))
 
 
@@ -95,7 +96,12 @@ def test_incoming_widget_voice_note_is_from_the_contact_with_one_audio_attachmen
     assert event.account is not None and event.account.name == "Acme Support"
     [audio] = event.audio_attachments
     assert (audio.id, audio.file_type, audio.content_type, audio.file_extension, audio.file_size) == (
-        3310, "audio", "audio/mpeg", "mp3", 48213)
+        3310,
+        "audio",
+        "audio/mpeg",
+        "mp3",
+        48213,
+    )
     assert audio.data_url is not None and audio.data_url.endswith("/voice-note.mp3?disposition=inline")
 
 
@@ -108,7 +114,8 @@ def test_transcribed_update_carries_the_transcript_on_the_attachment() -> None:
     event = message("message_updated.audio_transcribed.json")
     assert event.event == "message_updated"
     assert [a.transcribed_text for a in event.audio_attachments] == [
-        "Hallo, ich möchte unser Abo auf den Team-Tarif upgraden. Geht das heute noch?"]
+        "Hallo, ich möchte unser Abo auf den Team-Tarif upgraden. Geht das heute noch?"
+    ]
 
 
 def test_bot_echo_is_outgoing_from_the_agent_bot() -> None:
@@ -144,15 +151,19 @@ def test_html_content_from_chatwoot_4_10_is_turned_into_plain_text_with_line_bre
 
 def test_html_lists_become_dashed_lines() -> None:
     assert html_to_text("<p>Bitte:</p>\n<ul>\n<li>Handtücher</li>\n<li>Föhn</li>\n</ul>\n") == (
-        "Bitte:\n\n- Handtücher\n- Föhn")
+        "Bitte:\n\n- Handtücher\n- Föhn"
+    )
 
 
-@pytest.mark.parametrize("content", [
-    "Ich <3 eure Wohnung",
-    "Preis < 100 € und > 50 €?",
-    "**fett**\nzweite Zeile",
-    "Tag <name> ersetzen",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "Ich <3 eure Wohnung",
+        "Preis < 100 € und > 50 €?",
+        "**fett**\nzweite Zeile",
+        "Tag <name> ersetzen",
+    ],
+)
 def test_plain_text_and_markdown_are_left_alone(content: str) -> None:
     assert message(content=content).text == content
 
@@ -170,14 +181,17 @@ def test_integer_message_type_is_read_as_its_name() -> None:
     assert message(message_type=3).message_type == "template"
 
 
-@pytest.mark.parametrize(("sender", "kind"), [
-    ({"id": 9, "name": "Captain", "type": "captain_assistant"}, "captain_assistant"),
-    ({"id": 2, "name": "Ada", "type": "agent_bot"}, "agent_bot"),
-    ({"id": 5, "name": "Maria", "type": "user"}, "user"),
-    ({"id": 812, "name": "Guest", "type": "contact"}, "contact"),
-    ({"id": 812, "name": "Guest"}, "contact"),
-    ({"id": 1, "type": "platform_app"}, "unknown"),
-])
+@pytest.mark.parametrize(
+    ("sender", "kind"),
+    [
+        ({"id": 9, "name": "Captain", "type": "captain_assistant"}, "captain_assistant"),
+        ({"id": 2, "name": "Ada", "type": "agent_bot"}, "agent_bot"),
+        ({"id": 5, "name": "Maria", "type": "user"}, "user"),
+        ({"id": 812, "name": "Guest", "type": "contact"}, "contact"),
+        ({"id": 812, "name": "Guest"}, "contact"),
+        ({"id": 1, "type": "platform_app"}, "unknown"),
+    ],
+)
 def test_sender_kind(sender: dict[str, Any], kind: str) -> None:
     event = message(sender=sender)
     assert event.sender_kind == kind
@@ -188,7 +202,12 @@ def test_minimal_message_with_only_required_fields_gets_empty_defaults() -> None
     event = parse_event({"event": "message_created", "id": 1, "conversation": {"id": 2}})
     assert isinstance(event, MessageEvent)
     assert (event.content, event.message_type, event.private, event.sender, event.inbox) == (
-        None, None, None, None, None)
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
     assert (event.text, event.attachments, event.audio_attachments, event.content_attributes) == ("", [], [], {})
     assert (event.conversation_id, event.contact_id, event.inbox_id, event.is_from_contact) == (2, None, None, False)
     assert event.conversation.labels == [] and event.conversation.meta is None
@@ -202,7 +221,10 @@ def test_nulls_in_list_and_object_fields_become_empty() -> None:
     assert isinstance(event, MessageEvent)
     assert (event.attachments, event.content_attributes) == ([], {})
     assert (event.conversation.labels, event.conversation.custom_attributes, event.conversation.messages) == (
-        [], {}, [])
+        [],
+        {},
+        [],
+    )
 
 
 def test_4_10_payload_without_attachment_content_type_or_extension_or_account() -> None:
@@ -217,18 +239,21 @@ def test_4_10_payload_without_attachment_content_type_or_extension_or_account() 
     assert [a.file_extension for a in event.audio_attachments] == ["mp3"]
 
 
-@pytest.mark.parametrize(("attachment", "is_audio"), [
-    ({"file_type": "audio"}, True),
-    ({"file_type": "image", "content_type": "audio/mp4", "extension": "m4a"}, True),  # widget direct upload
-    ({"file_type": "image", "data_url": "https://c.test/rails/active_storage/blobs/redirect/x/memo.M4A"}, True),
-    ({"file_type": "image", "extension": "opus"}, True),
-    ({"file_type": "file", "extension": "oga"}, True),
-    ({"file_type": "image", "content_type": "image/png", "extension": "png"}, False),
-    ({"file_type": "image", "content_type": "image/webp", "extension": "ogg"}, False),  # content type wins
-    ({"file_type": "video", "extension": "webm"}, False),
-    ({"file_type": "file", "content_type": "application/pdf", "extension": "pdf"}, False),
-    ({"file_type": "location"}, False),
-])
+@pytest.mark.parametrize(
+    ("attachment", "is_audio"),
+    [
+        ({"file_type": "audio"}, True),
+        ({"file_type": "image", "content_type": "audio/mp4", "extension": "m4a"}, True),  # widget direct upload
+        ({"file_type": "image", "data_url": "https://c.test/rails/active_storage/blobs/redirect/x/memo.M4A"}, True),
+        ({"file_type": "image", "extension": "opus"}, True),
+        ({"file_type": "file", "extension": "oga"}, True),
+        ({"file_type": "image", "content_type": "image/png", "extension": "png"}, False),
+        ({"file_type": "image", "content_type": "image/webp", "extension": "ogg"}, False),  # content type wins
+        ({"file_type": "video", "extension": "webm"}, False),
+        ({"file_type": "file", "content_type": "application/pdf", "extension": "pdf"}, False),
+        ({"file_type": "location"}, False),
+    ],
+)
 def test_audio_attachment_detection(attachment: dict[str, Any], is_audio: bool) -> None:
     assert Attachment.model_validate({"id": 1, **attachment}).is_audio is is_audio
 
@@ -240,17 +265,19 @@ def test_conversation_resolved() -> None:
     event = parse_event(load("conversation_resolved.json"))
     assert isinstance(event, ConversationEvent)
     assert (event.event, event.conversation_id, event.status, event.inbox_id) == (
-        "conversation_resolved", 57, "resolved", 3)
-    assert (event.labels, event.custom_attributes, event.contact_id) == (
-        ["upgrade"], {"plan_requested": "team"}, 812)
+        "conversation_resolved",
+        57,
+        "resolved",
+        3,
+    )
+    assert (event.labels, event.custom_attributes, event.contact_id) == (["upgrade"], {"plan_requested": "team"}, 812)
     assert event.changed_attributes is None
 
 
 def test_status_changed_has_null_changed_attributes() -> None:
     event = parse_event(load("conversation_status_changed.resolved.json"))
     assert isinstance(event, ConversationEvent)
-    assert (event.event, event.status, event.changed_attributes) == (
-        "conversation_status_changed", "resolved", None)
+    assert (event.event, event.status, event.changed_attributes) == ("conversation_status_changed", "resolved", None)
     assert event.changed("status") is None
 
 
@@ -301,15 +328,20 @@ def test_unknown_event_is_reported_separately_from_malformed_payloads() -> None:
     assert not isinstance(raised.value, MalformedPayload)
 
 
-@pytest.mark.parametrize(("payload", "reason"), [
-    ([{"event": "message_created"}], "expected a JSON object, got list"),
-    ({"id": 1}, "no 'event'"),
-    ({"event": 5}, "no 'event'"),
-    ({"event": "message_created", "id": 1}, "conversation: Field required"),
-    ({"event": "message_created", "id": "x", "conversation": {"id": 1}}, "^malformed message_created payload: id:"),
-    ({"event": "message_created", "id": 1, "conversation": {"id": 1}, "attachments": {"id": 1}},
-     "attachments: Input should be a valid list"),
-])
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ([{"event": "message_created"}], "expected a JSON object, got list"),
+        ({"id": 1}, "no 'event'"),
+        ({"event": 5}, "no 'event'"),
+        ({"event": "message_created", "id": 1}, "conversation: Field required"),
+        ({"event": "message_created", "id": "x", "conversation": {"id": 1}}, "^malformed message_created payload: id:"),
+        (
+            {"event": "message_created", "id": 1, "conversation": {"id": 1}, "attachments": {"id": 1}},
+            "attachments: Input should be a valid list",
+        ),
+    ],
+)
 def test_malformed_payloads_are_refused_with_the_field_named(payload: Any, reason: str) -> None:
     with pytest.raises(MalformedPayload, match=reason):
         parse_event(payload)

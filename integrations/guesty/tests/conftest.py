@@ -40,9 +40,17 @@ def load(name: str) -> dict[str, Any]:
 
 
 def settings_for(dsn: str, **extra: str) -> Settings:
-    env = {"DATABASE_URL": dsn, "CHATWOOT_URL": CHATWOOT_URL, "CHATWOOT_ACCOUNT_ID": str(ACCOUNT_ID),
-           "CHATWOOT_BOT_TOKEN": BOT_TOKEN, "CHATWOOT_API_TOKEN": API_TOKEN, "GUESTY_API_URL": GUESTY_URL,
-           "GUESTY_CLIENT_ID": "cid-123", "GUESTY_CLIENT_SECRET": "csecret-456", "SPEECH_BACKEND": "local"}
+    env = {
+        "DATABASE_URL": dsn,
+        "CHATWOOT_URL": CHATWOOT_URL,
+        "CHATWOOT_ACCOUNT_ID": str(ACCOUNT_ID),
+        "CHATWOOT_BOT_TOKEN": BOT_TOKEN,
+        "CHATWOOT_API_TOKEN": API_TOKEN,
+        "GUESTY_API_URL": GUESTY_URL,
+        "GUESTY_CLIENT_ID": "cid-123",
+        "GUESTY_CLIENT_SECRET": "csecret-456",
+        "SPEECH_BACKEND": "local",
+    }
     env.update(extra)
     return load_settings(env)
 
@@ -159,13 +167,24 @@ class FakeChatwoot:
 
     def _create(self, request: httpx.Request) -> httpx.Response:
         body = self._check(request)
-        contact = {"id": self.next_contact_id, "name": body.get("name"), "email": body.get("email"),
-                   "phone_number": body.get("phone_number"), "custom_attributes": {}}
+        contact = {
+            "id": self.next_contact_id,
+            "name": body.get("name"),
+            "email": body.get("email"),
+            "phone_number": body.get("phone_number"),
+            "custom_attributes": {},
+        }
         self.next_contact_id += 1
         self.contacts.append(contact)
         if self.conversation_for_new_contacts is not None:
-            self.conversations[contact["id"]] = [{"id": self.conversation_for_new_contacts, "inbox_id": 1,
-                                                  "status": "open", "last_activity_at": 1767000000}]
+            self.conversations[contact["id"]] = [
+                {
+                    "id": self.conversation_for_new_contacts,
+                    "inbox_id": 1,
+                    "status": "open",
+                    "last_activity_at": 1767000000,
+                }
+            ]
         return httpx.Response(200, json={"payload": {"contact": contact, "contact_inbox": None}})
 
     def _update(self, request: httpx.Request) -> httpx.Response:
@@ -217,16 +236,21 @@ def chatwoot(router: respx.MockRouter) -> FakeChatwoot:
 
 
 @pytest.fixture
-async def ctx(pool: AsyncConnectionPool, clean_db: str, tmp_path: Path, chatwoot: FakeChatwoot,
-              router: respx.MockRouter) -> AsyncIterator[JobContext]:
+async def ctx(
+    pool: AsyncConnectionPool, clean_db: str, tmp_path: Path, chatwoot: FakeChatwoot, router: respx.MockRouter
+) -> AsyncIterator[JobContext]:
     """A worker context on the test database, a fake Chatwoot, an embedded store and a Guesty client."""
     settings = settings_for(clean_db, QDRANT_PATH=str(tmp_path / "qdrant"))
     http = httpx.AsyncClient()
     retriever = LazyRetriever(tmp_path / "qdrant" / "knowledge")
     context = JobContext(
-        settings=settings, db=pool, http=http, redis=redis.Redis.from_url(REDIS_URL),
-        chatwoot=ChatwootClient(http, CHATWOOT_URL, ACCOUNT_ID, bot_token=BOT_TOKEN, api_token=API_TOKEN,
-                                sleep=no_sleep),
+        settings=settings,
+        db=pool,
+        http=http,
+        redis=redis.Redis.from_url(REDIS_URL),
+        chatwoot=ChatwootClient(
+            http, CHATWOOT_URL, ACCOUNT_ID, bot_token=BOT_TOKEN, api_token=API_TOKEN, sleep=no_sleep
+        ),
         extras={"retriever": retriever, "guesty_client": guesty_client(http, pool)},
     )
     try:

@@ -32,8 +32,12 @@ TOKEN_URL = f"{GUESTY_URL}/oauth2/token"
 
 
 def token_route(router: respx.MockRouter, *tokens: str, expires_in: int = 86400) -> respx.Route:
-    responses = [httpx.Response(200, json={"token_type": "Bearer", "expires_in": expires_in, "access_token": t,
-                                           "scope": "open-api"}) for t in tokens]
+    responses = [
+        httpx.Response(
+            200, json={"token_type": "Bearer", "expires_in": expires_in, "access_token": t, "scope": "open-api"}
+        )
+        for t in tokens
+    ]
     return router.post(TOKEN_URL).mock(side_effect=responses)
 
 
@@ -48,14 +52,19 @@ async def test_token_is_requested_with_client_credentials_and_stored(pool: Async
     with respx.mock(assert_all_called=False) as router:
         tokens = token_route(router, "tok-1")
         reads = router.get(RESERVATION_URL).mock(
-            return_value=httpx.Response(200, json=load("reservation.new")["reservation"]))
+            return_value=httpx.Response(200, json=load("reservation.new")["reservation"])
+        )
         async with httpx.AsyncClient() as http:
             body = await guesty_client(http, pool).get_reservation(RID)
     assert body["confirmationCode"] == "HM4KQZ8X2T"
     request = tokens.calls.last.request
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
-    assert parse_qs(request.content.decode()) == {"grant_type": ["client_credentials"], "scope": ["open-api"],
-                                                  "client_id": ["cid-123"], "client_secret": ["csecret-456"]}
+    assert parse_qs(request.content.decode()) == {
+        "grant_type": ["client_credentials"],
+        "scope": ["open-api"],
+        "client_id": ["cid-123"],
+        "client_secret": ["csecret-456"],
+    }
     assert reads.calls.last.request.headers["authorization"] == "Bearer tok-1"
     value, expires_at = await kv(pool, TOKEN_KEY)
     assert value == {"access_token": "tok-1"}
@@ -83,7 +92,8 @@ async def test_burst_of_100_events_across_processes_makes_one_token_request(clea
         with respx.mock(assert_all_called=False) as router:
             tokens = token_route(router, *(f"tok-{i}" for i in range(5)))
             reads = router.get(url__regex=rf"^{GUESTY_URL}/v1/reservations/r\d+$").mock(
-                side_effect=lambda request: httpx.Response(200, json={"_id": request.url.path.rsplit("/", 1)[1]}))
+                side_effect=lambda request: httpx.Response(200, json={"_id": request.url.path.rsplit("/", 1)[1]})
+            )
             async with httpx.AsyncClient() as http:
                 clients = [guesty_client(http, p) for p in pools]
                 results = await asyncio.gather(*(clients[i % 4].get_reservation(f"r{i}") for i in range(100)))
@@ -105,10 +115,12 @@ async def test_rate_limited_read_is_retried_after_retry_after(pool: AsyncConnect
 
     with respx.mock(assert_all_called=False) as router:
         token_route(router, "tok-1")
-        reads = router.get(RESERVATION_URL).mock(side_effect=[
-            httpx.Response(429, headers={"Retry-After": "7"}, json={"message": "Too Many Requests"}),
-            httpx.Response(200, json={"_id": RID, "status": "confirmed"}),
-        ])
+        reads = router.get(RESERVATION_URL).mock(
+            side_effect=[
+                httpx.Response(429, headers={"Retry-After": "7"}, json={"message": "Too Many Requests"}),
+                httpx.Response(200, json={"_id": RID, "status": "confirmed"}),
+            ]
+        )
         async with httpx.AsyncClient() as http:
             body = await guesty_client(http, pool, sleep=sleep).get_reservation(RID)
     assert body == {"_id": RID, "status": "confirmed"}
@@ -144,18 +156,19 @@ async def test_server_errors_are_retried_then_raised(pool: AsyncConnectionPool) 
 async def test_401_refreshes_the_token_once(pool: AsyncConnectionPool) -> None:
     with respx.mock(assert_all_called=False) as router:
         tokens = token_route(router, "tok-1", "tok-2")
-        reads = router.get(RESERVATION_URL).mock(side_effect=[
-            httpx.Response(200, json={"_id": RID}),
-            httpx.Response(401, json={"message": "Unauthorized"}),
-            httpx.Response(200, json={"_id": RID}),
-        ])
+        reads = router.get(RESERVATION_URL).mock(
+            side_effect=[
+                httpx.Response(200, json={"_id": RID}),
+                httpx.Response(401, json={"message": "Unauthorized"}),
+                httpx.Response(200, json={"_id": RID}),
+            ]
+        )
         async with httpx.AsyncClient() as http:
             client = guesty_client(http, pool)
             await client.get_reservation(RID)
             await client.get_reservation(RID)
     assert tokens.call_count == 2
-    assert [c.request.headers["authorization"] for c in reads.calls] == ["Bearer tok-1", "Bearer tok-1",
-                                                                        "Bearer tok-2"]
+    assert [c.request.headers["authorization"] for c in reads.calls] == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
     assert (await kv(pool, TOKEN_KEY))[0] == {"access_token": "tok-2"}
 
 
@@ -171,30 +184,41 @@ async def test_401_after_refresh_is_an_auth_error(pool: AsyncConnectionPool) -> 
 
 async def test_401_uses_a_token_another_process_refreshed_meanwhile(pool: AsyncConnectionPool) -> None:
     async with pool.connection() as conn:
-        await conn.execute("INSERT INTO kv_state (key, value, expires_at)"
-                           " VALUES (%s, %s, now() + interval '20 hours')",
-                           (TOKEN_KEY, Jsonb({"access_token": "tok-old"})))
+        await conn.execute(
+            "INSERT INTO kv_state (key, value, expires_at) VALUES (%s, %s, now() + interval '20 hours')",
+            (TOKEN_KEY, Jsonb({"access_token": "tok-old"})),
+        )
     with respx.mock(assert_all_called=False) as router:
         tokens = token_route(router, "tok-never")
-        reads = router.get(RESERVATION_URL).mock(side_effect=[
-            httpx.Response(200, json={"_id": RID}), httpx.Response(401), httpx.Response(200, json={"_id": RID})])
+        reads = router.get(RESERVATION_URL).mock(
+            side_effect=[
+                httpx.Response(200, json={"_id": RID}),
+                httpx.Response(401),
+                httpx.Response(200, json={"_id": RID}),
+            ]
+        )
         async with httpx.AsyncClient() as http:
             client = guesty_client(http, pool)
             await client.get_reservation(RID)  # caches tok-old in this process
             async with pool.connection() as conn:  # another process refreshed meanwhile
-                await conn.execute("UPDATE kv_state SET value = %s WHERE key = %s",
-                                   (Jsonb({"access_token": "tok-new"}), TOKEN_KEY))
+                await conn.execute(
+                    "UPDATE kv_state SET value = %s WHERE key = %s", (Jsonb({"access_token": "tok-new"}), TOKEN_KEY)
+                )
             await client.get_reservation(RID)
     assert tokens.call_count == 0
-    assert [c.request.headers["authorization"] for c in reads.calls] == ["Bearer tok-old", "Bearer tok-old",
-                                                                        "Bearer tok-new"]
+    assert [c.request.headers["authorization"] for c in reads.calls] == [
+        "Bearer tok-old",
+        "Bearer tok-old",
+        "Bearer tok-new",
+    ]
 
 
 async def test_expiring_token_is_refreshed_before_it_expires(pool: AsyncConnectionPool) -> None:
     async with pool.connection() as conn:
-        await conn.execute("INSERT INTO kv_state (key, value, expires_at)"
-                           " VALUES (%s, %s, now() + interval '5 minutes')",
-                           (TOKEN_KEY, Jsonb({"access_token": "tok-old"})))
+        await conn.execute(
+            "INSERT INTO kv_state (key, value, expires_at) VALUES (%s, %s, now() + interval '5 minutes')",
+            (TOKEN_KEY, Jsonb({"access_token": "tok-old"})),
+        )
     with respx.mock(assert_all_called=False) as router:
         tokens = token_route(router, "tok-fresh")
         reads = router.get(RESERVATION_URL).mock(return_value=httpx.Response(200, json={"_id": RID}))
@@ -208,8 +232,10 @@ async def test_sixth_token_request_in_a_day_is_refused_without_asking_guesty(poo
     now = datetime.now(UTC)
     stamps = [now - timedelta(hours=h) for h in (23, 20, 10, 5, 1)] + [now - timedelta(hours=30)]
     async with pool.connection() as conn:
-        await conn.execute("INSERT INTO kv_state (key, value) VALUES (%s, %s)",
-                           (REQUESTS_KEY, Jsonb({"requested_at": [s.isoformat() for s in stamps]})))
+        await conn.execute(
+            "INSERT INTO kv_state (key, value) VALUES (%s, %s)",
+            (REQUESTS_KEY, Jsonb({"requested_at": [s.isoformat() for s in stamps]})),
+        )
     with respx.mock(assert_all_called=False) as router:
         tokens = token_route(router, "tok-1")
         async with httpx.AsyncClient() as http:
@@ -223,8 +249,10 @@ async def test_token_request_after_the_oldest_left_the_window_is_allowed(pool: A
     now = datetime.now(UTC)
     stamps = [now - timedelta(hours=h) for h in (25, 20, 10, 5, 1)]
     async with pool.connection() as conn:
-        await conn.execute("INSERT INTO kv_state (key, value) VALUES (%s, %s)",
-                           (REQUESTS_KEY, Jsonb({"requested_at": [s.isoformat() for s in stamps]})))
+        await conn.execute(
+            "INSERT INTO kv_state (key, value) VALUES (%s, %s)",
+            (REQUESTS_KEY, Jsonb({"requested_at": [s.isoformat() for s in stamps]})),
+        )
     with respx.mock(assert_all_called=False) as router:
         token_route(router, "tok-1")
         router.get(RESERVATION_URL).mock(return_value=httpx.Response(200, json={"_id": RID}))

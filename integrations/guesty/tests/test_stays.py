@@ -33,18 +33,21 @@ CHECK_IN = datetime(2026, 2, 13, 15, 0, tzinfo=UTC)
 CHECK_OUT = datetime(2026, 2, 17, 10, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("status", "now", "expected"), [
-    ("confirmed", datetime(2026, 2, 1, tzinfo=UTC), "pre-stay"),
-    ("confirmed", CHECK_IN - timedelta(seconds=1), "pre-stay"),
-    ("confirmed", CHECK_IN, "during-stay"),
-    ("confirmed", CHECK_OUT - timedelta(seconds=1), "during-stay"),
-    ("confirmed", CHECK_OUT, "post-stay"),
-    ("reserved", datetime(2026, 2, 15, tzinfo=UTC), "during-stay"),
-    ("inquiry", datetime(2026, 2, 15, tzinfo=UTC), "inquiry"),
-    ("canceled", datetime(2026, 2, 1, tzinfo=UTC), None),
-    ("declined", datetime(2026, 2, 1, tzinfo=UTC), None),
-    ("Confirmed", datetime(2026, 3, 1, tzinfo=UTC), "post-stay"),
-])
+@pytest.mark.parametrize(
+    ("status", "now", "expected"),
+    [
+        ("confirmed", datetime(2026, 2, 1, tzinfo=UTC), "pre-stay"),
+        ("confirmed", CHECK_IN - timedelta(seconds=1), "pre-stay"),
+        ("confirmed", CHECK_IN, "during-stay"),
+        ("confirmed", CHECK_OUT - timedelta(seconds=1), "during-stay"),
+        ("confirmed", CHECK_OUT, "post-stay"),
+        ("reserved", datetime(2026, 2, 15, tzinfo=UTC), "during-stay"),
+        ("inquiry", datetime(2026, 2, 15, tzinfo=UTC), "inquiry"),
+        ("canceled", datetime(2026, 2, 1, tzinfo=UTC), None),
+        ("declined", datetime(2026, 2, 1, tzinfo=UTC), None),
+        ("Confirmed", datetime(2026, 3, 1, tzinfo=UTC), "post-stay"),
+    ],
+)
 def test_stay_stage(status: str, now: datetime, expected: str | None) -> None:
     assert stay_stage(status, CHECK_IN, CHECK_OUT, now) == expected
 
@@ -53,25 +56,39 @@ def test_stay_stage_without_dates_is_none() -> None:
     assert stay_stage("confirmed", None, CHECK_OUT, CHECK_IN) is None
 
 
-@pytest.mark.parametrize(("status", "now", "expected"), [
-    ("confirmed", CHECK_IN - timedelta(days=2), True),      # the first moment of a 2-day window
-    ("confirmed", CHECK_IN - timedelta(days=2, seconds=1), False),
-    ("confirmed", CHECK_IN - timedelta(days=7), False),     # a week early
-    ("confirmed", CHECK_OUT, True),
-    ("confirmed", CHECK_OUT + timedelta(seconds=1), False),
-    ("canceled", CHECK_IN, False),
-    ("inquiry", CHECK_IN, False),
-    ("reserved", CHECK_IN, False),                          # not confirmed yet
-])
+@pytest.mark.parametrize(
+    ("status", "now", "expected"),
+    [
+        ("confirmed", CHECK_IN - timedelta(days=2), True),  # the first moment of a 2-day window
+        ("confirmed", CHECK_IN - timedelta(days=2, seconds=1), False),
+        ("confirmed", CHECK_IN - timedelta(days=7), False),  # a week early
+        ("confirmed", CHECK_OUT, True),
+        ("confirmed", CHECK_OUT + timedelta(seconds=1), False),
+        ("canceled", CHECK_IN, False),
+        ("inquiry", CHECK_IN, False),
+        ("reserved", CHECK_IN, False),  # not confirmed yet
+    ],
+)
 def test_access_window(status: str, now: datetime, expected: bool) -> None:
     assert access_window_open(status, CHECK_IN, CHECK_OUT, now, 2) is expected
 
 
 def stay(gid: str, status: str, check_in: datetime, nights: int = 3, code: str = "lis") -> StayFacts:
-    return StayFacts(guesty_id=gid, confirmation_code=None, status=status, guest_name=None, property_code=code,
-                     property_name=None, check_in_date=check_in.date(), check_out_date=None, check_in_time=None,
-                     check_out_time=None, guests_count=None, check_in_at=check_in,
-                     check_out_at=check_in + timedelta(days=nights))
+    return StayFacts(
+        guesty_id=gid,
+        confirmation_code=None,
+        status=status,
+        guest_name=None,
+        property_code=code,
+        property_name=None,
+        check_in_date=check_in.date(),
+        check_out_date=None,
+        check_in_time=None,
+        check_out_time=None,
+        guests_count=None,
+        check_in_at=check_in,
+        check_out_at=check_in + timedelta(days=nights),
+    )
 
 
 def test_pick_prefers_current_then_next_then_latest_past() -> None:
@@ -96,8 +113,17 @@ def test_pick_passes_over_canceled_bookings_unless_nothing_else() -> None:
 
 
 def test_latest_conversation_and_relabel() -> None:
-    assert latest_conversation([{"id": 5, "last_activity_at": 200}, {"id": 9, "last_activity_at": 100},
-                                {"id": 7, "last_activity_at": 200}, {"no": "id"}]) == 7
+    assert (
+        latest_conversation(
+            [
+                {"id": 5, "last_activity_at": 200},
+                {"id": 9, "last_activity_at": 100},
+                {"id": 7, "last_activity_at": 200},
+                {"no": "id"},
+            ]
+        )
+        == 7
+    )
     assert latest_conversation([]) is None
     assert relabel(["vip", "pre-stay", "late-arrival"], "during-stay") == ["vip", "late-arrival", "during-stay"]
     assert relabel(["post-stay"], None) == []
@@ -108,25 +134,53 @@ def test_latest_conversation_and_relabel() -> None:
 
 async def add_property(pool: AsyncConnectionPool, code: str, name: str) -> None:
     async with pool.connection() as conn:
-        await conn.execute("INSERT INTO properties (code, name, check_in_time, check_out_time)"
-                           " VALUES (%s, %s, '15:00', '10:00')", (code, name))
+        await conn.execute(
+            "INSERT INTO properties (code, name, check_in_time, check_out_time) VALUES (%s, %s, '15:00', '10:00')",
+            (code, name),
+        )
 
 
-async def add_reservation(pool: AsyncConnectionPool, gid: str, *, contact: int | None, status: str = "confirmed",
-                          property_code: str = "lis-alfama", check_in: datetime = CHECK_IN, nights: int = 4,
-                          email: str | None = None, phone: str | None = None, stage: str | None = None,
-                          **extra: Any) -> None:
+async def add_reservation(
+    pool: AsyncConnectionPool,
+    gid: str,
+    *,
+    contact: int | None,
+    status: str = "confirmed",
+    property_code: str = "lis-alfama",
+    check_in: datetime = CHECK_IN,
+    nights: int = 4,
+    email: str | None = None,
+    phone: str | None = None,
+    stage: str | None = None,
+    **extra: Any,
+) -> None:
     check_out = check_in + timedelta(days=nights) - timedelta(hours=5)
     async with pool.connection() as conn:
-        await conn.execute("INSERT INTO properties (code, name) VALUES (%s, %s) ON CONFLICT (code) DO NOTHING",
-                           (property_code, property_code))
+        await conn.execute(
+            "INSERT INTO properties (code, name) VALUES (%s, %s) ON CONFLICT (code) DO NOTHING",
+            (property_code, property_code),
+        )
         await conn.execute(
             "INSERT INTO reservations (guesty_id, confirmation_code, property_code, status, check_in_at, check_out_at,"
             " check_in_local, check_out_local, guest_name, guest_email, guest_phone, guests_count,"
             " chatwoot_contact_id, stay_stage, planned_arrival)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'Oliver Bennett', %s, %s, 2, %s, %s, %s)",
-            (gid, f"CODE-{gid}", property_code, status, check_in, check_out, check_in.date(), check_out.date(),
-             email, phone, contact, stage, extra.get("planned_arrival")))
+            (
+                gid,
+                f"CODE-{gid}",
+                property_code,
+                status,
+                check_in,
+                check_out,
+                check_in.date(),
+                check_out.date(),
+                email,
+                phone,
+                contact,
+                stage,
+                extra.get("planned_arrival"),
+            ),
+        )
 
 
 INSIDE = CHECK_IN - timedelta(days=1)
@@ -147,8 +201,13 @@ async def test_verified_guest_inside_the_window_gets_access(pool: AsyncConnectio
     stay = await stay_by_id(pool, "r1")
     assert stay is not None
     assert stay.lines() == [
-        "Reservation: CODE-r1 (confirmed)", "Guest: Oliver Bennett", "Property: Sunny 2BR in Alfama",
-        "Check-in: 2026-02-13 from 17:30", "Check-out: 2026-02-17 by 10:00", "Guests: 2"]
+        "Reservation: CODE-r1 (confirmed)",
+        "Guest: Oliver Bennett",
+        "Property: Sunny 2BR in Alfama",
+        "Check-in: 2026-02-13 from 17:30",
+        "Check-out: 2026-02-17 by 10:00",
+        "Guests: 2",
+    ]
     assert (stay.check_in_date, stay.check_out_date) == (date(2026, 2, 13), date(2026, 2, 17))
 
 
@@ -196,27 +255,31 @@ def test_bookings_of_two_guests_are_not_one_guest() -> None:
     same = [a, StayFacts(**{**a.__dict__, "guesty_id": "b"})]
     assert one_guest([]) and one_guest([a])
     assert not one_guest(same)  # no guest id or name: who they are for cannot be told apart
-    named = [StayFacts(**{**a.__dict__, "guest_name": "Oliver  Bennett"}),
-             StayFacts(**{**a.__dict__, "guesty_id": "b", "guest_name": "oliver bennett"})]
+    named = [
+        StayFacts(**{**a.__dict__, "guest_name": "Oliver  Bennett"}),
+        StayFacts(**{**a.__dict__, "guesty_id": "b", "guest_name": "oliver bennett"}),
+    ]
     assert one_guest(named)
     other = [named[0], StayFacts(**{**a.__dict__, "guesty_id": "c", "guest_name": "Ana Lima"})]
     assert not one_guest(other)
-    by_id = [StayFacts(**{**named[0].__dict__, "guest_id": "g1"}),
-             StayFacts(**{**other[1].__dict__, "guest_id": "g1"})]
+    by_id = [StayFacts(**{**named[0].__dict__, "guest_id": "g1"}), StayFacts(**{**other[1].__dict__, "guest_id": "g1"})]
     assert one_guest(by_id)  # Guesty says it is the same guest, whatever the names
 
 
-@pytest.mark.parametrize(("status", "now", "expected"), [
-    ("confirmed", CHECK_IN - timedelta(days=60), True),      # booked months ahead: may plan the trip
-    ("reserved", CHECK_IN - timedelta(days=21), True),       # a live booking, not confirmed yet
-    ("Confirmed", CHECK_OUT + timedelta(days=PRIVATE_DAYS_AFTER), True),   # the last moment after check-out
-    ("confirmed", CHECK_OUT + timedelta(days=PRIVATE_DAYS_AFTER, seconds=1), False),
-    ("canceled", CHECK_IN, False),
-    ("declined", CHECK_IN, False),
-    ("expired", CHECK_IN - timedelta(days=3), False),
-    ("inquiry", CHECK_IN - timedelta(days=3), False),
-    ("", CHECK_IN, False),
-])
+@pytest.mark.parametrize(
+    ("status", "now", "expected"),
+    [
+        ("confirmed", CHECK_IN - timedelta(days=60), True),  # booked months ahead: may plan the trip
+        ("reserved", CHECK_IN - timedelta(days=21), True),  # a live booking, not confirmed yet
+        ("Confirmed", CHECK_OUT + timedelta(days=PRIVATE_DAYS_AFTER), True),  # the last moment after check-out
+        ("confirmed", CHECK_OUT + timedelta(days=PRIVATE_DAYS_AFTER, seconds=1), False),
+        ("canceled", CHECK_IN, False),
+        ("declined", CHECK_IN, False),
+        ("expired", CHECK_IN - timedelta(days=3), False),
+        ("inquiry", CHECK_IN - timedelta(days=3), False),
+        ("", CHECK_IN, False),
+    ],
+)
 def test_private_window(status: str, now: datetime, expected: bool) -> None:
     assert private_window_open(status, CHECK_OUT, now) is expected
 
@@ -234,12 +297,20 @@ async def test_verified_guest_weeks_ahead_gets_the_address_but_no_access(pool: A
 
 async def test_bookings_are_found_through_the_contacts_cached_email_and_phone(pool: AsyncConnectionPool) -> None:
     await add_reservation(pool, "r1", contact=None, email="oliver.bennett@example.co.uk")
-    await add_reservation(pool, "r2", contact=None, phone="+447700900123", property_code="por-ribeira",
-                          check_in=CHECK_IN + timedelta(days=1))
+    await add_reservation(
+        pool,
+        "r2",
+        contact=None,
+        phone="+447700900123",
+        property_code="por-ribeira",
+        check_in=CHECK_IN + timedelta(days=1),
+    )
     await add_reservation(pool, "r3", contact=777, property_code="lis-graca")  # someone else's booking
     async with pool.connection() as conn:
-        await conn.execute("INSERT INTO contact_links (key, chatwoot_contact_id) VALUES"
-                           " ('email:oliver.bennett@example.co.uk', 501), ('phone:+447700900123', 501)")
+        await conn.execute(
+            "INSERT INTO contact_links (key, chatwoot_contact_id) VALUES"
+            " ('email:oliver.bennett@example.co.uk', 501), ('phone:+447700900123', 501)"
+        )
     assert [s.guesty_id for s in await contact_stays(pool, 501)] == ["r1", "r2"]
     assert await contact_stays(pool, 999) == []
 
@@ -281,8 +352,20 @@ async def test_verified_context_gives_the_facts_with_the_propertys_today(pool: A
     late_evening = datetime(2026, 2, 12, 20, 0, tzinfo=UTC)  # already the 13th in Tokyo
     assert await verified(pool, "r1", late_evening) == GuestContext(
         property_code="lis-alfama",
-        facts=GuestFacts(guest_name="Oliver Bennett", property_name="Sunny 2BR in Alfama",
-                         check_in_date=date(2026, 2, 13), check_in_time="15:00", check_out_date=date(2026, 2, 17),
-                         check_out_time="10:00", status="confirmed", guests_count=2, today=date(2026, 2, 13)),
-        access_properties=frozenset({"lis-alfama"}), private_properties=frozenset({"lis-alfama"}),
-        identity="verified", booking="CODE-r1", verified_by="WhatsApp number")
+        facts=GuestFacts(
+            guest_name="Oliver Bennett",
+            property_name="Sunny 2BR in Alfama",
+            check_in_date=date(2026, 2, 13),
+            check_in_time="15:00",
+            check_out_date=date(2026, 2, 17),
+            check_out_time="10:00",
+            status="confirmed",
+            guests_count=2,
+            today=date(2026, 2, 13),
+        ),
+        access_properties=frozenset({"lis-alfama"}),
+        private_properties=frozenset({"lis-alfama"}),
+        identity="verified",
+        booking="CODE-r1",
+        verified_by="WhatsApp number",
+    )

@@ -91,15 +91,18 @@ def test_garbled_timestamp_is_refused() -> None:
         verify(BODY, headers, SECRET)
 
 
-@pytest.mark.parametrize(("fixture", "expected"), [
-    ("reservation.new", "reservation:6941c3a7e2b1f40012d8a5c3"),
-    ("reservation.updated-canceled", "reservation:6941c3a7e2b1f40012d8a5c3"),
-    ("reservation.created.v2", "reservation:6941c3a7e2b1f40012d8a5c3"),
-    ("reservation.updated.v2", "reservation:6941c3a7e2b1f40012d8a5c3"),
-    ("listing.updated", "listing:64f0b21c9d3e7a0035c1e982"),
-    ("listing.removed", "listing:64f0b21c9d3e7a0035c1e982"),
-    ("guest.updated", "guest:6941c3a6e2b1f40012d8a5b9"),
-])
+@pytest.mark.parametrize(
+    ("fixture", "expected"),
+    [
+        ("reservation.new", "reservation:6941c3a7e2b1f40012d8a5c3"),
+        ("reservation.updated-canceled", "reservation:6941c3a7e2b1f40012d8a5c3"),
+        ("reservation.created.v2", "reservation:6941c3a7e2b1f40012d8a5c3"),
+        ("reservation.updated.v2", "reservation:6941c3a7e2b1f40012d8a5c3"),
+        ("listing.updated", "listing:64f0b21c9d3e7a0035c1e982"),
+        ("listing.removed", "listing:64f0b21c9d3e7a0035c1e982"),
+        ("guest.updated", "guest:6941c3a6e2b1f40012d8a5b9"),
+    ],
+)
 def test_subject_names_what_the_event_is_about(fixture: str, expected: str) -> None:
     assert subject(load(fixture)) == expected
 
@@ -114,8 +117,17 @@ def test_subject_is_none_for_unknown_or_unreadable_events() -> None:
 def test_supported_events_are_exactly_the_handled_ones() -> None:
     assert set(HANDLERS) == SUPPORTED_EVENTS
     assert guesty_verify.SUPPORTED_EVENTS is SUPPORTED_EVENTS
-    assert {"reservation.new", "reservation.updated", "reservation.created.v2", "reservation.updated.v2",
-            "listing.new", "listing.updated", "listing.removed", "guest.created", "guest.updated"} <= SUPPORTED_EVENTS
+    assert {
+        "reservation.new",
+        "reservation.updated",
+        "reservation.created.v2",
+        "reservation.updated.v2",
+        "listing.new",
+        "listing.updated",
+        "listing.removed",
+        "guest.created",
+        "guest.updated",
+    } <= SUPPORTED_EVENTS
 
 
 def test_fixture_bodies_verify_as_raw_bytes() -> None:
