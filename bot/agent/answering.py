@@ -133,6 +133,9 @@ async def _answered(ctx: JobContext, msg: MessageEvent) -> bool:
     An answer whose post has no known outcome is read back first (no new answer is written for it); a
     hand-off begun by an earlier run is finished here, never counted as done half-way."""
     cw, key = ctx.chatwoot, msg.id
+    ours = [f"{kind}:{key}" for kind in ("answer", "suggestion", "check")] + handoff_keys(key)
+    if not await replies.states(ctx.db, ours):
+        return False  # the common case, a fresh message: nothing posted or planned for it, one query
     if cw is not None:
         for kind, private in (("answer", False), ("suggestion", True)):
             if await replies.settle(
@@ -201,12 +204,16 @@ async def answer_batch(
         raise PermanentError("Chatwoot is not configured: set CHATWOOT_URL, CHATWOOT_ACCOUNT_ID and CHATWOOT_BOT_TOKEN")
     newest = batch.newest
     conv = newest.conversation_id
-    text = question if question is not None else batch.question
+    text = batch_text = question if question is not None else batch.question
     started = time.perf_counter()
     autopilot = policy.mode in ("autopilot", "shadow")  # shadow: as autopilot, its writes held back
     # The typing indicator is cosmetic: switch it on alongside the work instead of waiting for it.
     typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
     marks: dict[str, Any] = {}
+    # Neither the question's embedding nor the recent turns depend on who is asking: start both now and
+    # work out the guest's scope meanwhile (embedding is CPU work, off the event loop).
+    embedding = asyncio.create_task(asyncio.to_thread(ctx.retriever.embedder.embed_query, text))
+    turns_task = asyncio.create_task(history(ctx, newest, set(batch.ids)))
     try:
         language = await guest_language(ctx, newest, text, policy)
         admission = await admit(ctx, newest, policy, text, language=language)
@@ -222,18 +229,16 @@ async def answer_batch(
             text = admission.question
             await post_check_reply(ctx, cw, newest, admission)
             t0 = time.perf_counter()
-            # Embedding is CPU work: run it off the event loop so other conversations' I/O keeps moving,
-            # and read the history meanwhile.
-            found, turns = await asyncio.gather(
-                asyncio.to_thread(
-                    ctx.retriever.search,
-                    admission.search or text,
-                    property_code=guest.property_code,
-                    access_properties=guest.access_properties,
-                    private_properties=guest.private_properties,
-                ),
-                history(ctx, newest, set(batch.ids)),
+            searched = admission.search or text
+            found = await asyncio.to_thread(
+                ctx.retriever.search,
+                searched,
+                property_code=guest.property_code,
+                access_properties=guest.access_properties,
+                private_properties=guest.private_properties,
+                embedding=await embedding if searched == batch_text else None,
             )
+            turns = await turns_task
             chunks: list[Any] = found
             retrieval_ms = round((time.perf_counter() - t0) * 1000)
             # Offline answers match words: the property's name would only pull its guide's introduction.
@@ -253,6 +258,10 @@ async def answer_batch(
             if outcome.kind == "answer":
                 await record_releases(ctx, cw, newest, admission, chunks, suggested=result == "suggested")
     finally:
+        for task in (embedding, turns_task):  # unused on a stop (the check, "which one?") or an error
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(embedding, turns_task, return_exceptions=True)
         if typing is not None:
             await typing
             await set_typing(cw, conv, False)

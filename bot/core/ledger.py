@@ -130,6 +130,47 @@ def claim(
     return StoredEvent(*row)
 
 
+def claim_with_older(
+    conn: psycopg.Connection[Any], event_id: int, *, max_crashes: int = 3, lease_s: float = LEASE_SECONDS
+) -> tuple[StoredEvent, list[int]] | None:
+    """`claim`, and in the same round trip the earlier events of its subject waiting to run (`older_due`)."""
+    if give_up_crashed(conn, max_crashes, event_id=event_id):
+        return None
+    row = conn.execute(
+        """
+        UPDATE operational_events
+           SET status = 'processing',
+               attempts = attempts + CASE WHEN status = 'processing' THEN 0 ELSE 1 END,
+               crashes = crashes + CASE WHEN status = 'processing' THEN 1 ELSE 0 END,
+               locked_until = now() + make_interval(secs => %s)
+         WHERE id = %s
+           AND (status = 'received'
+                OR (status = 'failed' AND next_attempt_at <= now() + interval '1 second')
+                OR (status = 'processing' AND locked_until < now()))
+        RETURNING id, source, event_type, dedupe_key, subject, payload, received_at, attempts,
+                  ARRAY(SELECT o.id FROM operational_events o
+                         WHERE o.subject = operational_events.subject AND o.id < operational_events.id
+                           AND o.status = 'received' AND (o.enqueued_at IS NULL OR o.enqueued_at <= now())
+                         ORDER BY o.id)
+        """,
+        (lease_s, event_id),
+    ).fetchone()
+    if row is None:
+        return None
+    return StoredEvent(*row[:8]), [int(i) for i in row[8]]
+
+
+def subject_lock(conn: psycopg.Connection[Any], event_id: int) -> tuple[str | None, bool]:
+    """The event's subject and whether its lock was free and is now ours, in one round trip (an event with
+    no subject, or none at all, needs no lock). The lock is a session lock: release it with unlock."""
+    row = conn.execute(
+        "SELECT subject, CASE WHEN subject IS NULL THEN true ELSE pg_try_advisory_lock(hashtext(subject)) END"
+        " FROM operational_events WHERE id = %s",
+        (event_id,),
+    ).fetchone()
+    return (row[0], bool(row[1])) if row else (None, True)
+
+
 def subject_of(conn: psycopg.Connection[Any], event_id: int) -> str | None:
     """What the event is about ("conversation:57"), None when it has no subject or does not exist."""
     row = conn.execute("SELECT subject FROM operational_events WHERE id = %s", (event_id,)).fetchone()

@@ -10,7 +10,7 @@ inside the query, so gated text is never read out of the store; there is no unfi
 from __future__ import annotations
 
 from bot.knowledge.embeddings import Embedder
-from bot.knowledge.models import RetrievedChunk
+from bot.knowledge.models import Embedding, RetrievedChunk
 from bot.knowledge.store import KnowledgeStore, Scope
 
 MIN_PREFETCH = 20
@@ -31,6 +31,7 @@ class Retriever:
         access_properties: frozenset[str] = frozenset(),
         private_properties: frozenset[str] = frozenset(),
         limit: int = 5,
+        embedding: Embedding | None = None,
     ) -> list[RetrievedChunk]:
         """The best chunks for a guest's question, best first.
 
@@ -40,10 +41,12 @@ class Retriever:
         starting within the access window); empty means none.
         private_properties: properties whose exact address this guest may see (a live booking); access
         properties are included implicitly.
+        embedding: `query` embedded already (a caller that embeds while it works out the scope).
         """
         if not query.strip() or limit <= 0:
             return []
-        embedding = self.embedder.embed_query(query)
+        if embedding is None:
+            embedding = self.embedder.embed_query(query)
         scope = Scope(
             property_code=property_code,
             access_properties=frozenset(access_properties),

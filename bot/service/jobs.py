@@ -274,20 +274,23 @@ def run_event(event_id: int) -> str:
 
 def _run_event(rt: Runtime, event_id: int) -> str:
     conn = rt.conn()
-    subject = ledger.subject_of(conn, event_id)
     # The lock comes before the claim: a job that finds its subject busy leaves the event untouched (no
     # attempt, still 'received'), so the job holding the subject runs it first if it is older.
-    if not try_subject_lock(conn, subject):
+    subject, locked = ledger.subject_lock(conn, event_id)
+    if not locked:
         try:
             enqueue(rt.queue(), event_id, BUSY_RETRY_S)  # come back soon; this worker slot is free at once
         except redis.RedisError:
             ledger.unqueue(conn, [event_id])
         return "busy"
     try:
-        event = ledger.claim(conn, event_id, max_crashes=rt.settings.job_max_crashes, lease_s=rt.settings.job_lease_s)
-        if event is None:
+        claimed = ledger.claim_with_older(
+            conn, event_id, max_crashes=rt.settings.job_max_crashes, lease_s=rt.settings.job_lease_s
+        )
+        if claimed is None:
             return "skipped"
-        for older_id in ledger.older_due(conn, event):
+        event, older_ids = claimed
+        for older_id in older_ids:
             older = ledger.claim(
                 conn, older_id, max_crashes=rt.settings.job_max_crashes, lease_s=rt.settings.job_lease_s
             )
