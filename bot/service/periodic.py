@@ -10,6 +10,7 @@ from bot.agent.learning import sync_learned
 from bot.migration.feed import reindex_changed
 from bot.service.ask import ask_async, render, to_dict
 from bot.service.jobs import runtime
+from integrations.guesty.staleness import check_all_listings
 
 log = logging.getLogger("sidecar.periodic")
 
@@ -82,3 +83,14 @@ def ask_question(question: str, property_code: str | None, options: dict[str, An
     rt = runtime()
     result = rt.run(ask_async(rt.context().retriever, rt.settings, question, property_code, **options))
     return {"text": render(result), "json": to_dict(result)}
+
+
+STALE_EVERY_S = 24 * 3600.0
+
+
+def check_stale_knowledge() -> str:
+    """Nightly: every mirrored listing against the guides (a guide edited since the listing last changed)."""
+    rt = runtime()
+    conflicts = rt.run(check_all_listings(rt.context()))
+    log.info("stale knowledge checked", extra={"conflicts": conflicts})
+    return f"{conflicts} disagreement(s) between guides and listings"

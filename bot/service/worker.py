@@ -76,6 +76,7 @@ class Sweeper(threading.Thread):
                     # Hourly chance, weekly job: the Redis marker lets one run per 7 days across replicas;
                     # the ISO-week ledger key keeps a restart from posting a week twice.
                     self.queue_periodic("bot.service.periodic.post_gaps_report", every_s=periodic.GAPS_REPORT_EVERY_S)
+                    self.queue_periodic("bot.service.periodic.check_stale_knowledge", every_s=periodic.STALE_EVERY_S)
                 if self.knowledge_changed():
                     self.queue_periodic(
                         "bot.service.periodic.reindex_knowledge", every_s=self.settings.sweep_interval_s

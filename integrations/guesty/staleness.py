@@ -135,3 +135,20 @@ async def check_listing(ctx: JobContext, property_code: str, listing: Listing) -
             post=lambda: cw.post_message(conv, note, private=True),
         )
     return conflicts
+
+
+async def check_all_listings(ctx: JobContext) -> int:
+    """Check every active mirrored listing (nightly); returns how many disagreements stand."""
+    async with ctx.db.connection() as conn:
+        cur = await conn.execute(
+            "SELECT code, raw FROM properties WHERE guesty_listing_id IS NOT NULL AND active ORDER BY code"
+        )
+        rows = await cur.fetchall()
+    total = 0
+    for code, raw in rows:
+        try:
+            listing = Listing.model_validate(raw)
+        except ValueError:  # a row imported from a summary without the listing's fields
+            continue
+        total += len(await check_listing(ctx, code, listing))
+    return total

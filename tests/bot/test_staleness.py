@@ -9,7 +9,7 @@ import respx
 
 from bot.context import JobContext
 from integrations.guesty.models import Listing
-from integrations.guesty.staleness import check_listing, listing_facts
+from integrations.guesty.staleness import check_all_listings, check_listing, listing_facts
 from tests.bot.conftest import BOT_TOKEN, messages_posted
 from tests.conftest import make_settings
 
@@ -63,6 +63,25 @@ async def test_a_planted_conflict_is_flagged_once_and_resolved_when_fixed(
             assert conn.execute("SELECT fact, resolved_at IS NOT NULL FROM knowledge_conflicts").fetchall() == [
                 ("check_in", True)
             ]
+    finally:
+        ctx.extras.pop("retriever")
+        await ctx.close()
+
+
+async def test_the_nightly_check_reads_every_mirrored_listing(
+    bot_settings: Any, chatwoot: respx.MockRouter, example_retriever: Any
+) -> None:
+    import json as _json
+
+    with psycopg.connect(bot_settings.database_dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO properties (code, guesty_listing_id, name, raw) VALUES ('lis-alfama', %s, 'Alfama flat', %s)",
+            (LISTING["_id"], _json.dumps(LISTING)),
+        )
+    ctx = await JobContext.open(bot_settings)
+    ctx.extras["retriever"] = example_retriever
+    try:
+        assert await check_all_listings(ctx) == 1  # check-in 14:00 in the listing, 15:00 in the guide
     finally:
         ctx.extras.pop("retriever")
         await ctx.close()
