@@ -11,20 +11,22 @@ codes) is replaced by "access details given", and bookings only say whether acce
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from bot.agent import state
+from bot.agent.gaps import GAP_REASONS
 from integrations.guesty.stays import StayFacts, contact_stays, stay_stage
 
 PAUSE_REASON = "bot paused from the agent panel"
 ACCESS_HIDDEN = "[access details given: not shown here]"
 MAX_CALLS = 5
 MAX_ANSWERS = 3
+MAX_GAPS = 5
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class PanelView:
     handoff_at: str | None
     human: bool  # the bot stands down: handed off, an agent took over, or paused here
     paused: bool  # paused from this panel
+    gaps: list[str] = field(default_factory=list)  # recent questions the guides did not answer, this property
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +98,11 @@ async def panel_view(
         last_handoff = await _last_handoff(cur, conversation_id)
     stays = await contact_stays(db, contact_id) if contact_id else []
     bookings = [_booking(stay, now, access_given) for stay in stays]
+    async with db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        prop = next((s.property_code for s in stays if s.property_code), None) or await _answered_property(
+            cur, conversation_id
+        )
+        gaps = await _gaps(cur, prop, now) if prop else []
     human_reason = conv.get("human_reason")
     return PanelView(
         conversation_id=conversation_id,
@@ -108,7 +116,29 @@ async def panel_view(
         else _iso(last_handoff.get("at")),
         human=conv.get("human_since") is not None,
         paused=human_reason == PAUSE_REASON and conv.get("human_since") is not None,
+        gaps=gaps,
     )
+
+
+async def _answered_property(cur: Any, conversation_id: int) -> str | None:
+    await cur.execute(
+        "SELECT property_code FROM qa_records WHERE conversation_id = %s AND property_code IS NOT NULL"
+        " ORDER BY id DESC LIMIT 1",
+        (conversation_id,),
+    )
+    row = await cur.fetchone()
+    return row["property_code"] if row else None
+
+
+async def _gaps(cur: Any, property_code: str, now: datetime) -> list[str]:
+    """The property's latest questions the guides did not answer (knowledge hand-offs, 14 days), newest
+    first, without repeats: what an agent may want to add to the guide (`sidecar gaps` groups them)."""
+    await cur.execute(
+        "SELECT question FROM qa_records WHERE property_code = %s AND handoff_reason = ANY(%s)"
+        " AND created_at >= %s ORDER BY id DESC LIMIT 20",
+        (property_code, list(GAP_REASONS), now - timedelta(days=14)),
+    )
+    return list(dict.fromkeys(r["question"] for r in await cur.fetchall()))[:MAX_GAPS]
 
 
 async def pause(db: AsyncConnectionPool, conversation_id: int) -> None:

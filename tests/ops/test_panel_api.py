@@ -134,3 +134,24 @@ async def test_a_conversation_we_know_nothing_of_shows_the_dashboards_contact(cl
         None,
     )
     assert [b.access for b in view.bookings] == ["not given"]
+
+
+def test_data_lists_the_propertys_recent_questions_the_guides_did_not_answer(client: TestClient, clean_db: str) -> None:
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        for question, reason, prop in (
+            ("Is there a gym nearby?", "no_context", "lis-alfama"),
+            ("Is there a gym nearby?", "not_found", "lis-alfama"),  # asked twice: listed once
+            ("Can we bring a piano?", "model_handoff", "lis-alfama"),
+            ("Is there a sauna?", "no_context", "ber-mitte"),  # another property
+            ("Talk to a person", "human_requested", "lis-alfama"),  # not a gap in the guides
+        ):
+            conn.execute(
+                "INSERT INTO qa_records (conversation_id, property_code, question, mode, outcome, handoff_reason,"
+                " sources) VALUES (77, %s, %s, 'autopilot', 'handed_off', %s, %s)",
+                (prop, question, reason, Jsonb([])),
+            )
+    view = client.get(URL, headers=AUTH).json()
+    assert view["gaps"] == ["Can we bring a piano?", "Is there a gym nearby?"]

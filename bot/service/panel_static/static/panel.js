@@ -84,6 +84,7 @@
     fill("bookings", view.bookings, booking);
     fill("answers", view.answers, answer);
     fill("calls", view.calls, call);
+    fill("gaps", view.gaps || [], function (q) { return el("div", q, "item"); });
     $("handoff").hidden = !view.handoff_reason;
     $("handoff").querySelector(".reason").textContent =
       view.handoff_reason ? view.handoff_reason + (view.handoff_at ? " (" + view.handoff_at + ")" : "") : "";
