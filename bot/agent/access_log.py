@@ -16,6 +16,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bot.agent.intent import Fact
+from bot.agent.posting import reply_finder
 from bot.core.replies import post_once
 from integrations.chatwoot.client import ChatwootClient
 
@@ -88,13 +89,15 @@ async def note_release(
 ) -> None:
     """Post the release note, once (its own reply key per message and fact)."""
     note = release_note(fact, booking=booking, how=how, suggested=suggested)
+    key = f"access-note:{message_id}:{fact}"
     await post_once(
         db,
-        f"access-note:{message_id}:{fact}",
+        key,
         conversation_id=conversation_id,
         kind="access-note",
         content=note,
-        post=lambda: cw.post_message(conversation_id, note, private=True),
+        post=lambda: cw.post_message(conversation_id, note, private=True, marker=key),
+        find=reply_finder(cw, key, conversation_id, private=True),
     )
 
 

@@ -19,6 +19,7 @@ from bot.agent import hours, state, summary
 from bot.agent.entitlement import Admission, admit, record_releases
 from bot.agent.language import guest_language, pick_language
 from bot.agent.policy import classify
+from bot.agent.posting import post_text, reply_finder
 from bot.answer.offline import OFFLINE_MODEL
 from bot.answer.pipeline import HUMAN_REQUESTED, AnswerOutcome, answer_question
 from bot.answer.types import GuestContext, Source, Turn
@@ -31,7 +32,6 @@ from config.inboxes import InboxPolicy
 from integrations.chatwoot.client import (
     ChatwootAuthError,
     ChatwootClient,
-    ChatwootConfigError,
     ChatwootError,
     ChatwootNotFound,
 )
@@ -290,14 +290,7 @@ async def settle_admission(
         return "handed_off"
     if admission.stop == "which" and policy.mode == "copilot":
         note, conv = SUGGESTION_NOTE.format(answer=admission.reply or ""), msg.conversation_id
-        await post_once(
-            ctx.db,
-            f"suggestion:{msg.id}",
-            conversation_id=conv,
-            kind="suggestion",
-            content=note,
-            post=lambda: cw.post_message(conv, note, private=True),
-        )
+        await post_text(ctx, cw, f"suggestion:{msg.id}", conv, "suggestion", note, private=True)
         return "suggested"
     await post_check_reply(ctx, cw, msg, admission)
     return {"verify": "verifying", "which": "clarifying"}.get(admission.stop or "", "answered")
@@ -306,16 +299,8 @@ async def settle_admission(
 async def post_check_reply(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, admission: Admission) -> None:
     """The check's words to the guest (the request, the thanks before the answer, or "which property?"), once
     per message."""
-    reply, conv = admission.reply, msg.conversation_id
-    if reply:
-        await post_once(
-            ctx.db,
-            f"check:{msg.id}",
-            conversation_id=conv,
-            kind="reply",
-            content=reply,
-            post=lambda: cw.post_message(conv, reply),
-        )
+    if admission.reply:  # marked and read back like every reply, so a lost outcome is not sent twice
+        await post_text(ctx, cw, f"check:{msg.id}", msg.conversation_id, "reply", admission.reply, private=False)
 
 
 async def act(
@@ -345,39 +330,6 @@ async def act(
         return "answered"
     await hand_off(ctx, cw, newest, policy, outcome.text, question, tell_guest=True, language=language)
     return "handed_off"
-
-
-def reply_finder(cw: ChatwootClient, key: str, conversation_id: int, *, private: bool) -> replies.Find:
-    """How the reply ledger looks for a message of ours whose post has no known outcome (by its marker)."""
-
-    async def find(since: datetime, sent: str | None) -> int | None:
-        try:
-            return await cw.find_reply(conversation_id, key, content=sent, private=private, since=since)
-        except (ChatwootConfigError, ChatwootAuthError, ChatwootNotFound) as exc:
-            # This Chatwoot cannot be read back (no CHATWOOT_API_TOKEN, bot token before 4.15): at least once.
-            log.warning(
-                "cannot read the conversation back; posting again",
-                extra={"conversation_id": conversation_id, "reply_key": key, "error": str(exc)[:200]},
-            )
-            return None
-
-    return find
-
-
-async def post_text(
-    ctx: JobContext, cw: ChatwootClient, key: str, conversation_id: int, kind: str, content: str, *, private: bool
-) -> bool:
-    """Post a message once under `key`, marked with the key so a lost outcome can be read back."""
-    return await post_once(
-        ctx.db,
-        key,
-        conversation_id=conversation_id,
-        kind=kind,
-        content=content,
-        post=lambda: cw.post_message(conversation_id, content, private=private, marker=key),
-        find=reply_finder(cw, key, conversation_id, private=private),
-        settle_s=ctx.settings.reply_settle_s,
-    )
 
 
 def handoff_keys(message_id: int) -> list[str]:

@@ -24,8 +24,9 @@ from typing import Any, Literal
 from bot.agent import state
 from bot.agent.answering import parse_message
 from bot.agent.learning import sync_learned
+from bot.agent.posting import post_text
 from bot.context import JobContext
-from bot.core import learned, replies
+from bot.core import learned
 from bot.core.learned import LearnedAnswer
 from bot.errors import PermanentError
 from config.inboxes import InboxPolicy
@@ -99,15 +100,7 @@ async def on_agent_command(ctx: JobContext, msg: MessageEvent, policy: InboxPoli
 
 
 async def _note(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, key: str, text: str) -> None:
-    conv = msg.conversation_id
-    await replies.post_once(
-        ctx.db,
-        f"{key}:{msg.id}",
-        conversation_id=conv,
-        kind="note",
-        content=text,
-        post=lambda: cw.post_message(conv, text, private=True),
-    )
+    await post_text(ctx, cw, f"{key}:{msg.id}", msg.conversation_id, "note", text, private=True)
 
 
 async def _send(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, command: Command, agent: int | None) -> None:
@@ -117,14 +110,7 @@ async def _send(ctx: JobContext, cw: ChatwootClient, msg: MessageEvent, command:
         await _note(ctx, cw, msg, "command-reply", NOTHING_TO_SEND)
         return
     text = command.text or suggestion.answer
-    posted = await replies.post_once(
-        ctx.db,
-        f"approved:{suggestion.qa_id}",
-        conversation_id=conv,
-        kind="reply",
-        content=text,
-        post=lambda: cw.post_message(conv, text),
-    )
+    posted = await post_text(ctx, cw, f"approved:{suggestion.qa_id}", conv, "reply", text, private=False)
     if not posted:
         await _note(ctx, cw, msg, "command-reply", ALREADY_SENT)
         return

@@ -37,7 +37,6 @@ from bot.agent.answering import (
     history,
     parse_message,
     post_check_reply,
-    post_text,
     quote,
     record_qa,
     set_typing,
@@ -48,6 +47,7 @@ from bot.agent.answering import (
 from bot.agent.entitlement import admit, record_releases
 from bot.agent.language import guest_language
 from bot.agent.policy import classify
+from bot.agent.posting import post_text
 from bot.agent.shadow import in_shadow
 from bot.agent.speaking import SpeakingLLM, make_speaker, post_audio
 from bot.agent.urgent import raise_if_urgent

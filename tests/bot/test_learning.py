@@ -55,7 +55,12 @@ def test_send_posts_the_suggestion_once_and_a_repeated_send_posts_nothing(
     posted = messages_posted(chatwoot)[1:]
     assert posted[0] == (
         "/conversations/58/messages",
-        {"content": answer, "private": False, "message_type": "outgoing"},
+        {
+            "content": answer,
+            "private": False,
+            "message_type": "outgoing",
+            "content_attributes": {"sidecar_reply_key": "approved:1"},
+        },
     )
     assert [body["private"] for _, body in posted[1:]] == [True]  # the second /send: "was sent already"
     assert posted[1][1]["content"] == "🤖 /send: that suggestion was sent already."

@@ -1,0 +1,51 @@
+"""Posting a text message to Chatwoot once: keyed in the reply ledger, marked with its key, read back.
+
+Every text the agent posts goes through `post_text`: the key is claimed in bot_replies, the message carries
+the key in `content_attributes.sidecar_reply_key`, and a post whose outcome was lost (a timeout, a 5xx, a
+worker killed mid-post) is looked for in the conversation before it is sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from bot.context import JobContext
+from bot.core import replies
+from bot.core.replies import post_once
+from integrations.chatwoot.client import ChatwootAuthError, ChatwootClient, ChatwootConfigError, ChatwootNotFound
+
+log = logging.getLogger("sidecar.bot")
+
+
+def reply_finder(cw: ChatwootClient, key: str, conversation_id: int, *, private: bool) -> replies.Find:
+    """How the reply ledger looks for a message of ours whose post has no known outcome (by its marker)."""
+
+    async def find(since: datetime, sent: str | None) -> int | None:
+        try:
+            return await cw.find_reply(conversation_id, key, content=sent, private=private, since=since)
+        except (ChatwootConfigError, ChatwootAuthError, ChatwootNotFound) as exc:
+            # This Chatwoot cannot be read back (no CHATWOOT_API_TOKEN, bot token before 4.15): at least once.
+            log.warning(
+                "cannot read the conversation back; posting again",
+                extra={"conversation_id": conversation_id, "reply_key": key, "error": str(exc)[:200]},
+            )
+            return None
+
+    return find
+
+
+async def post_text(
+    ctx: JobContext, cw: ChatwootClient, key: str, conversation_id: int, kind: str, content: str, *, private: bool
+) -> bool:
+    """Post a message once under `key`, marked with the key so a lost outcome can be read back."""
+    return await post_once(
+        ctx.db,
+        key,
+        conversation_id=conversation_id,
+        kind=kind,
+        content=content,
+        post=lambda: cw.post_message(conversation_id, content, private=private, marker=key),
+        find=reply_finder(cw, key, conversation_id, private=private),
+        settle_s=ctx.settings.reply_settle_s,
+    )
