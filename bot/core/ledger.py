@@ -23,7 +23,10 @@ from psycopg.types.json import Jsonb
 
 STATUSES = ("received", "processing", "done", "failed", "ignored")
 LEASE_SECONDS = 15.0  # a claim not renewed for this long belongs to a dead worker (renewed every third of it)
-REQUEUE_AFTER_SECONDS = 300  # a queued event not started after this long is queued again
+# A queued event not started after this long is queued again: a worker killed between taking a job from
+# Redis and claiming its event leaves nothing else to find it by. A second job for an event that was only
+# slow to start is harmless (its claim finds the event taken and skips).
+REQUEUE_AFTER_SECONDS = 30
 
 
 @dataclass(frozen=True)
