@@ -106,8 +106,12 @@ class JobContext:
     @property
     def speech(self) -> SpeechBackend:
         """The configured speech backend, its synthesis cached in Redis (shared by the replicas)."""
-        cache = RedisAudioCache(self.redis, prefix=f"{self.settings.queue_name}:")
-        return self._resource("speech", lambda: open_speech(self.settings, self.http, cache=cache))
+        return self._resource(
+            "speech",
+            lambda: open_speech(
+                self.settings, self.http, cache=RedisAudioCache(self.redis, prefix=f"{self.settings.queue_name}:")
+            ),
+        )
 
     async def warm_up(self) -> None:
         """Load the embedding model and open the knowledge store now, not when the first guest waits."""

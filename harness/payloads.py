@@ -1,13 +1,11 @@
 """Deliveries as Chatwoot, Aircall and Guesty send them, signed with the harness's secrets.
 
-The Chatwoot shape follows Message#webhook_data of Chatwoot 4.15 (../shared/reference/chatwoot.md §2,
-../shared/fixtures/chatwoot/); the harness builds it itself rather than importing the service's samples.
+Chatwoot's guest message is the demo's sample (demo/samples.py, Message#webhook_data of Chatwoot 4.15) and
+its signature the service's own `sign`; Aircall's and Guesty's bodies are built here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -16,7 +14,9 @@ from typing import Any
 
 from svix.webhooks import Webhook
 
-from harness.sidecar import ACCOUNT_ID, AIRCALL_TOKEN, BOT_SECRET, GUESTY_SECRET
+from demo import samples
+from harness.sidecar import AIRCALL_TOKEN, BOT_SECRET, GUESTY_SECRET
+from integrations.chatwoot.verify import sign
 
 AUTOPILOT_INBOX = 3
 # Answered from harness/knowledge, or handed off (a request for a person, or nothing in the guides).
@@ -32,7 +32,7 @@ QUESTIONS = (
 
 def chatwoot_signature(body: bytes, timestamp: int, secret: str = BOT_SECRET) -> str:
     """X-Chatwoot-Signature: sha256=hex(HMAC-SHA256(secret, "<timestamp>.<raw body>"))."""
-    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return sign(body, secret, timestamp)
 
 
 def chatwoot_headers(body: bytes, delivery_id: str, *, timestamp: int | None = None) -> dict[str, str]:
@@ -60,89 +60,10 @@ def guesty_headers(body: bytes, *, msg_id: str | None = None) -> dict[str, str]:
 def guest_message(
     conversation_id: int, message_id: int, contact_id: int, text: str, *, inbox_id: int = AUTOPILOT_INBOX
 ) -> dict[str, Any]:
-    """An incoming, public `message_created` from a contact in a pending conversation."""
-    now = datetime.now(UTC)
-    ts = int(now.timestamp())
-    account = {"id": ACCOUNT_ID, "name": "Harness Rentals"}
-    contact: dict[str, Any] = {
-        "additional_attributes": {},
-        "custom_attributes": {},
-        "email": None,
-        "id": contact_id,
-        "identifier": None,
-        "name": f"Guest {contact_id}",
-        "phone_number": None,
-        "thumbnail": "",
-        "blocked": False,
-    }
-    return {
-        "account": account,
-        "additional_attributes": {},
-        "content_attributes": {"in_reply_to": None},
-        "content_type": "text",
-        "content": text,
-        "conversation": {
-            "additional_attributes": {"browser_language": "en"},
-            "can_reply": True,
-            "channel": "Channel::WebWidget",
-            "contact_inbox": {
-                "id": 10_000 + contact_id,
-                "contact_id": contact_id,
-                "inbox_id": inbox_id,
-                "source_id": str(uuid.uuid5(uuid.NAMESPACE_OID, str(contact_id))),
-                "hmac_verified": False,
-                "pubsub_token": uuid.uuid4().hex,
-            },
-            "id": conversation_id,
-            "inbox_id": inbox_id,
-            "messages": [
-                {
-                    "id": message_id,
-                    "content": text,
-                    "account_id": ACCOUNT_ID,
-                    "inbox_id": inbox_id,
-                    "conversation_id": conversation_id,
-                    "message_type": 0,
-                    "created_at": ts,
-                    "private": False,
-                    "status": "sent",
-                    "content_type": "text",
-                    "sender_type": "Contact",
-                    "sender_id": contact_id,
-                }
-            ],
-            "labels": [],
-            "meta": {
-                "sender": dict(contact, type="contact"),
-                "assignee": None,
-                "assignee_type": None,
-                "team": None,
-                "hmac_verified": False,
-            },
-            "status": "pending",
-            "custom_attributes": {},
-            "snoozed_until": None,
-            "unread_count": 1,
-            "first_reply_created_at": None,
-            "priority": None,
-            "waiting_since": ts,
-            "agent_last_seen_at": 0,
-            "contact_last_seen_at": ts,
-            "last_activity_at": ts,
-            "timestamp": ts,
-            "created_at": ts,
-            "updated_at": now.timestamp(),
-            "account": account,
-        },
-        "created_at": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "id": message_id,
-        "inbox": {"id": inbox_id, "name": "Website"},
-        "message_type": "incoming",
-        "private": False,
-        "sender": dict(contact, account=account, avatar=""),
-        "source_id": None,
-        "event": "message_created",
-    }
+    """An incoming, public `message_created` from a contact in a pending conversation (the demo's sample)."""
+    return samples.guest_message(
+        conversation_id, message_id, text, inbox_id=inbox_id, contact_id=contact_id, contact_name=f"Guest {contact_id}"
+    )
 
 
 def aircall_call(call_id: int, event: str = "call.created") -> dict[str, Any]:

@@ -111,32 +111,15 @@ def claim(
 
     Taking over an expired claim counts a crash instead of an attempt; the claim that would be crash number
     `max_crashes` fails the event instead."""
-    if give_up_crashed(conn, max_crashes, event_id=event_id):
-        return None
-    row = conn.execute(
-        """
-        UPDATE operational_events
-           SET status = 'processing',
-               attempts = attempts + CASE WHEN status = 'processing' THEN 0 ELSE 1 END,
-               crashes = crashes + CASE WHEN status = 'processing' THEN 1 ELSE 0 END,
-               locked_until = now() + make_interval(secs => %s)
-         WHERE id = %s
-           AND (status = 'received'
-                OR (status = 'failed' AND next_attempt_at <= now() + interval '1 second')
-                OR (status = 'processing' AND locked_until < now()))
-        RETURNING id, source, event_type, dedupe_key, subject, payload, received_at, attempts
-        """,
-        (lease_s, event_id),
-    ).fetchone()
-    if row is None:
-        return None
-    return StoredEvent(*row)
+    claimed = claim_with_older(conn, event_id, max_crashes=max_crashes, lease_s=lease_s)
+    return claimed[0] if claimed else None
 
 
 def claim_with_older(
     conn: psycopg.Connection[Any], event_id: int, *, max_crashes: int = 3, lease_s: float = LEASE_SECONDS
 ) -> tuple[StoredEvent, list[int]] | None:
-    """`claim`, and in the same round trip the earlier events of its subject waiting to run (`older_due`)."""
+    """`claim`, and in the same round trip the earlier events of its subject that are due
+    and waiting to run (not deferred), to be processed first."""
     if give_up_crashed(conn, max_crashes, event_id=event_id):
         return None
     row = conn.execute(
@@ -174,12 +157,6 @@ def subject_lock(conn: psycopg.Connection[Any], event_id: int) -> tuple[str | No
     return (row[0], bool(row[1])) if row else (None, True)
 
 
-def subject_of(conn: psycopg.Connection[Any], event_id: int) -> str | None:
-    """What the event is about ("conversation:57"), None when it has no subject or does not exist."""
-    row = conn.execute("SELECT subject FROM operational_events WHERE id = %s", (event_id,)).fetchone()
-    return row[0] if row else None
-
-
 def give_up_crashed(conn: psycopg.Connection[Any], max_crashes: int, *, event_id: int | None = None) -> list[int]:
     """Fail the expired claims (all, or one event's) whose next run would be crash number `max_crashes`."""
     rows = conn.execute(
@@ -203,22 +180,6 @@ def renew(conn: psycopg.Connection[Any], event_ids: list[int], *, lease_s: float
         " WHERE id = ANY(%s) AND status = 'processing'",
         (lease_s, event_ids),
     )
-
-
-def older_due(conn: psycopg.Connection[Any], event: StoredEvent) -> list[int]:
-    """Events about the same subject that arrived earlier and are waiting to run now (not deferred)."""
-    if not event.subject:
-        return []
-    rows = conn.execute(
-        """
-        SELECT id FROM operational_events
-         WHERE subject = %s AND id < %s AND status = 'received'
-           AND (enqueued_at IS NULL OR enqueued_at <= now())
-         ORDER BY id
-        """,
-        (event.subject, event.id),
-    ).fetchall()
-    return [int(r[0]) for r in rows]
 
 
 def finish(conn: psycopg.Connection[Any], event_id: int, status: str) -> None:

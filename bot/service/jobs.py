@@ -368,17 +368,6 @@ def process(rt: Runtime, conn: psycopg.Connection[Any], event: StoredEvent) -> s
     return outcome
 
 
-def try_subject_lock(conn: psycopg.Connection[Any], subject: str | None) -> bool:
-    """Take the lock on an event's subject (a conversation, a call, a reservation) if it is free, so two
-    jobs never work on the same one at once. It is a session lock on this job thread's own connection: it
-    dies with the worker, and the shared async pool stays free for short queries. It never waits: a job
-    thread waiting for a lock would hold a worker slot that other conversations need."""
-    if not subject:
-        return True
-    row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (subject,)).fetchone()
-    return bool(row and row[0])
-
-
 def unlock_subject(conn: psycopg.Connection[Any], subject: str | None) -> None:
     if subject and not conn.broken:
         conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (subject,))
