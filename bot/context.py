@@ -57,9 +57,13 @@ class JobContext:
             **db.pool_options(),
         )
         await pool.open(wait=True, timeout=10)
+        # Every job slot may have two calls in flight (the typing indicator beside Groq or Chatwoot). Keep as
+        # many connections alive as may be open: a connection closed after a busy moment must be opened again
+        # on the next reply's path, and opening one costs more CPU than the request it carries.
+        connections = max(50, 2 * settings.worker_concurrency)
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(20.0, connect=5.0),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
         chatwoot = None
         if settings.chatwoot_url and settings.chatwoot_account_id:

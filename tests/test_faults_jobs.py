@@ -8,6 +8,7 @@ and database; nothing here asserts on how long anything took, only on what state
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -121,16 +122,17 @@ def worker_process(settings: Any, tmp_path: Path) -> Iterator[Callable[[], subpr
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
-        )
+            start_new_session=True,  # its own group: RQ's scheduler runs in a child process that a kill -9
+        )  # of the worker leaves behind; the teardown ends the whole group
         started.append(proc)
         return proc
 
     yield start
     flag.unlink(missing_ok=True)
     for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def running(settings: Any, event_id: int) -> bool:

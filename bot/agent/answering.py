@@ -207,8 +207,7 @@ async def answer_batch(
     text = batch_text = question if question is not None else batch.question
     started = time.perf_counter()
     autopilot = policy.mode in ("autopilot", "shadow")  # shadow: as autopilot, its writes held back
-    # The typing indicator is cosmetic: switch it on alongside the work instead of waiting for it.
-    typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
+    typing: asyncio.Task[None] | None = None
     marks: dict[str, Any] = {}
     # Neither the question's embedding nor the recent turns depend on who is asking: start both now and
     # work out the guest's scope meanwhile (embedding is CPU work, off the event loop).
@@ -243,6 +242,9 @@ async def answer_batch(
             retrieval_ms = round((time.perf_counter() - t0) * 1000)
             # Offline answers match words: the property's name would only pull its guide's introduction.
             asked = text if ctx.llm is not None else (admission.search or text)
+            # The typing indicator is cosmetic: switched on while the model writes, not waited for. Sent any
+            # earlier, its request would take CPU from the guest's scope and the search the answer waits on.
+            typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
             outcome = await answer_question(
                 asked, chunks=chunks, turns=turns, facts=guest.facts, llm=ctx.llm, language=language
             )

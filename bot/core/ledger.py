@@ -104,71 +104,109 @@ async def mark_not_enqueued(conn: psycopg.AsyncConnection[Any], event_id: int) -
     await conn.execute("UPDATE operational_events SET enqueued_at = NULL WHERE id = %s", (event_id,))
 
 
+@dataclass(frozen=True)
+class Claim:
+    """An event taken for processing: the row, its job_attempts row, and the earlier events of its subject
+    that are due and waiting to run (not deferred), to be processed first."""
+
+    event: StoredEvent
+    attempt_id: int
+    older_ids: list[int]
+
+
+# One round trip takes the subject's lock, claims the event (or gives it up after its last crash) and opens
+# the attempt: the reply path waits for each statement a job makes before the handler runs. The CTE that
+# takes the lock is evaluated once, before the UPDATE reads it, and the UPDATE changes nothing unless the
+# lock is ours. Taking over an expired claim counts a crash, not an attempt; the claim that would be crash
+# number `max_crashes` fails the event instead ("crashed N times").
+CLAIM_SQL = """
+WITH ev AS (
+    SELECT subject,
+           CASE WHEN NOT %(lock)s OR subject IS NULL THEN true
+                ELSE pg_try_advisory_lock(hashtext(subject)) END AS locked
+      FROM operational_events WHERE id = %(id)s
+), taken AS (
+    UPDATE operational_events
+       SET status = CASE WHEN status = 'processing' AND crashes + 1 >= %(max_crashes)s THEN 'failed'
+                         ELSE 'processing' END,
+           attempts = attempts + CASE WHEN status = 'processing' THEN 0 ELSE 1 END,
+           crashes = crashes + CASE WHEN status = 'processing' THEN 1 ELSE 0 END,
+           locked_until = CASE WHEN status = 'processing' AND crashes + 1 >= %(max_crashes)s THEN NULL
+                               ELSE now() + make_interval(secs => %(lease_s)s) END,
+           next_attempt_at = CASE WHEN status = 'processing' AND crashes + 1 >= %(max_crashes)s THEN NULL
+                                  ELSE next_attempt_at END,
+           last_error = CASE WHEN status = 'processing' AND crashes + 1 >= %(max_crashes)s
+                             THEN format('crashed %%s times: the worker died while processing it', crashes + 1)
+                             ELSE last_error END
+     WHERE id = %(id)s
+       AND (SELECT locked FROM ev)
+       AND (status = 'received'
+            OR (status = 'failed' AND next_attempt_at <= now() + interval '1 second')
+            OR (status = 'processing' AND locked_until < now()))
+    RETURNING id, source, event_type, dedupe_key, subject, payload, received_at, attempts, status,
+              ARRAY(SELECT o.id FROM operational_events o
+                     WHERE o.subject = operational_events.subject AND o.id < operational_events.id
+                       AND o.status = 'received' AND (o.enqueued_at IS NULL OR o.enqueued_at <= now())
+                     ORDER BY o.id) AS older
+), attempt AS (
+    INSERT INTO job_attempts (event_id, attempt)
+    SELECT id, attempts FROM taken WHERE status = 'processing'
+    RETURNING id
+)
+SELECT ev.subject, ev.locked, taken.*, (SELECT id FROM attempt)
+  FROM ev LEFT JOIN taken ON true
+"""
+
+
+def lock_and_claim(
+    conn: psycopg.Connection[Any], event_id: int, *, max_crashes: int = 3, lease_s: float = LEASE_SECONDS
+) -> tuple[str | None, bool, Claim | None]:
+    """(subject, locked, claim): take the subject's session lock (release it with `unlock`) and, when it
+    was free, claim the event. The claim is None when the event is done, ignored, given up, held by a live
+    worker, or crashed once too often (it is failed here). An event with no subject needs no lock; one that
+    does not exist gives (None, True, None)."""
+    return _claim(conn, event_id, lock=True, max_crashes=max_crashes, lease_s=lease_s)
+
+
 def claim(
     conn: psycopg.Connection[Any], event_id: int, *, max_crashes: int = 3, lease_s: float = LEASE_SECONDS
-) -> StoredEvent | None:
-    """Take an event for processing, or None if it is done, ignored, given up or held by a live worker.
-
-    Taking over an expired claim counts a crash instead of an attempt; the claim that would be crash number
-    `max_crashes` fails the event instead."""
-    claimed = claim_with_older(conn, event_id, max_crashes=max_crashes, lease_s=lease_s)
-    return claimed[0] if claimed else None
+) -> Claim | None:
+    """Claim an event whose subject's lock the caller already holds (see `lock_and_claim`)."""
+    return _claim(conn, event_id, lock=False, max_crashes=max_crashes, lease_s=lease_s)[2]
 
 
-def claim_with_older(
-    conn: psycopg.Connection[Any], event_id: int, *, max_crashes: int = 3, lease_s: float = LEASE_SECONDS
-) -> tuple[StoredEvent, list[int]] | None:
-    """`claim`, and in the same round trip the earlier events of its subject that are due
-    and waiting to run (not deferred), to be processed first."""
-    if give_up_crashed(conn, max_crashes, event_id=event_id):
-        return None
+def _claim(
+    conn: psycopg.Connection[Any], event_id: int, *, lock: bool, max_crashes: int, lease_s: float
+) -> tuple[str | None, bool, Claim | None]:
     row = conn.execute(
-        """
-        UPDATE operational_events
-           SET status = 'processing',
-               attempts = attempts + CASE WHEN status = 'processing' THEN 0 ELSE 1 END,
-               crashes = crashes + CASE WHEN status = 'processing' THEN 1 ELSE 0 END,
-               locked_until = now() + make_interval(secs => %s)
-         WHERE id = %s
-           AND (status = 'received'
-                OR (status = 'failed' AND next_attempt_at <= now() + interval '1 second')
-                OR (status = 'processing' AND locked_until < now()))
-        RETURNING id, source, event_type, dedupe_key, subject, payload, received_at, attempts,
-                  ARRAY(SELECT o.id FROM operational_events o
-                         WHERE o.subject = operational_events.subject AND o.id < operational_events.id
-                           AND o.status = 'received' AND (o.enqueued_at IS NULL OR o.enqueued_at <= now())
-                         ORDER BY o.id)
-        """,
-        (lease_s, event_id),
+        CLAIM_SQL, {"id": event_id, "lock": lock, "max_crashes": max_crashes, "lease_s": lease_s}
     ).fetchone()
     if row is None:
-        return None
-    return StoredEvent(*row[:8]), [int(i) for i in row[8]]
+        return None, True, None
+    subject, locked, taken, attempt_id = row[0], bool(row[1]), row[2:12], row[12]
+    if taken[0] is None or taken[8] != "processing":
+        return subject, locked, None
+    return subject, locked, Claim(StoredEvent(*taken[:8]), int(attempt_id), [int(i) for i in taken[9]])
 
 
-def subject_lock(conn: psycopg.Connection[Any], event_id: int) -> tuple[str | None, bool]:
-    """The event's subject and whether its lock was free and is now ours, in one round trip (an event with
-    no subject, or none at all, needs no lock). The lock is a session lock: release it with unlock."""
-    row = conn.execute(
-        "SELECT subject, CASE WHEN subject IS NULL THEN true ELSE pg_try_advisory_lock(hashtext(subject)) END"
-        " FROM operational_events WHERE id = %s",
-        (event_id,),
-    ).fetchone()
-    return (row[0], bool(row[1])) if row else (None, True)
+def unlock(conn: psycopg.Connection[Any], subject: str | None) -> None:
+    """Release a subject's lock taken by `lock_and_claim`."""
+    if subject and not conn.broken:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (subject,))
 
 
-def give_up_crashed(conn: psycopg.Connection[Any], max_crashes: int, *, event_id: int | None = None) -> list[int]:
-    """Fail the expired claims (all, or one event's) whose next run would be crash number `max_crashes`."""
+def give_up_crashed(conn: psycopg.Connection[Any], max_crashes: int) -> list[int]:
+    """Fail the expired claims whose next run would be crash number `max_crashes` (the sweeper's pass; a
+    claim does the same for its one event)."""
     rows = conn.execute(
         """
         UPDATE operational_events
            SET status = 'failed', crashes = crashes + 1, locked_until = NULL, next_attempt_at = NULL,
                last_error = format('crashed %%s times: the worker died while processing it', crashes + 1)
          WHERE status = 'processing' AND locked_until < now() AND crashes + 1 >= %s
-           AND (%s::bigint IS NULL OR id = %s::bigint)
         RETURNING id
         """,
-        (max_crashes, event_id, event_id),
+        (max_crashes,),
     ).fetchall()
     return sorted(int(r[0]) for r in rows)
 
@@ -222,14 +260,6 @@ def fail(conn: psycopg.Connection[Any], event_id: int, error: str, retry_in: flo
         """,
         (error[:2000], retry_in, retry_in, retry_in, retry_in, event_id),
     )
-
-
-def start_attempt(conn: psycopg.Connection[Any], event: StoredEvent) -> int:
-    row = conn.execute(
-        "INSERT INTO job_attempts (event_id, attempt) VALUES (%s, %s) RETURNING id", (event.id, event.attempts)
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def end_attempt(conn: psycopg.Connection[Any], attempt_id: int, outcome: str, error: str | None = None) -> None:

@@ -142,6 +142,32 @@ async def settle(
     return True
 
 
+# post_once's first step, in one round trip: record every key not posted yet as pending and, when none of
+# them is in doubt (the common case: a fresh reply), begin the attempt at once (attempted_at). A key in
+# doubt keeps its status, attempt time and sent text until it is read back. Returns whether any key was in
+# doubt before, and how many keys are not posted (0: nothing to do).
+_CLAIM_SQL = f"""
+WITH prior AS (
+    SELECT coalesce(bool_or({_IN_DOUBT}), false) AS in_doubt
+      FROM bot_replies WHERE reply_key = ANY(%(keys)s)
+), upsert AS (
+    INSERT INTO bot_replies (reply_key, conversation_id, kind, content, status, attempted_at)
+    SELECT key, %(conversation_id)s, %(kind)s, %(content)s, 'pending',
+           CASE WHEN (SELECT in_doubt FROM prior) THEN NULL ELSE now() END
+      FROM unnest(%(keys)s::text[]) AS key
+    ON CONFLICT (reply_key) DO UPDATE
+       SET conversation_id = coalesce(EXCLUDED.conversation_id, bot_replies.conversation_id),
+           kind = EXCLUDED.kind,
+           content = CASE WHEN {_IN_DOUBT} THEN bot_replies.content ELSE EXCLUDED.content END,
+           status = CASE WHEN {_IN_DOUBT} THEN bot_replies.status ELSE 'pending' END,
+           attempted_at = CASE WHEN {_IN_DOUBT} THEN bot_replies.attempted_at ELSE EXCLUDED.attempted_at END
+     WHERE bot_replies.status <> 'posted'
+    RETURNING reply_key
+)
+SELECT (SELECT in_doubt FROM prior), (SELECT count(*) FROM upsert)
+"""
+
+
 async def post_once(
     db: AsyncConnectionPool,
     keys: str | Sequence[str],
@@ -161,30 +187,23 @@ async def post_once(
     """
     wanted = [keys] if isinstance(keys, str) else list(dict.fromkeys(keys))
     async with db.connection() as conn:
-        for key in wanted:
-            # A key in doubt keeps its status, attempt time and sent text until it is read back.
-            await conn.execute(
-                f"""
-                INSERT INTO bot_replies (reply_key, conversation_id, kind, content, status)
-                VALUES (%s, %s, %s, %s, 'pending')
-                ON CONFLICT (reply_key) DO UPDATE
-                   SET conversation_id = coalesce(EXCLUDED.conversation_id, bot_replies.conversation_id),
-                       kind = EXCLUDED.kind,
-                       content = CASE WHEN {_IN_DOUBT} THEN bot_replies.content ELSE EXCLUDED.content END,
-                       status = CASE WHEN {_IN_DOUBT} THEN bot_replies.status ELSE 'pending' END,
-                       attempted_at = CASE WHEN {_IN_DOUBT} THEN bot_replies.attempted_at END
-                 WHERE bot_replies.status <> 'posted'
-                """,
-                (key, conversation_id, kind, content),
-            )
-    if await settle(db, wanted, find, settle_s=settle_s):
-        return False
-    async with db.connection() as conn:
-        await conn.execute(
-            "UPDATE bot_replies SET status = 'pending', attempted_at = now(), content = %s"
-            " WHERE reply_key = ANY(%s) AND status <> 'posted'",
-            (content, wanted),
+        cur = await conn.execute(
+            _CLAIM_SQL, {"keys": wanted, "conversation_id": conversation_id, "kind": kind, "content": content}
         )
+        row = await cur.fetchone()
+    assert row is not None
+    in_doubt, unposted = bool(row[0]), int(row[1])
+    if not unposted:
+        return False  # every key was posted already
+    if in_doubt:  # read back first; the attempt begins only if Chatwoot does not have it
+        if await settle(db, wanted, find, settle_s=settle_s):
+            return False
+        async with db.connection() as conn:
+            await conn.execute(
+                "UPDATE bot_replies SET status = 'pending', attempted_at = now(), content = %s"
+                " WHERE reply_key = ANY(%s) AND status <> 'posted'",
+                (content, wanted),
+            )
     try:
         created = await post()
     except BaseException as exc:

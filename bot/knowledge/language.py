@@ -53,12 +53,19 @@ def load_detector() -> None:
 
 def language_confidences(text: str) -> list[tuple[str, float]]:
     """(ISO 639-1 code, confidence) of every supported language, most likely first; empty for empty text."""
+    return list(_confidences(text))
+
+
+@lru_cache(maxsize=1024)
+def _confidences(text: str) -> tuple[tuple[str, float], ...]:
+    # Cached: one guest message is detected for the answer's language and again for its BM25 stems (in
+    # another thread), and the reply waits on both.
     if not any(ch.isalpha() for ch in text):
-        return []
+        return ()
     with _lock:  # lru_cache builds once; the detector itself is thread-safe
         detector = _detector()
     values = detector.compute_language_confidence_values(text)
-    return [(v.language.iso_code_639_1.name.lower(), float(v.value)) for v in values]
+    return tuple((v.language.iso_code_639_1.name.lower(), float(v.value)) for v in values)
 
 
 def detect_language(text: str, *, min_confidence: float = MIN_CONFIDENCE) -> str | None:

@@ -276,7 +276,8 @@ def _run_event(rt: Runtime, event_id: int) -> str:
     conn = rt.conn()
     # The lock comes before the claim: a job that finds its subject busy leaves the event untouched (no
     # attempt, still 'received'), so the job holding the subject runs it first if it is older.
-    subject, locked = ledger.subject_lock(conn, event_id)
+    max_crashes, lease_s = rt.settings.job_max_crashes, rt.settings.job_lease_s
+    subject, locked, claimed = ledger.lock_and_claim(conn, event_id, max_crashes=max_crashes, lease_s=lease_s)
     if not locked:
         try:
             enqueue(rt.queue(), event_id, BUSY_RETRY_S)  # come back soon; this worker slot is free at once
@@ -284,35 +285,28 @@ def _run_event(rt: Runtime, event_id: int) -> str:
             ledger.unqueue(conn, [event_id])
         return "busy"
     try:
-        claimed = ledger.claim_with_older(
-            conn, event_id, max_crashes=rt.settings.job_max_crashes, lease_s=rt.settings.job_lease_s
-        )
         if claimed is None:
             return "skipped"
-        event, older_ids = claimed
-        for older_id in older_ids:
-            older = ledger.claim(
-                conn, older_id, max_crashes=rt.settings.job_max_crashes, lease_s=rt.settings.job_lease_s
-            )
+        for older_id in claimed.older_ids:
+            older = ledger.claim(conn, older_id, max_crashes=max_crashes, lease_s=lease_s)
             if older is not None:
                 _process_held(rt, conn, older)
-        return _process_held(rt, conn, event)
+        return _process_held(rt, conn, claimed)
     finally:
-        unlock_subject(conn, subject)
+        ledger.unlock(conn, subject)
 
 
-def _process_held(rt: Runtime, conn: psycopg.Connection[Any], event: StoredEvent) -> str:
+def _process_held(rt: Runtime, conn: psycopg.Connection[Any], claimed: ledger.Claim) -> str:
     """Process a claimed event while the lease keeper renews its claim."""
-    rt.leases.hold(event.id)
+    rt.leases.hold(claimed.event.id)
     try:
-        return process(rt, conn, event)
+        return process(rt, conn, claimed.event, claimed.attempt_id)
     finally:
-        rt.leases.release(event.id)
+        rt.leases.release(claimed.event.id)
 
 
-def process(rt: Runtime, conn: psycopg.Connection[Any], event: StoredEvent) -> str:
+def process(rt: Runtime, conn: psycopg.Connection[Any], event: StoredEvent, attempt_id: int) -> str:
     """Run a claimed event's handler and record the outcome: done, ignored, deferred, requeued or failed."""
-    attempt_id = ledger.start_attempt(conn, event)
     started = time.perf_counter()
     outcome, error = "done", None
     timeout = rt.settings.job_timeout_s
@@ -366,11 +360,6 @@ def process(rt: Runtime, conn: psycopg.Connection[Any], event: StoredEvent) -> s
         extra={"event_id": event.id, "source": event.source, "event_type": event.event_type, "outcome": outcome},
     )
     return outcome
-
-
-def unlock_subject(conn: psycopg.Connection[Any], subject: str | None) -> None:
-    if subject and not conn.broken:
-        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (subject,))
 
 
 def _enqueue_or_leave(rt: Runtime, conn: psycopg.Connection[Any], event_id: int, delay_s: float) -> None:

@@ -38,8 +38,10 @@ def test_autopilot_widget_question_gets_one_public_reply(
 ) -> None:
     deliver(guest_message(57, 9001, "Hi! What time is check-out?", inbox_id=3))
     drain()
-    assert calls(chatwoot)[0] == ("POST", "/conversations/57/toggle_typing_status", {"typing_status": "on"})
-    assert calls(chatwoot)[-1] == ("POST", "/conversations/57/toggle_typing_status", {"typing_status": "off"})
+    seen = calls(chatwoot)
+    typing_on = seen.index(("POST", "/conversations/57/toggle_typing_status", {"typing_status": "on"}))
+    assert typing_on < [call[1] for call in seen].index("/conversations/57/messages")  # on before the reply
+    assert seen[-1] == ("POST", "/conversations/57/toggle_typing_status", {"typing_status": "off"})
     [(path, body)] = messages_posted(chatwoot)
     assert path == "/conversations/57/messages"
     assert set(body) == {"content", "message_type", "private", "content_attributes"}

@@ -87,3 +87,13 @@ async def test_planned_posts_are_attached_posted_or_skipped(db: AsyncConnectionP
         ("guesty:r1:b", "pending", None, 44),
         ("guesty:r2:a", "skipped", None, None),
     ]
+
+
+async def test_a_key_with_no_conversation_or_text_yet_is_still_posted_once(db: AsyncConnectionPool) -> None:
+    post = Poster()
+    assert await replies.post_once(
+        db, ["status:1", "status:2"], conversation_id=None, kind="status", content=None, post=post
+    )
+    assert not await replies.post_once(db, "status:2", conversation_id=None, kind="status", content=None, post=post)
+    assert post.calls == 1
+    assert await rows(db) == [("status:1", "posted", 701, None), ("status:2", "posted", 701, None)]
