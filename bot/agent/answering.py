@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 
 from bot.agent import hours, state, summary
 from bot.agent.entitlement import Admission, admit, record_releases
+from bot.agent.indicator import Typing
 from bot.agent.language import guest_language, pick_language
 from bot.agent.policy import classify
 from bot.agent.posting import post_text, reply_finder
@@ -88,12 +89,14 @@ def parse_message(payload: dict[str, Any]) -> MessageEvent:
     return event
 
 
-async def on_text_message(ctx: JobContext, event: StoredEvent, msg: MessageEvent, policy: InboxPolicy) -> str:
+async def on_text_message(
+    ctx: JobContext, event: StoredEvent, msg: MessageEvent, policy: InboxPolicy, known: state.Snapshot
+) -> str:
     """Answer (autopilot) or suggest (copilot) for one typed guest message, or a burst of them."""
     waited = (datetime.now(UTC) - event.received_at).total_seconds()
     if waited < ctx.settings.debounce_seconds:
         raise Defer(ctx.settings.debounce_seconds - waited)  # let the guest finish typing
-    batch = await gather_batch(ctx, event, msg, policy)
+    batch = gather_batch(msg, policy, known)
     if batch is None or batch.newest.id != msg.id:
         return "done"  # a later message of the same burst answers this one too
     if await _answered(ctx, batch.newest):  # by an earlier run, perhaps finished only now (a hand-off)
@@ -104,19 +107,19 @@ async def on_text_message(ctx: JobContext, event: StoredEvent, msg: MessageEvent
     return "done"
 
 
-async def gather_batch(ctx: JobContext, event: StoredEvent, msg: MessageEvent, policy: InboxPolicy) -> Batch | None:
+def gather_batch(msg: MessageEvent, policy: InboxPolicy, known: state.Snapshot) -> Batch | None:
     """This message plus the not-yet-answered guest messages before and after it; None when an earlier
     answer already covered it (a later message of its burst got the lock first)."""
-    after = await state.last_answered(ctx.db, msg.conversation_id)
+    after = known.last_answered
     if msg.id <= after:
         return None
     batch = Batch()
-    for payload in await state.message_payloads(
-        ctx.db, event.subject or f"conversation:{msg.conversation_id}", after_message_id=after
-    ):
+    for payload in known.messages:
         try:
             other = parse_message(payload)
         except PermanentError:
+            continue
+        if other.id <= after:
             continue
         # Voice notes are answered on their own (bot.agent.voice); a burst gathers typed messages only.
         if other.id == msg.id or (classify(other, policy).action == "answer" and not other.audio_attachments):
@@ -207,7 +210,7 @@ async def answer_batch(
     text = batch_text = question if question is not None else batch.question
     started = time.perf_counter()
     autopilot = policy.mode in ("autopilot", "shadow")  # shadow: as autopilot, its writes held back
-    typing: asyncio.Task[None] | None = None
+    typing = Typing(cw, conv)
     marks: dict[str, Any] = {}
     # Neither the question's embedding nor the recent turns depend on who is asking: start both now and
     # work out the guest's scope meanwhile (embedding is CPU work, off the event loop).
@@ -242,9 +245,8 @@ async def answer_batch(
             retrieval_ms = round((time.perf_counter() - t0) * 1000)
             # Offline answers match words: the property's name would only pull its guide's introduction.
             asked = text if ctx.llm is not None else (admission.search or text)
-            # The typing indicator is cosmetic: switched on while the model writes, not waited for. Sent any
-            # earlier, its request would take CPU from the guest's scope and the search the answer waits on.
-            typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
+            if autopilot:
+                typing.start()  # switched on while the model writes (bot.agent.indicator)
             outcome = await answer_question(
                 asked, chunks=chunks, turns=turns, facts=guest.facts, llm=ctx.llm, language=language
             )
@@ -264,9 +266,7 @@ async def answer_batch(
             if not task.done():
                 task.cancel()
         await asyncio.gather(embedding, turns_task, return_exceptions=True)
-        if typing is not None:
-            await typing
-            await set_typing(cw, conv, False)
+        await typing.stop()
     await state.set_last_answered(ctx.db, conv, newest.id, newest.inbox_id, newest.contact_id)
     await record_qa(ctx, batch, text, outcome, policy, guest, result, started, retrieval_ms, marks)
     return outcome
@@ -417,13 +417,6 @@ async def _handoff_step(ctx: JobContext, cw: ChatwootClient, key: str, conv: int
             settle_s=0,
             post=lambda: cw.toggle_status(conv, status, snoozed_until=int(until) if until else None),
         )
-
-
-async def set_typing(cw: ChatwootClient, conversation_id: int, on: bool) -> None:
-    try:
-        await cw.toggle_typing(conversation_id, on)
-    except ChatwootError as exc:  # cosmetic: never fail a reply over the typing indicator
-        log.info("typing indicator failed", extra={"conversation_id": conversation_id, "error": str(exc)[:200]})
 
 
 async def record_qa(

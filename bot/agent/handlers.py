@@ -34,14 +34,15 @@ async def message_created(ctx: JobContext, event: StoredEvent) -> str:
         return "done"
     if decision.action == "ignore":
         return "ignored"
-    if policy.mode in ("autopilot", "shadow") and await state.human_since(ctx.db, conv) is not None:
+    known = await state.snapshot(ctx.db, conv, event.subject or f"conversation:{conv}")
+    if policy.mode in ("autopilot", "shadow") and known.human_since is not None:
         return "ignored"  # a person took over; silent until the conversation is pending again
     ctx = in_shadow(ctx, msg, policy)  # after the urgent alert: shadow mode writes nothing else to Chatwoot
     if await hand_to_morning(ctx, msg, policy):  # closed, and after_hours = "handoff"
         return "done"
     if msg.audio_attachments:
         return await on_voice_message(ctx, event, msg, policy)
-    return await on_text_message(ctx, event, msg, policy)
+    return await on_text_message(ctx, event, msg, policy, known)
 
 
 HANDLERS: dict[str, Handler] = {

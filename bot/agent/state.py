@@ -2,9 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
+
+HISTORY_LIMIT = 200  # the newest message payloads a snapshot carries (a burst, or recent turns)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the ledger knows of a conversation as one of its messages is handled."""
+
+    human_since: datetime | None  # a person took over at this time: the autopilot stays silent
+    last_answered: int  # the newest guest message the bot answered (0: none yet)
+    messages: list[dict[str, Any]]  # the newest message_created payloads, oldest first
+
+
+async def snapshot(db: AsyncConnectionPool, conversation_id: int, subject: str) -> Snapshot:
+    """The conversation's state and its newest messages in one round trip: every guest message waits for
+    this read before its answer begins."""
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            """
+            SELECT s.human_since, s.last_answered_message_id,
+                   ARRAY(SELECT payload FROM (
+                             SELECT payload, (payload->>'id')::bigint AS message_id FROM operational_events
+                              WHERE subject = %s AND source = 'chatwoot' AND event_type = 'message_created'
+                              ORDER BY message_id DESC
+                              LIMIT %s) newest
+                          ORDER BY message_id)
+              FROM (SELECT 1) one LEFT JOIN conversation_state s ON s.conversation_id = %s
+            """,
+            (subject, HISTORY_LIMIT, conversation_id),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return Snapshot(row[0], int(row[1] or 0), list(row[2]))
 
 
 async def human_since(db: AsyncConnectionPool, conversation_id: int) -> Any | None:
@@ -41,15 +76,6 @@ async def clear_human(db: AsyncConnectionPool, conversation_id: int) -> None:
         )
 
 
-async def last_answered(db: AsyncConnectionPool, conversation_id: int) -> int:
-    async with db.connection() as conn:
-        cur = await conn.execute(
-            "SELECT last_answered_message_id FROM conversation_state WHERE conversation_id = %s", (conversation_id,)
-        )
-        row = await cur.fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
-
-
 async def set_last_answered(
     db: AsyncConnectionPool, conversation_id: int, message_id: int, inbox_id: int | None, contact_id: int | None
 ) -> None:
@@ -70,7 +96,7 @@ async def set_last_answered(
 
 
 async def message_payloads(
-    db: AsyncConnectionPool, subject: str, *, after_message_id: int = 0, limit: int = 200
+    db: AsyncConnectionPool, subject: str, *, limit: int = HISTORY_LIMIT
 ) -> list[dict[str, Any]]:
     """The newest `limit` message_created payloads of one conversation from our ledger, oldest first."""
     async with db.connection() as conn:
@@ -79,11 +105,10 @@ async def message_payloads(
             SELECT payload FROM (
                 SELECT payload, (payload->>'id')::bigint AS message_id FROM operational_events
                  WHERE subject = %s AND source = 'chatwoot' AND event_type = 'message_created'
-                   AND (payload->>'id')::bigint > %s
                  ORDER BY message_id DESC
                  LIMIT %s) newest
              ORDER BY message_id
             """,
-            (subject, after_message_id, limit),
+            (subject, limit),
         )
         return [row[0] for row in await cur.fetchall()]

@@ -39,12 +39,12 @@ from bot.agent.answering import (
     post_check_reply,
     quote,
     record_qa,
-    set_typing,
     settle_admission,
     still_ours,
     stop_outcome,
 )
 from bot.agent.entitlement import admit, record_releases
+from bot.agent.indicator import Typing
 from bot.agent.language import guest_language
 from bot.agent.policy import classify
 from bot.agent.posting import post_text
@@ -340,7 +340,9 @@ async def answer_voice(
     speaker = (
         make_speaker(ctx.speech, msg, policy, heard) if policy.mode == "autopilot" and policy.voice_replies else None
     )
-    typing = asyncio.create_task(set_typing(cw, conv, True)) if autopilot else None
+    typing = Typing(cw, conv, after_s=0)  # on at once: transcription and speech take seconds
+    if autopilot:
+        typing.start()
     audio_error: Exception | None = None
     try:
         t0 = time.perf_counter()
@@ -411,9 +413,7 @@ async def answer_voice(
     finally:
         if speaker is not None:
             await speaker.discard()  # whatever is still being synthesized after a failure
-        if typing is not None:
-            await typing
-            await set_typing(cw, conv, False)
+        await typing.stop()
     await state.set_last_answered(ctx.db, conv, msg.id, msg.inbox_id, msg.contact_id)
     await record_qa(ctx, batch, question, outcome, policy, guest, result, started, retrieval_ms, timings)
     if audio_error is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 from typing import Any
@@ -38,10 +39,8 @@ def test_autopilot_widget_question_gets_one_public_reply(
 ) -> None:
     deliver(guest_message(57, 9001, "Hi! What time is check-out?", inbox_id=3))
     drain()
-    seen = calls(chatwoot)
-    typing_on = seen.index(("POST", "/conversations/57/toggle_typing_status", {"typing_status": "on"}))
-    assert typing_on < [call[1] for call in seen].index("/conversations/57/messages")  # on before the reply
-    assert seen[-1] == ("POST", "/conversations/57/toggle_typing_status", {"typing_status": "off"})
+    # The offline answer is ready at once: no typing indicator flashes on and off.
+    assert not [call for call in calls(chatwoot) if call[1].endswith("/toggle_typing_status")]
     [(path, body)] = messages_posted(chatwoot)
     assert path == "/conversations/57/messages"
     assert set(body) == {"content", "message_type", "private", "content_attributes"}
@@ -219,6 +218,27 @@ def test_groq_429_then_200_answers_with_the_model(
     [(_, body)] = messages_posted(chatwoot)
     assert body["content"] == "Check-out is by 11:00. Late check-out until 13:00 costs 20 EUR."
     assert qa_rows(clean_db)[0][3:5] == ("openai/gpt-oss-120b", "answered")
+
+
+def test_the_typing_indicator_is_on_while_the_model_writes_and_off_once_the_reply_is_out(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
+    settings = bot_settings.model_copy(update={"groq_api_key": "gsk_test"})
+
+    async def thinking(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.3)
+        return groq_reply("Check-out is by 11:00.")
+
+    chatwoot.post(GROQ).mock(side_effect=thinking)
+    deliver(guest_message(68, 9080, "What time is check-out?", inbox_id=3))
+    drain(settings)
+    seen = [call[1:] for call in calls(chatwoot) if call[1].startswith("/conversations/68/")]
+    assert seen == [
+        ("/conversations/68/toggle_typing_status", {"typing_status": "on"}),
+        ("/conversations/68/messages", seen[1][1]),
+        ("/conversations/68/toggle_typing_status", {"typing_status": "off"}),
+    ]
+    assert seen[1][1]["content"] == "Check-out is by 11:00."
 
 
 def test_groq_failing_hands_off_with_a_note(
