@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,7 @@ from integrations.chatwoot.models import MalformedPayload, MessageEvent, Unknown
 log = logging.getLogger("sidecar.bot")
 
 HISTORY_TURNS = 10
+LEDGER_TURNS = 50  # the ledger's payloads searched for those turns (private notes and events among them)
 
 # What the guest reads when the bot hands over, in the guest's language (else the inbox's).
 HANDOFF_REPLY = {
@@ -103,7 +105,7 @@ async def on_text_message(
         newest = batch.newest
         await state.set_last_answered(ctx.db, newest.conversation_id, newest.id, newest.inbox_id, newest.contact_id)
         return "done"
-    await answer_batch(ctx, batch, policy)
+    await answer_batch(ctx, batch, policy, known=known)
     return "done"
 
 
@@ -153,11 +155,19 @@ async def _answered(ctx: JobContext, msg: MessageEvent) -> bool:
     return await any_posted(ctx.db, [f"{kind}:{key}" for kind in ("answer", "suggestion", "check")])
 
 
-async def history(ctx: JobContext, msg: MessageEvent, exclude: set[int]) -> list[Turn]:
-    """Recent turns: from Chatwoot when we have a user token, else from our own ledger."""
+def history_from_chatwoot(ctx: JobContext) -> bool:
+    """Whether recent turns are read from Chatwoot (with a user token), not from our own ledger."""
+    return ctx.chatwoot is not None and bool(ctx.settings.secret("chatwoot_api_token"))
+
+
+async def history(
+    ctx: JobContext, msg: MessageEvent, exclude: set[int], known: Sequence[dict[str, Any]] | None = None
+) -> list[Turn]:
+    """Recent turns: from Chatwoot when we have a user token, else from our own ledger (`known`: the
+    conversation's newest payloads, when read already)."""
     turns: list[Turn] = []
     cw = ctx.chatwoot
-    if cw is not None and ctx.settings.secret("chatwoot_api_token"):
+    if cw is not None and history_from_chatwoot(ctx):
         try:
             for m in await cw.list_messages(msg.conversation_id):
                 if m.get("id") in exclude or m.get("private") or m.get("message_type") not in (0, 1):
@@ -168,7 +178,9 @@ async def history(ctx: JobContext, msg: MessageEvent, exclude: set[int]) -> list
             return turns[-HISTORY_TURNS:]
         except ChatwootError as exc:
             log.info("history from Chatwoot unavailable, using the ledger", extra={"error": str(exc)[:200]})
-    for payload in await state.message_payloads(ctx.db, f"conversation:{msg.conversation_id}", limit=50):
+    if known is None:
+        known = await state.message_payloads(ctx.db, f"conversation:{msg.conversation_id}", limit=LEDGER_TURNS)
+    for payload in known[-LEDGER_TURNS:]:
         if payload.get("id") in exclude or payload.get("private"):
             continue
         kind = payload.get("message_type")
@@ -199,9 +211,15 @@ async def still_ours(cw: ChatwootClient, conversation_id: int) -> bool:
 
 
 async def answer_batch(
-    ctx: JobContext, batch: Batch, policy: InboxPolicy, question: str | None = None
+    ctx: JobContext,
+    batch: Batch,
+    policy: InboxPolicy,
+    question: str | None = None,
+    *,
+    known: state.Snapshot | None = None,
 ) -> AnswerOutcome:
-    """Retrieve, answer and act in Chatwoot for one batch; `question` overrides the text (voice)."""
+    """Retrieve, answer and act in Chatwoot for one batch; `question` overrides the text (voice), `known`
+    is the conversation as read when the message came in (its newest messages serve as the history)."""
     cw = ctx.chatwoot
     if cw is None:
         raise PermanentError("Chatwoot is not configured: set CHATWOOT_URL, CHATWOOT_ACCOUNT_ID and CHATWOOT_BOT_TOKEN")
@@ -215,7 +233,8 @@ async def answer_batch(
     # Neither the question's embedding nor the recent turns depend on who is asking: start both now and
     # work out the guest's scope meanwhile (embedding is CPU work, off the event loop).
     embedding = asyncio.create_task(asyncio.to_thread(ctx.retriever.embedder.embed_query, text))
-    turns_task = asyncio.create_task(history(ctx, newest, set(batch.ids)))
+    recent = known.messages if known is not None and not history_from_chatwoot(ctx) else None
+    turns_task = asyncio.create_task(history(ctx, newest, set(batch.ids), recent)) if recent is None else None
     try:
         language = await guest_language(ctx, newest, text, policy)
         admission = await admit(ctx, newest, policy, text, language=language)
@@ -240,7 +259,7 @@ async def answer_batch(
                 private_properties=guest.private_properties,
                 embedding=await embedding if searched == batch_text else None,
             )
-            turns = await turns_task
+            turns = await turns_task if turns_task is not None else await history(ctx, newest, set(batch.ids), recent)
             chunks: list[Any] = found
             retrieval_ms = round((time.perf_counter() - t0) * 1000)
             # Offline answers match words: the property's name would only pull its guide's introduction.
@@ -262,10 +281,11 @@ async def answer_batch(
             if outcome.kind == "answer":
                 await record_releases(ctx, cw, newest, admission, chunks, suggested=result == "suggested")
     finally:
-        for task in (embedding, turns_task):  # unused on a stop (the check, "which one?") or an error
+        tasks = [task for task in (embedding, turns_task) if task is not None]
+        for task in tasks:  # unused on a stop (the check, "which one?") or an error
             if not task.done():
                 task.cancel()
-        await asyncio.gather(embedding, turns_task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await typing.stop()
     await state.set_last_answered(ctx.db, conv, newest.id, newest.inbox_id, newest.contact_id)
     await record_qa(ctx, batch, text, outcome, policy, guest, result, started, retrieval_ms, marks)

@@ -98,7 +98,7 @@ def create_app(settings: Settings) -> Starlette:
             max_size=10,
             timeout=3,
             open=False,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "prepare_threshold": 0},
             **db.pool_options(),
         )
         await pool.open(wait=False)

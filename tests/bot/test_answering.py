@@ -241,6 +241,23 @@ def test_the_typing_indicator_is_on_while_the_model_writes_and_off_once_the_repl
     assert seen[1][1]["content"] == "Check-out is by 11:00."
 
 
+def test_the_model_reads_the_earlier_turns_from_the_ledger(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
+    deliver(guest_message(69, 9090, "Hi! What time is check-out?", inbox_id=3))
+    drain()  # answered offline
+    settings = bot_settings.model_copy(update={"groq_api_key": "gsk_test"})
+    route = chatwoot.post(GROQ).mock(return_value=groq_reply("Late check-out until 13:00 costs 20 EUR."))
+    deliver(guest_message(69, 9091, "And can I stay until 1 pm?", inbox_id=3))
+    drain(settings)
+    asked = json.loads(route.calls[-1].request.content)["messages"][-1]["content"]
+    earlier, new = asked.split("The guest's new message")
+    assert (
+        "<conversation>\nGuest: <guest_message>Hi! What time is check-out?</guest_message>\n</conversation>" in earlier
+    )
+    assert "And can I stay until 1 pm?" in new and "And can I stay" not in earlier
+
+
 def test_groq_failing_hands_off_with_a_note(
     clean_db: str, queue_name: str, bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
 ) -> None:
