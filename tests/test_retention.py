@@ -97,3 +97,24 @@ def test_cli_redacts_with_the_setting_or_days_given(
     monkeypatch.setenv("PAYLOAD_RETENTION_DAYS", "0")
     assert cli(["events", "redact"]) == 0
     assert capsys.readouterr().out == "payload retention is off (PAYLOAD_RETENTION_DAYS=0): nothing redacted\n"
+
+
+def test_a_redacted_event_is_never_replayed(
+    clean_db: str, queue_name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", clean_db)
+    monkeypatch.setenv("QUEUE_NAME", queue_name)
+    monkeypatch.setenv("SPEECH_BACKEND", "local")
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        old = store(conn, "old-done", "done", 120)
+        recent = store(conn, "recent-done", "done", 1)
+        ledger.redact_payloads(conn, 90)
+        assert ledger.prepare_replay(conn, event_id=old) == []
+        assert cli(["events", "replay", str(old)]) == 1
+        assert capsys.readouterr().err == (
+            f"sidecar: event {old} cannot be replayed: its payload was redacted (PAYLOAD_RETENTION_DAYS): "
+            "nothing is left to process\n"
+        )
+        assert payloads(conn)["old-done"][0] == "done"
+        assert cli(["events", "replay", str(recent)]) == 0
+        assert capsys.readouterr().out == f"queued 1 event(s) again: {recent}\n"

@@ -307,12 +307,13 @@ def prepare_replay(
     conn: psycopg.Connection[Any], *, event_id: int | None = None, all_failed: bool = False
 ) -> list[int]:
     """Reset given-up (or any failed) events to received with a fresh budget of attempts and crashes; return
-    their ids."""
+    their ids. An event whose payload was redacted (PAYLOAD_RETENTION_DAYS) is never replayed: only a stub
+    is left of it, which no handler can act on."""
     params: tuple[int, ...] = ()
     if event_id is not None:
-        where, params = "id = %s AND status IN ('failed', 'done', 'ignored')", (event_id,)
+        where, params = "id = %s AND status IN ('failed', 'done', 'ignored') AND redacted_at IS NULL", (event_id,)
     elif all_failed:
-        where = "status = 'failed'"
+        where = "status = 'failed' AND redacted_at IS NULL"
     else:
         return []
     rows = conn.execute(

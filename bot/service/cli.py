@@ -96,6 +96,19 @@ def cmd_events_replay(args: argparse.Namespace) -> int:
     settings = _settings()
     with psycopg.connect(settings.database_dsn, autocommit=True) as conn:
         ids = ledger.prepare_replay(conn, event_id=args.id, all_failed=args.failed)
+        if args.id is not None and not ids:
+            row = conn.execute(
+                "SELECT status, redacted_at IS NOT NULL FROM operational_events WHERE id = %s", (args.id,)
+            ).fetchone()
+            why = (
+                "no such event"
+                if row is None
+                else "its payload was redacted (PAYLOAD_RETENTION_DAYS): nothing is left to process"
+                if row[1]
+                else f"it is {row[0]}, not finished or failed"
+            )
+            print(f"sidecar: event {args.id} cannot be replayed: {why}", file=sys.stderr)
+            return 1
         queue = jobs.make_queue(settings)
         for event_id in ids:
             jobs.enqueue(queue, event_id)
