@@ -7,32 +7,12 @@ worker killed mid-post) is looked for in the conversation before it is sent agai
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
-
 from bot.context import JobContext
-from bot.core import replies
 from bot.core.replies import post_once
-from integrations.chatwoot.client import ChatwootAuthError, ChatwootClient, ChatwootConfigError, ChatwootNotFound
+from integrations.chatwoot.client import ChatwootClient
+from integrations.chatwoot.readback import reply_finder
 
-log = logging.getLogger("sidecar.bot")
-
-
-def reply_finder(cw: ChatwootClient, key: str, conversation_id: int, *, private: bool) -> replies.Find:
-    """How the reply ledger looks for a message of ours whose post has no known outcome (by its marker)."""
-
-    async def find(since: datetime, sent: str | None) -> int | None:
-        try:
-            return await cw.find_reply(conversation_id, key, content=sent, private=private, since=since)
-        except (ChatwootConfigError, ChatwootAuthError, ChatwootNotFound) as exc:
-            # This Chatwoot cannot be read back (no CHATWOOT_API_TOKEN, bot token before 4.15): at least once.
-            log.warning(
-                "cannot read the conversation back; posting again",
-                extra={"conversation_id": conversation_id, "reply_key": key, "error": str(exc)[:200]},
-            )
-            return None
-
-    return find
+__all__ = ["post_text", "reply_finder"]
 
 
 async def post_text(

@@ -44,6 +44,7 @@ from integrations.chatwoot.contacts import (
     find_or_create_conversation,
     forget_contact,
 )
+from integrations.chatwoot.readback import reply_finder
 
 log = logging.getLogger(__name__)
 
@@ -178,13 +179,21 @@ async def _run(ctx: JobContext, chatwoot: ChatwootClient, state: CallState, step
             note = step.render(open_keys)
             if note is not None:
                 content, covered = note
+                marker = covered[0]  # the note's own key: a lost outcome is looked for by it before a retry
 
                 async def post() -> int | None:
-                    message = await chatwoot.post_message(conversation_id, content, private=True)
+                    message = await chatwoot.post_message(conversation_id, content, private=True, marker=marker)
                     return _int(message.get("id"))
 
                 await replies.post_once(
-                    ctx.db, covered, conversation_id=conversation_id, kind="note", content=content, post=post
+                    ctx.db,
+                    covered,
+                    conversation_id=conversation_id,
+                    kind="note",
+                    content=content,
+                    post=post,
+                    find=reply_finder(chatwoot, marker, conversation_id, private=True),
+                    settle_s=ctx.settings.reply_settle_s,
                 )
         elif isinstance(step, FollowUpStep):
             todo = step.render(open_keys)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from bot.context import JobContext
 from bot.core import replies
 from bot.knowledge.facts import GuideFacts, normalize_time, read_facts
+from integrations.chatwoot.readback import reply_finder
 from integrations.guesty.models import Listing
 
 log = logging.getLogger("sidecar.guesty.staleness")
@@ -132,7 +133,9 @@ async def check_listing(ctx: JobContext, property_code: str, listing: Listing) -
             conversation_id=conv,
             kind="note",
             content=note,
-            post=lambda: cw.post_message(conv, note, private=True),
+            post=lambda: cw.post_message(conv, note, private=True, marker=key),
+            find=reply_finder(cw, key, conv, private=True),
+            settle_s=ctx.settings.reply_settle_s,
         )
     return conflicts
 

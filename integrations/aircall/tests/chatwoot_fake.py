@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,7 +152,8 @@ class FakeChatwoot:
             existing = self.conversations.get(int(found[1]))
             if existing is None:
                 return _json({"error": "Resource could not be found"}, 404)
-            return self._conversation(existing, found[2] or "", method, body)
+            query = dict(request.url.params) if method == "GET" else body
+            return self._conversation(existing, found[2] or "", method, query)
         return _json({"error": f"fake Chatwoot has no {method} {path}"}, 501)
 
     def _contact_inbox(self, contact_id: int, inbox_id: int) -> dict[str, Any]:
@@ -173,9 +175,16 @@ class FakeChatwoot:
                 "private": body.get("private"),
                 "message_type": 1,
                 "conversation_id": conversation["id"],
+                "content_attributes": body.get("content_attributes") or {},
+                "created_at": int(time.time()),
             }
             self.messages.append(message)
             return _json(message)
+        if sub == "/messages" and method == "GET":  # the newest 20 (or the 20 before `before`), oldest first
+            before = body.get("before")
+            ours = [m for m in self.messages if m["conversation_id"] == conversation["id"]]
+            older = [m for m in ours if before is None or m["id"] < int(before)]
+            return _json({"meta": {}, "payload": older[-20:]})
         if sub == "/toggle_status":
             conversation["status"] = body["status"]
             return _json(

@@ -85,8 +85,14 @@ def at(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def message_body(content: str) -> dict[str, Any]:
-    return {"content": content, "message_type": "outgoing", "private": True}
+def message_body(content: str, key: str) -> dict[str, Any]:
+    """A private note as posted: marked with its reply key, so a lost outcome is read back, not posted twice."""
+    return {
+        "content": content,
+        "message_type": "outgoing",
+        "private": True,
+        "content_attributes": {"sidecar_reply_key": key},
+    }
 
 
 def test_every_aircall_call_event_and_ai_event_has_a_handler() -> None:
@@ -121,9 +127,17 @@ async def test_answered_call_lands_on_a_new_contact_with_notes(world: World) -> 
             "/conversations",
             {"inbox_id": CALLS_INBOX, "contact_id": 501, "source_id": contact_inbox["source_id"]},
         ),
-        ("POST", "/conversations/41/messages", message_body(f"{ANSWERED_NOTE}\n🎧 Recording (in Aircall): {REC}")),
-        ("POST", "/conversations/41/messages", message_body(COMMENT_NOTE)),
-        ("POST", "/conversations/41/messages", message_body("🏷 Aircall tag added: check-in")),
+        (
+            "POST",
+            "/conversations/41/messages",
+            message_body(f"{ANSWERED_NOTE}\n🎧 Recording (in Aircall): {REC}", "aircall:2187340091:outcome"),
+        ),
+        ("POST", "/conversations/41/messages", message_body(COMMENT_NOTE, "aircall:2187340091:comment:7781200")),
+        (
+            "POST",
+            "/conversations/41/messages",
+            message_body("🏷 Aircall tag added: check-in", "aircall:2187340091:tag:201334"),
+        ),
         (
             "PUT",
             "/contacts/501",
@@ -197,14 +211,19 @@ async def test_the_same_event_twice_posts_nothing_more(world: World) -> None:
     assert len(world.chatwoot.messages) == 3
 
 
-async def test_a_failed_post_is_retried_without_repeating_what_was_posted(world: World) -> None:
+@pytest.mark.parametrize("saved", [False, True], ids=["lost before saving", "saved, then a 500"])
+async def test_a_failed_post_is_retried_without_repeating_what_was_posted(world: World, saved: bool) -> None:
     original = world.chatwoot.handle
     failures = {"left": 1}
 
     async def flaky(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/messages") and b"Aircall comment" in request.content and failures["left"]:
+        posting = request.method == "POST" and request.url.path.endswith("/messages")
+        if posting and b"Aircall comment" in request.content and failures["left"]:
             failures["left"] -= 1
-            world.chatwoot.requests.append(request)
+            if saved:  # Chatwoot saved the note, then the answer was lost
+                await original(request)
+            else:
+                world.chatwoot.requests.append(request)
             return httpx.Response(500, json={"error": "boom"})
         return await original(request)
 
@@ -213,7 +232,8 @@ async def test_a_failed_post_is_retried_without_repeating_what_was_posted(world:
     with pytest.raises(Exception, match="answered 500"):
         await run(world, payload("call.ended"))
     assert ledger(world.dsn)["aircall:2187340091:comment:7781200"] == "unknown"  # a 500 may have saved it
-    assert await run(world, payload("call.ended")) == "done"
+    world.ctx = replace(world.ctx, settings=world.ctx.settings.model_copy(update={"reply_settle_s": 0.0}))
+    assert await run(world, payload("call.ended")) == "done"  # read back first: found, or posted now
     assert world.chatwoot.notes() == [
         f"{ANSWERED_NOTE}\n🎧 Recording (in Aircall): {REC}",
         COMMENT_NOTE,
@@ -243,7 +263,8 @@ async def test_missed_call_opens_a_new_conversation_and_flags_a_call_back(world:
             "POST",
             "/conversations/43/messages",
             message_body(
-                "📵 Missed call from +49 30 901820 on Guest line - Lisbon: no agent was available. Please call back."
+                "📵 Missed call from +49 30 901820 on Guest line - Lisbon: no agent was available. Please call back.",
+                "aircall:2187360001:outcome",
             ),
         ),
         ("POST", "/conversations/43/toggle_status", {"status": "open"}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,7 @@ class FakeChatwoot:
     updates: list[dict[str, Any]] = field(default_factory=list)  # (PUT /contacts/{id} bodies)
     label_posts: list[tuple[int, list[str]]] = field(default_factory=list)
     message_failures: list[httpx.Response] = field(default_factory=list)  # answered before any success
+    saved_then_failed: list[httpx.Response] = field(default_factory=list)  # saved, but this is the answer
     next_contact_id: int = 501
     conversation_for_new_contacts: int | None = 77
 
@@ -147,6 +149,7 @@ class FakeChatwoot:
         router.get(url__regex=rf"^{re.escape(base)}/conversations/\d+/labels$").mock(side_effect=self._get_labels)
         router.post(url__regex=rf"^{re.escape(base)}/conversations/\d+/labels$").mock(side_effect=self._set_labels)
         router.post(url__regex=rf"^{re.escape(base)}/conversations/\d+/messages$").mock(side_effect=self._message)
+        router.get(url__regex=rf"^{re.escape(base)}/conversations/\d+/messages").mock(side_effect=self._messages)
 
     @staticmethod
     def _check(request: httpx.Request) -> Any:
@@ -217,9 +220,24 @@ class FakeChatwoot:
         body = self._check(request)
         if self.message_failures:
             return self.message_failures.pop(0)
-        message = {"id": 9001 + len(self.messages), "conversation_id": self._id(request, "conversations"), **body}
+        message = {
+            "id": 9001 + len(self.messages),
+            "conversation_id": self._id(request, "conversations"),
+            "created_at": int(time.time()),
+            **body,
+            "message_type": 1,
+        }
         self.messages.append(message)
+        if self.saved_then_failed:
+            return self.saved_then_failed.pop(0)
         return httpx.Response(200, json=message)
+
+    def _messages(self, request: httpx.Request) -> httpx.Response:
+        """A conversation's newest 20 messages (or the 20 before `before`), oldest first."""
+        self._check(request)
+        conv, before = self._id(request, "conversations"), request.url.params.get("before")
+        ours = [m for m in self.messages if m["conversation_id"] == conv and (before is None or m["id"] < int(before))]
+        return httpx.Response(200, json={"meta": {}, "payload": ours[-20:]})
 
 
 @pytest.fixture

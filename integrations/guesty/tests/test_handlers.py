@@ -135,9 +135,10 @@ async def test_new_booking_mirrors_row_contact_label_and_note(
     ]
     assert chatwoot.updates == [{"contact_id": 501, "custom_attributes": ATTRIBUTES}]
     assert chatwoot.label_posts == [(77, ["vip", "pre-stay"])]
-    assert [(m["conversation_id"], m["content"], m["private"], m["echo_id"]) for m in chatwoot.messages] == [
-        (77, CREATED_NOTE, True, f"guesty:{RID}:created")
-    ]
+    assert [
+        (m["conversation_id"], m["content"], m["private"], m["content_attributes"]["sidecar_reply_key"])
+        for m in chatwoot.messages
+    ] == [(77, CREATED_NOTE, True, f"guesty:{RID}:created")]
     assert await query(
         ctx.db, "SELECT reply_key, kind, status, conversation_id, chatwoot_message_id, content FROM bot_replies"
     ) == [(f"guesty:{RID}:created", "note", "posted", 77, 9001, CREATED_NOTE)]
@@ -271,15 +272,19 @@ async def test_without_a_conversation_attributes_are_set_and_the_note_skipped(
     assert chatwoot.messages == []
 
 
-async def test_failed_note_is_posted_when_the_event_is_retried(
-    ctx: JobContext, chatwoot: FakeChatwoot, guesty: dict[str, respx.Route]
+@pytest.mark.parametrize("saved", [False, True], ids=["lost before saving", "saved, then a 500"])
+async def test_failed_note_is_posted_once_when_the_event_is_retried(
+    ctx: JobContext, chatwoot: FakeChatwoot, guesty: dict[str, respx.Route], saved: bool
 ) -> None:
-    chatwoot.message_failures.append(httpx.Response(500, text="boom"))
+    (chatwoot.saved_then_failed if saved else chatwoot.message_failures).append(httpx.Response(500, text="boom"))
     with pytest.raises(ChatwootRetryable):
         await process_reservation(ctx, load("reservation.new"), now=BEFORE_STAY)
     assert await query(ctx.db, "SELECT status, conversation_id FROM bot_replies") == [("unknown", 77)]  # a 500
-    assert chatwoot.messages == []
-    assert await process_reservation(ctx, load("reservation.new"), now=BEFORE_STAY) is None
+    assert len(chatwoot.messages) == int(saved)
+    with pytest.raises(Defer):  # read back only once a request still on its way has surely landed
+        await process_reservation(ctx, load("reservation.new"), now=BEFORE_STAY)
+    ctx.settings = ctx.settings.model_copy(update={"reply_settle_s": 0.0})
+    assert await process_reservation(ctx, load("reservation.new"), now=BEFORE_STAY) is None  # found, or posted
     assert [m["content"] for m in chatwoot.messages] == [CREATED_NOTE]
     assert await query(ctx.db, "SELECT status FROM bot_replies") == [("posted",)]
 
