@@ -4,14 +4,16 @@ In every mode, copilot, off and shadow included, a message (or a voice note's tr
 recognises sets the conversation's priority to urgent, adds URGENT_LABEL, assigns URGENT_TEAM_ID when
 set, leaves a private note saying why, and POSTs a JSON summary to URGENT_WEBHOOK_URL (an on-call pager)
 when set. It is one keyed step in the reply ledger (`urgent:<message id>`), so a redelivered message
-alerts once; the Chatwoot calls are idempotent, so a retry after a partial failure completes them. The
-pager may be called twice in that case: a second page beats a missed one.
+alerts once; the priority, label and team calls are idempotent, so a retry after a partial failure
+completes them, and the note has its own key (`urgent-note:<message id>`, read back after a lost
+outcome), so it is left once. The pager may be called twice: a second page beats a missed one.
 """
 
 from __future__ import annotations
 
 import logging
 
+from bot.agent.posting import post_text
 from bot.agent.shadow import unshadowed
 from bot.answer.urgency import urgent_category
 from bot.context import JobContext
@@ -39,7 +41,8 @@ async def raise_if_urgent(ctx: JobContext, msg: MessageEvent, text: str | None =
         await cw.add_labels(conv, [settings.urgent_label])
         if settings.urgent_team_id is not None:
             await cw.assign_team(conv, settings.urgent_team_id)
-        await cw.post_message(conv, note, private=True)
+        # The note is the one part that is not idempotent: its own key, read back after a lost outcome.
+        await post_text(ctx, cw, f"urgent-note:{msg.id}", conv, "note", note, private=True)
         if settings.urgent_webhook_url:
             response = await ctx.http.post(
                 settings.urgent_webhook_url,

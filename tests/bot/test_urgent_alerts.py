@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import respx
 
 from demo.samples import guest_message
@@ -68,3 +69,18 @@ def test_an_ordinary_question_raises_nothing(
     deliver(guest_message(72, 9700, "Where is the fire extinguisher?", inbox_id=5))
     drain()
     assert calls(chatwoot) == []
+
+
+def test_a_retry_after_the_pager_failed_pages_again_but_leaves_one_note(
+    bot_settings: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any
+) -> None:
+    chatwoot.post(url__regex=rf"{API}/conversations/\d+/toggle_priority").respond(200, json={})
+    pager = chatwoot.post("https://pager.example/hook").mock(side_effect=[httpx.Response(500), httpx.Response(202)])
+    settings = bot_settings.model_copy(
+        update={"urgent_webhook_url": "https://pager.example/hook", "job_backoff_base_s": 0.0}
+    )
+    deliver(guest_message(73, 9800, "There is smoke coming from the kitchen", inbox_id=5))
+    drain(settings)
+    assert pager.call_count == 2  # the failed page made the alert run again
+    notes = [b for _, b in messages_posted(chatwoot) if b["content"].startswith("🚨")]
+    assert len(notes) == 1 and notes[0]["content_attributes"] == {"sidecar_reply_key": "urgent-note:9800"}
