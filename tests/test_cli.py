@@ -1,4 +1,4 @@
-"""The operator commands that are not covered elsewhere: ingest, ask, and ingest handed to a worker."""
+"""The operator commands that are not covered elsewhere: ingest, ask and replay, and each handed to a worker."""
 
 from __future__ import annotations
 
@@ -118,12 +118,57 @@ def test_ask_is_answered_by_the_worker_that_holds_the_embedded_store(
     )
     asker.start()
     queue = make_queue(settings)
-    for _ in range(200):
-        if queue.count:
-            break
-        time.sleep(0.05)
-    run_worker(settings, burst=True, runtime=rt)  # answers the question, then closes the runtime
+    try:
+        for _ in range(200):
+            if queue.count:
+                break
+            time.sleep(0.05)
+        run_worker(settings, burst=True, runtime=rt)  # answers the question, then closes the runtime
+    finally:
+        jobs.install_runtime(None)
     asker.join(timeout=60)
     assert codes == [0]
     answer = json.loads(capsys.readouterr().out)
     assert answer["decision"] == "answer" and "Check-out is by 11:00" in answer["answer"]
+
+
+def test_replay_is_run_by_the_worker_that_holds_the_embedded_store(
+    env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:  # one archived question and its answer
+        conn.execute(
+            "INSERT INTO archived_conversations (room_id, source_system, closed_at)"
+            " VALUES ('r1', 'rocketchat', now() - interval '3 days')"
+        )
+        conn.execute(
+            "INSERT INTO archived_messages (message_id, room_id, author_kind, body, sent_at) VALUES"
+            " ('r1-1', 'r1', 'guest', 'What time is check-out?', now() - interval '3 days 5 minutes'),"
+            " ('r1-2', 'r1', 'agent', 'Check-out is by 11:00.', now() - interval '3 days')"
+        )
+    settings: Any = make_settings(env["DATABASE_URL"], env["QUEUE_NAME"], QDRANT_PATH=env["QDRANT_PATH"])
+    rt = Runtime(settings)
+    rt.ctx = rt.run(JobContext.open(settings))
+    rt.run(rt.ctx.warm_up())
+    jobs.install_runtime(rt)
+    periodic.ingest_folder(str(EXAMPLES))
+    out = tmp_path / "replay.json"
+    codes: list[int] = []
+    replayer = threading.Thread(
+        target=lambda: codes.append(
+            cli(["replay", "--from", "archive", "--since", "7d", "--json", str(out), "--wait", "60"])
+        )
+    )
+    replayer.start()
+    queue = make_queue(settings)
+    try:
+        for _ in range(200):
+            if queue.count:
+                break
+            time.sleep(0.05)
+        run_worker(settings, burst=True, runtime=rt)  # replays, then closes the runtime
+    finally:
+        jobs.install_runtime(None)
+    replayer.join(timeout=60)
+    assert codes == [0]
+    assert "would answer:   1/1 (100.0%)" in capsys.readouterr().out
+    assert json.loads(out.read_text())["conversations"] == 1

@@ -178,8 +178,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    import time
-
     from bot.knowledge import KnowledgeStoreError
     from bot.service import jobs
     from bot.service.ask import ask, render, render_json
@@ -195,23 +193,31 @@ def cmd_ask(args: argparse.Namespace) -> int:
         job = jobs.make_queue(settings).enqueue(
             "bot.service.periodic.ask_question", args.question, args.property, options, job_timeout=120, result_ttl=300
         )
-        deadline = time.monotonic() + args.wait
-        while time.monotonic() < deadline:
-            status = job.get_status(refresh=True)
-            if status == "finished":
-                answer: dict[str, Any] = job.return_value() or {}
-                print(json.dumps(answer["json"], ensure_ascii=False, indent=2) if args.json else answer["text"])
-                return 0
-            if status in ("failed", "stopped", "canceled"):
-                print(f"sidecar: the worker could not answer ({status}); see its log", file=sys.stderr)
-                return 1
-            time.sleep(0.2)
-        print(
-            f"sidecar: no answer from the worker within {args.wait:g} s; is `sidecar worker` running?", file=sys.stderr
-        )
-        return 1
+        answer = _worker_result(job, args.wait, "answer")
+        if answer is None:
+            return 1
+        print(json.dumps(answer["json"], ensure_ascii=False, indent=2) if args.json else answer["text"])
+        return 0
     print(render_json(result) if args.json else render(result))
     return 0
+
+
+def _worker_result(job: Any, wait_s: float, what: str) -> dict[str, Any] | None:
+    """Wait for a job a running worker does for the CLI (it holds the embedded store); None after saying why."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        status = job.get_status(refresh=True)
+        if status == "finished":
+            result: dict[str, Any] = job.return_value() or {}
+            return result
+        if status in ("failed", "stopped", "canceled"):
+            print(f"sidecar: the worker could not {what} ({status}); see its log", file=sys.stderr)
+            return None
+        time.sleep(0.2)
+    print(f"sidecar: no {what} from the worker within {wait_s:g} s; is `sidecar worker` running?", file=sys.stderr)
+    return None
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -336,14 +342,35 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
     from pathlib import Path
 
+    from bot.knowledge import KnowledgeStoreError
+    from bot.service import jobs
     from bot.service.replay import run
 
-    report = run(
-        _settings(), source=args.source, since=datetime.now(UTC) - args.since, inbox_id=args.inbox, limit=args.limit
-    )
-    print(report.to_text())
+    settings = _settings()
+    since = datetime.now(UTC) - args.since
+    try:
+        report = run(settings, source=args.source, since=since, inbox_id=args.inbox, limit=args.limit)
+        text, data = report.to_text(), report.to_json()
+    except KnowledgeStoreError as exc:
+        if "another process" not in str(exc):
+            raise
+        # The embedded store belongs to a running worker: that worker replays, and we wait for its report.
+        job = jobs.make_queue(settings).enqueue(
+            "bot.service.periodic.replay_history",
+            args.source,
+            since.isoformat(),
+            args.inbox,
+            args.limit,
+            job_timeout=max(int(args.wait), 60),
+            result_ttl=3600,
+        )
+        done = _worker_result(job, args.wait, "replay")
+        if done is None:
+            return 1
+        text, data = done["text"], done["json"]
+    print(text)
     if args.json:
-        Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+        Path(args.json).write_text(data + "\n", encoding="utf-8")
     return 0
 
 
@@ -570,6 +597,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inbox", type=int, default=None, help="only this Chatwoot inbox")
     p.add_argument("--limit", type=int, default=None, help="at most N conversations")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the full report as JSON")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=1800.0,
+        help="while a worker holds the embedded store, it replays: wait this long for it (default 1800 s)",
+    )
     p.add_argument(
         "--from",
         dest="source",

@@ -85,6 +85,26 @@ def ask_question(question: str, property_code: str | None, options: dict[str, An
     return {"text": render(result), "json": to_dict(result)}
 
 
+def replay_history(source: str, since: str, inbox_id: int | None, limit: int | None) -> dict[str, Any]:
+    """`sidecar replay` run by this worker, which holds the embedded store: the report as text and JSON."""
+    from datetime import datetime
+
+    from bot.service.replay import run_async
+
+    rt = runtime()
+    report = rt.run(
+        run_async(
+            rt.settings,
+            rt.context().retriever,
+            source=source,
+            since=datetime.fromisoformat(since),
+            inbox_id=inbox_id,
+            limit=limit,
+        )
+    )
+    return {"text": report.to_text(), "json": report.to_json()}
+
+
 STALE_EVERY_S = 24 * 3600.0
 
 
