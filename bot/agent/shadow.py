@@ -56,6 +56,7 @@ class ShadowChatwoot(ChatwootClient):
         *,
         private: bool = False,
         is_voice_message: bool = False,
+        marker: str | None = None,
     ) -> dict[str, Any]:
         names = ", ".join(name for name, _, _ in files)
         row = await self._hold("note-attachment" if private else "reply-attachment", f"{content or ''} [{names}]")

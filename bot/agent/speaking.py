@@ -21,6 +21,7 @@ from bot.core.replies import post_once
 from config.inboxes import InboxPolicy
 from integrations.chatwoot.client import ChatwootClient
 from integrations.chatwoot.models import MessageEvent
+from integrations.chatwoot.readback import reply_finder
 from speech import CONTENT_TYPES, AudioFormat, AudioFormatError, SpeechBackend, synthesized_filename
 from speech.audio import duration_ms, encode_pcm_stream, join_segments, wav_to_pcm
 from speech.voices import language_of, voice_locale
@@ -238,15 +239,19 @@ async def post_audio(
     ready = time.perf_counter()
     fmt = speaker.fmt
     filename = synthesized_filename(f"reply-{msg.id}", fmt)
+    key = f"audio:{msg.id}"
     await post_once(
         ctx.db,
-        f"audio:{msg.id}",
+        key,
         conversation_id=conv,
         kind="audio",
         content=" ".join(parts),
         post=lambda: cw.post_attachment(
-            conv, None, [(filename, audio, CONTENT_TYPES[fmt])], is_voice_message=fmt == "ogg"
+            conv, None, [(filename, audio, CONTENT_TYPES[fmt])], is_voice_message=fmt == "ogg", marker=key
         ),
+        # By its marker only: the audio message has no text, and the text reply says the same words.
+        find=reply_finder(cw, key, conv, private=False, by_text=False),
+        settle_s=ctx.settings.reply_settle_s,
     )
     first = speaker.started_at or ready_from
     timings.update(

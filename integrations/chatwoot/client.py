@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -192,10 +193,13 @@ class ChatwootClient:
         *,
         private: bool = False,
         is_voice_message: bool = False,
+        marker: str | None = None,
     ) -> dict[str, Any]:
         """Post a message with files (filename, bytes, content type) as multipart `attachments[]`.
 
-        `is_voice_message` makes WhatsApp Cloud deliver an audio/ogg file as a voice note.
+        `is_voice_message` makes WhatsApp Cloud deliver an audio/ogg file as a voice note. `marker` is stored
+        as in post_message: a multipart form carries content_attributes as a JSON string, which Chatwoot's
+        MessageBuilder parses.
         """
         if not files:
             raise ValueError("post_attachment needs at least one file; use post_message for text")
@@ -206,6 +210,8 @@ class ChatwootClient:
             data["content"] = content
         if is_voice_message:
             data["is_voice_message"] = "true"
+        if marker is not None:
+            data["content_attributes"] = json.dumps({REPLY_MARKER: marker})
         parts = [("attachments[]", (name, blob, ctype)) for name, blob, ctype in files]
         return _as_dict(
             await self._request(

@@ -17,12 +17,16 @@ from integrations.chatwoot.client import ChatwootAuthError, ChatwootClient, Chat
 log = logging.getLogger("sidecar.chatwoot")
 
 
-def reply_finder(cw: ChatwootClient, key: str, conversation_id: int, *, private: bool) -> replies.Find:
-    """How the reply ledger looks for a message of ours whose post has no known outcome (by its marker)."""
+def reply_finder(
+    cw: ChatwootClient, key: str, conversation_id: int, *, private: bool, by_text: bool = True
+) -> replies.Find:
+    """How the reply ledger looks for a message of ours whose post has no known outcome: by its marker, or
+    (`by_text`, for a Chatwoot that drops the marker) by its exact text since the attempt."""
 
     async def find(since: datetime, sent: str | None) -> int | None:
+        text = sent if by_text else None
         try:
-            return await cw.find_reply(conversation_id, key, content=sent, private=private, since=since)
+            return await cw.find_reply(conversation_id, key, content=text, private=private, since=since)
         except (ChatwootConfigError, ChatwootAuthError, ChatwootNotFound) as exc:
             # This Chatwoot cannot be read back (no CHATWOOT_API_TOKEN, bot token before 4.15): at least once.
             log.warning(

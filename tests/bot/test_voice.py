@@ -259,6 +259,7 @@ def test_whatsapp_voice_note_gets_transcript_note_text_reply_and_a_voice_message
         "message_type": "outgoing",
         "private": "false",
         "is_voice_message": "true",
+        "content_attributes": '{"sidecar_reply_key": "audio:9101"}',  # read back by it after a lost outcome
     }
     filename, content_type, data = audio_sent["file"]
     assert (filename, content_type) == ("reply-9101.ogg", "audio/ogg")
@@ -340,7 +341,11 @@ def test_widget_voice_note_answered_offline_gets_an_mp3_reply(
     [note_sent, text_sent, audio_sent] = posted(chatwoot)
     assert note_sent == note("en-US, 0:02, Azure Speech", 9102)
     assert "Check-out is by 11:00 (11 am)." in text_sent["content"].splitlines()
-    assert {k: v for k, v in audio_sent.items() if k != "file"} == {"message_type": "outgoing", "private": "false"}
+    assert {k: v for k, v in audio_sent.items() if k != "file"} == {
+        "message_type": "outgoing",
+        "private": "false",
+        "content_attributes": '{"sidecar_reply_key": "audio:9102"}',
+    }
     filename, content_type, data = audio_sent["file"]
     assert (filename, content_type, probed(data)) == ("reply-9102.mp3", "audio/mpeg", ("mp3", "mp3"))
     assert multipart_fields(stt.calls.last.request)["audio"] == ("voice-note.mp3", "audio/mpeg", clips["mp3"])
@@ -578,25 +583,37 @@ def test_duplicate_deliveries_and_retries_send_nothing_twice(
     assert rows(azure.database_dsn, "SELECT count(*) FROM qa_records") == [(1,)]
 
 
+@pytest.mark.parametrize("saved", [False, True], ids=["lost before saving", "saved, then a 500"])
 def test_audio_post_failing_is_retried_without_answering_again(
-    azure: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, clips: dict[str, bytes]
+    azure: Any, chatwoot: respx.MockRouter, deliver: Any, drain: Any, clips: dict[str, bytes], saved: bool
 ) -> None:
-    settings = azure.model_copy(update={"groq_api_key": SecretStr("gsk_test")})
+    settings = azure.model_copy(update={"groq_api_key": SecretStr("gsk_test"), "chatwoot_api_token": SecretStr("u")})
     serve_audio(chatwoot, 9112, clips["ogg"])
     chatwoot.post(STT).respond(200, json=recognized())
     speak_back(chatwoot, clips)
     groq = chatwoot.post(GROQ).mock(return_value=groq_stream(ANSWER))
     attachment_tries: list[int] = []
+    kept: list[dict[str, Any]] = []  # what Chatwoot saved, listed back to the sidecar
 
     def flaky(request: httpx.Request) -> httpx.Response:
+        created = {"id": 71_000 + len(kept) + 1, "message_type": 1, "private": False, "content": None}
         if request.headers["content-type"].startswith("multipart/"):
             attachment_tries.append(1)
+            marker = re.search(rb'name="content_attributes"\r\n\r\n(.*?)\r\n', request.content, re.S)
+            assert marker is not None
+            created["content_attributes"] = json.loads(marker.group(1))
             if len(attachment_tries) == 1:
+                if saved:
+                    kept.append(created)
                 return httpx.Response(500, json={"error": "boom"})
-        return httpx.Response(200, json={"id": 71_000 + len(attachment_tries), "message_type": 1})
+        kept.append(created)
+        return httpx.Response(200, json=created)
 
     probe = httpx.Request("POST", f"{API}/conversations/82/messages")
     next(route for route in chatwoot.routes if route.pattern.match(probe)).mock(side_effect=flaky)
+    chatwoot.get(f"{API}/conversations/82/messages").mock(
+        side_effect=lambda request: httpx.Response(200, json={"meta": {}, "payload": kept[-20:]})
+    )
     deliver(voice_note(82, 9112))
     drain(settings)
     sent = posted(chatwoot)
@@ -604,10 +621,13 @@ def test_audio_post_failing_is_retried_without_answering_again(
         note("en-US, 0:02, Azure Speech", 0)["content"],
         ANSWER,
         "file",
-        "file",
+        *([] if saved else ["file"]),  # saved: found by its marker, not sent again
     ]
-    assert groq.call_count == 1 and len(attachment_tries) == 2
-    assert rows(settings.database_dsn, "SELECT status FROM bot_replies WHERE reply_key = 'audio:9112'") == [("posted",)]
+    assert groq.call_count == 1 and len(attachment_tries) == 1 + (not saved)
+    assert rows(
+        settings.database_dsn, "SELECT status, chatwoot_message_id FROM bot_replies WHERE reply_key = 'audio:9112'"
+    ) == [("posted", kept[-1]["id"])]  # the audio Chatwoot kept: found (saved) or sent again
+    assert [m["content_attributes"] for m in kept if "content_attributes" in m] == [{"sidecar_reply_key": "audio:9112"}]
 
 
 @pytest.mark.parametrize(
