@@ -242,7 +242,7 @@ def run_worker(
             on_overdue=rt.cancel_all,
             maintenance_interval=MAINTENANCE_INTERVAL_S,
         )
-        overdue_seen = False
+        overdue_since: float | None = None
         while True:
             worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
             # In burst mode, jobs that finished last may have queued follow-ups (a retry, the rest of a burst,
@@ -251,9 +251,15 @@ def run_worker(
                 break
             if queue.count == 0:
                 soon = next_scheduled_in(queue)
-                if soon is None or soon > BURST_WAITS_FOR_S or (soon == 0 and overdue_seen):
-                    break  # nothing due soon, or a job overdue twice: another scheduler holds RQ's lock
-                overdue_seen = soon == 0
+                if soon is None or soon > BURST_WAITS_FOR_S:
+                    break  # nothing due soon
+                if soon == 0:  # due but not moved yet (RQ's lock was busy, or a slow machine): try again shortly
+                    overdue_since = overdue_since or time.monotonic()
+                    if time.monotonic() - overdue_since > BURST_WAITS_FOR_S:
+                        break  # overdue for long: another scheduler holds RQ's lock and will move it
+                    soon = 0.1
+                else:
+                    overdue_since = None
                 time.sleep(soon)
     finally:
         sweeper.stopping.set()
