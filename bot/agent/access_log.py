@@ -16,9 +16,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bot.agent.intent import Fact
-from bot.agent.posting import reply_finder
-from bot.core.replies import post_once
 from integrations.chatwoot.client import ChatwootClient
+from integrations.chatwoot.readback import post_marked
 
 Action = Literal["release", "refusal"]
 
@@ -90,15 +89,7 @@ async def note_release(
     """Post the release note, once (its own reply key per message and fact)."""
     note = release_note(fact, booking=booking, how=how, suggested=suggested)
     key = f"access-note:{message_id}:{fact}"
-    await post_once(
-        db,
-        key,
-        conversation_id=conversation_id,
-        kind="access-note",
-        content=note,
-        post=lambda: cw.post_message(conversation_id, note, private=True, marker=key),
-        find=reply_finder(cw, key, conversation_id, private=True),
-    )
+    await post_marked(db, cw, key, conversation_id, "access-note", note, private=True)
 
 
 def entries(

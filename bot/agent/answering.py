@@ -21,7 +21,7 @@ from bot.agent.entitlement import Admission, admit, record_releases
 from bot.agent.indicator import Typing
 from bot.agent.language import guest_language, pick_language
 from bot.agent.policy import classify
-from bot.agent.posting import post_text, reply_finder
+from bot.agent.posting import post_text
 from bot.answer.offline import OFFLINE_MODEL
 from bot.answer.pipeline import HUMAN_REQUESTED, AnswerOutcome, answer_question
 from bot.answer.types import GuestContext, Source, Turn
@@ -38,11 +38,11 @@ from integrations.chatwoot.client import (
     ChatwootNotFound,
 )
 from integrations.chatwoot.models import MalformedPayload, MessageEvent, UnknownEvent, parse_event
+from integrations.chatwoot.readback import reply_finder
 
 log = logging.getLogger("sidecar.bot")
 
 HISTORY_TURNS = 10
-LEDGER_TURNS = 50  # the ledger's payloads searched for those turns (private notes and events among them)
 
 # What the guest reads when the bot hands over, in the guest's language (else the inbox's).
 HANDOFF_REPLY = {
@@ -179,8 +179,8 @@ async def history(
         except ChatwootError as exc:
             log.info("history from Chatwoot unavailable, using the ledger", extra={"error": str(exc)[:200]})
     if known is None:
-        known = await state.message_payloads(ctx.db, f"conversation:{msg.conversation_id}", limit=LEDGER_TURNS)
-    for payload in known[-LEDGER_TURNS:]:
+        known = await state.message_payloads(ctx.db, f"conversation:{msg.conversation_id}", limit=state.RECENT_TURNS)
+    for payload in known[-state.RECENT_TURNS :]:
         if payload.get("id") in exclude or payload.get("private"):
             continue
         kind = payload.get("message_type")
@@ -214,18 +214,17 @@ async def answer_batch(
     ctx: JobContext,
     batch: Batch,
     policy: InboxPolicy,
-    question: str | None = None,
     *,
-    known: state.Snapshot | None = None,
+    known: state.Snapshot,
 ) -> AnswerOutcome:
-    """Retrieve, answer and act in Chatwoot for one batch; `question` overrides the text (voice), `known`
-    is the conversation as read when the message came in (its newest messages serve as the history)."""
+    """Retrieve, answer and act in Chatwoot for one batch; `known` is the conversation as read when the
+    message came in (its newest messages serve as the history)."""
     cw = ctx.chatwoot
     if cw is None:
         raise PermanentError("Chatwoot is not configured: set CHATWOOT_URL, CHATWOOT_ACCOUNT_ID and CHATWOOT_BOT_TOKEN")
     newest = batch.newest
     conv = newest.conversation_id
-    text = batch_text = question if question is not None else batch.question
+    text = batch_text = batch.question
     started = time.perf_counter()
     autopilot = policy.mode in ("autopilot", "shadow")  # shadow: as autopilot, its writes held back
     typing = Typing(cw, conv)
@@ -233,7 +232,7 @@ async def answer_batch(
     # Neither the question's embedding nor the recent turns depend on who is asking: start both now and
     # work out the guest's scope meanwhile (embedding is CPU work, off the event loop).
     embedding = asyncio.create_task(asyncio.to_thread(ctx.retriever.embedder.embed_query, text))
-    recent = known.messages if known is not None and not history_from_chatwoot(ctx) else None
+    recent = None if history_from_chatwoot(ctx) else known.messages
     turns_task = asyncio.create_task(history(ctx, newest, set(batch.ids), recent)) if recent is None else None
     try:
         language = await guest_language(ctx, newest, text, policy)

@@ -7,7 +7,7 @@ import logging
 
 from integrations.chatwoot.client import ChatwootClient, ChatwootError
 
-log = logging.getLogger("sidecar.answering")
+log = logging.getLogger("sidecar.bot")
 
 # The indicator goes on this long after the model was asked. Its request then travels while the bot waits
 # for the model instead of taking CPU from the work before it (the guest's scope, the search, the request to

@@ -8,24 +8,14 @@ worker killed mid-post) is looked for in the conversation before it is sent agai
 from __future__ import annotations
 
 from bot.context import JobContext
-from bot.core.replies import post_once
 from integrations.chatwoot.client import ChatwootClient
-from integrations.chatwoot.readback import reply_finder
-
-__all__ = ["post_text", "reply_finder"]
+from integrations.chatwoot.readback import post_marked
 
 
 async def post_text(
     ctx: JobContext, cw: ChatwootClient, key: str, conversation_id: int, kind: str, content: str, *, private: bool
 ) -> bool:
     """Post a message once under `key`, marked with the key so a lost outcome can be read back."""
-    return await post_once(
-        ctx.db,
-        key,
-        conversation_id=conversation_id,
-        kind=kind,
-        content=content,
-        post=lambda: cw.post_message(conversation_id, content, private=private, marker=key),
-        find=reply_finder(cw, key, conversation_id, private=private),
-        settle_s=ctx.settings.reply_settle_s,
+    return await post_marked(
+        ctx.db, cw, key, conversation_id, kind, content, private=private, settle_s=ctx.settings.reply_settle_s
     )

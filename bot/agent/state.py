@@ -8,7 +8,19 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-HISTORY_LIMIT = 200  # the newest message payloads a snapshot carries (a burst, or recent turns)
+HISTORY_LIMIT = 200  # at most this many of a conversation's newest messages are read (a burst, recent turns)
+RECENT_TURNS = 50  # the newest messages searched for the model's recent turns (notes and events among them)
+
+# A conversation's newest message_created payloads (at most %(limit)s), each with its message id and its
+# rank (1: the newest).
+_NEWEST = """
+SELECT payload, (payload->>'id')::bigint AS message_id,
+       row_number() OVER (ORDER BY (payload->>'id')::bigint DESC) AS rank
+  FROM operational_events
+ WHERE subject = %(subject)s AND source = 'chatwoot' AND event_type = 'message_created'
+ ORDER BY message_id DESC
+ LIMIT %(limit)s
+"""
 
 
 @dataclass(frozen=True)
@@ -17,25 +29,23 @@ class Snapshot:
 
     human_since: datetime | None  # a person took over at this time: the autopilot stays silent
     last_answered: int  # the newest guest message the bot answered (0: none yet)
-    messages: list[dict[str, Any]]  # the newest message_created payloads, oldest first
+    # Oldest first: the messages after last_answered (the burst) and the RECENT_TURNS newest (the history).
+    messages: list[dict[str, Any]]
 
 
 async def snapshot(db: AsyncConnectionPool, conversation_id: int, subject: str) -> Snapshot:
-    """The conversation's state and its newest messages in one round trip: every guest message waits for
-    this read before its answer begins."""
+    """The conversation's state and the messages its answer needs, in one round trip: every guest message
+    waits for this read before its answer begins."""
     async with db.connection() as conn:
         cur = await conn.execute(
-            """
+            f"""
             SELECT s.human_since, s.last_answered_message_id,
-                   ARRAY(SELECT payload FROM (
-                             SELECT payload, (payload->>'id')::bigint AS message_id FROM operational_events
-                              WHERE subject = %s AND source = 'chatwoot' AND event_type = 'message_created'
-                              ORDER BY message_id DESC
-                              LIMIT %s) newest
+                   ARRAY(SELECT payload FROM ({_NEWEST}) newest
+                          WHERE rank <= %(recent)s OR message_id > coalesce(s.last_answered_message_id, 0)
                           ORDER BY message_id)
-              FROM (SELECT 1) one LEFT JOIN conversation_state s ON s.conversation_id = %s
+              FROM (SELECT 1) one LEFT JOIN conversation_state s ON s.conversation_id = %(conversation)s
             """,
-            (subject, HISTORY_LIMIT, conversation_id),
+            {"subject": subject, "limit": HISTORY_LIMIT, "recent": RECENT_TURNS, "conversation": conversation_id},
         )
         row = await cur.fetchone()
     assert row is not None
@@ -101,14 +111,6 @@ async def message_payloads(
     """The newest `limit` message_created payloads of one conversation from our ledger, oldest first."""
     async with db.connection() as conn:
         cur = await conn.execute(
-            """
-            SELECT payload FROM (
-                SELECT payload, (payload->>'id')::bigint AS message_id FROM operational_events
-                 WHERE subject = %s AND source = 'chatwoot' AND event_type = 'message_created'
-                 ORDER BY message_id DESC
-                 LIMIT %s) newest
-             ORDER BY message_id
-            """,
-            (subject, limit),
+            f"SELECT payload FROM ({_NEWEST}) newest ORDER BY message_id", {"subject": subject, "limit": limit}
         )
         return [row[0] for row in await cur.fetchall()]

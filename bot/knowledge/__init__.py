@@ -13,13 +13,14 @@ from bot.knowledge.ingest import index_document, ingest, remove_document
 from bot.knowledge.language import detect_language
 from bot.knowledge.models import IngestReport, RetrievedChunk, Section, SyncReport
 from bot.knowledge.retrieval import Retriever
-from bot.knowledge.store import KnowledgeStore, KnowledgeStoreError, Scope, open_store
+from bot.knowledge.store import KnowledgeStore, KnowledgeStoreBusy, KnowledgeStoreError, Scope, open_store
 
 __all__ = [
     "Embedder",
     "EmbeddingConfigError",
     "IngestReport",
     "KnowledgeStore",
+    "KnowledgeStoreBusy",
     "KnowledgeStoreError",
     "RetrievedChunk",
     "Retriever",

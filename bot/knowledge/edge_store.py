@@ -22,6 +22,7 @@ from bot.knowledge.store import (
     RRF_K,
     SOURCE,
     SPARSE,
+    KnowledgeStoreBusy,
     KnowledgeStoreError,
     Scope,
     StoredPoint,
@@ -77,7 +78,8 @@ class EdgeStore:
                 for key in KEYWORD_INDEXES:
                     self._shard.update(qe.UpdateOperation.create_field_index(key, qe.PayloadSchemaType.Keyword))
         except Exception as exc:  # the binding raises plain Exception with the engine's message
-            raise KnowledgeStoreError(_explain(path, dim, str(exc))) from exc
+            busy = "WouldBlock" in str(exc)
+            raise (KnowledgeStoreBusy if busy else KnowledgeStoreError)(_explain(path, dim, str(exc))) from exc
         if model is not None and not (path / MODEL_FILE).is_file():  # new, or made before stores knew their model
             (path / MODEL_FILE).write_text(json.dumps({"model_id": model.model_id, "setting": model.setting}))
 

@@ -44,6 +44,10 @@ class KnowledgeStoreError(ConfigurationError):
     """The store cannot be opened or used; the message says what to change."""
 
 
+class KnowledgeStoreBusy(KnowledgeStoreError):
+    """The embedded store is open in another process (a running worker): hand the work to that process."""
+
+
 @dataclass(frozen=True)
 class Scope:
     """What one search may see.

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bot.knowledge import Embedder, KnowledgeStoreError, open_store
+from bot.knowledge import Embedder, KnowledgeStoreBusy, open_store
 from bot.migration.feed import FeedReport, reindex_pending
 from bot.migration.importer import OUTCOMES, ImportReport, import_path
 from bot.migration.mapping import load_mapping
@@ -100,9 +100,7 @@ def run_reindex(settings: Settings, console: Console | None = None) -> int:
     console = console or _console()
     try:
         store = open_store(settings)
-    except KnowledgeStoreError as exc:
-        if "another process" not in str(exc):
-            raise
+    except KnowledgeStoreBusy:
         console.print(
             "the embedded knowledge store is open in a running worker: it re-indexes the changed "
             "listings on its next sweeps"

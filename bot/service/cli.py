@@ -136,7 +136,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bot.core import db
-    from bot.knowledge import Embedder, KnowledgeStoreError, ingest, open_store
+    from bot.knowledge import Embedder, KnowledgeStoreBusy, ingest, open_store
 
     settings = _settings()
     root = Path(args.path)
@@ -147,8 +147,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     db.upgrade(settings.database_dsn)
     try:
         store = open_store(settings)
-    except KnowledgeStoreError as exc:
-        if "another process" not in str(exc) or args.no_queue:
+    except KnowledgeStoreBusy:
+        if args.no_queue:
             raise
         # The embedded store belongs to a running worker: let that worker ingest the folder.
         from bot.service import jobs
@@ -178,7 +178,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from bot.knowledge import KnowledgeStoreError
+    from bot.knowledge import KnowledgeStoreBusy
     from bot.service import jobs
     from bot.service.ask import ask, render, render_json
 
@@ -186,9 +186,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     options = {"access": args.access, "contact_id": args.contact, "identity": args.identity}
     try:
         result = ask(settings, args.question, args.property, **options)
-    except KnowledgeStoreError as exc:
-        if "another process" not in str(exc):
-            raise
+    except KnowledgeStoreBusy:
         # The embedded store belongs to a running worker: let that worker answer, and wait for it.
         job = jobs.make_queue(settings).enqueue(
             "bot.service.periodic.ask_question", args.question, args.property, options, job_timeout=120, result_ttl=300
@@ -342,7 +340,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
     from pathlib import Path
 
-    from bot.knowledge import KnowledgeStoreError
+    from bot.knowledge import KnowledgeStoreBusy
     from bot.service import jobs
     from bot.service.replay import run
 
@@ -351,9 +349,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         report = run(settings, source=args.source, since=since, inbox_id=args.inbox, limit=args.limit)
         text, data = report.to_text(), report.to_json()
-    except KnowledgeStoreError as exc:
-        if "another process" not in str(exc):
-            raise
+    except KnowledgeStoreBusy:
         # The embedded store belongs to a running worker: that worker replays, and we wait for its report.
         job = jobs.make_queue(settings).enqueue(
             "bot.service.periodic.replay_history",

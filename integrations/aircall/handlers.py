@@ -44,7 +44,7 @@ from integrations.chatwoot.contacts import (
     find_or_create_conversation,
     forget_contact,
 )
-from integrations.chatwoot.readback import reply_finder
+from integrations.chatwoot.readback import post_marked
 
 log = logging.getLogger(__name__)
 
@@ -178,22 +178,10 @@ async def _run(ctx: JobContext, chatwoot: ChatwootClient, state: CallState, step
         if isinstance(step, NoteStep):
             note = step.render(open_keys)
             if note is not None:
-                content, covered = note
-                marker = covered[0]  # the note's own key: a lost outcome is looked for by it before a retry
-
-                async def post() -> int | None:
-                    message = await chatwoot.post_message(conversation_id, content, private=True, marker=marker)
-                    return _int(message.get("id"))
-
-                await replies.post_once(
-                    ctx.db,
-                    covered,
-                    conversation_id=conversation_id,
-                    kind="note",
-                    content=content,
-                    post=post,
-                    find=reply_finder(chatwoot, marker, conversation_id, private=True),
-                    settle_s=ctx.settings.reply_settle_s,
+                content, covered = note  # marked with its own (first) key, read back after a lost outcome
+                settle_s = ctx.settings.reply_settle_s
+                await post_marked(
+                    ctx.db, chatwoot, covered, conversation_id, "note", content, private=True, settle_s=settle_s
                 )
         elif isinstance(step, FollowUpStep):
             todo = step.render(open_keys)
@@ -354,13 +342,6 @@ def _transcriber(ctx: JobContext) -> Transcriber | None:
     if not getattr(ctx.settings, "voicemail_transcripts", False):
         return None
     return transcriber_for(ctx)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _permanent(message: str) -> Exception:

@@ -1,15 +1,18 @@
-"""Reading a conversation back for a post of ours whose outcome was lost, for the reply ledger.
+"""Posting a message to Chatwoot once, and reading a conversation back for a post whose outcome was lost.
 
 Every message the sidecar posts carries its reply key in `content_attributes.sidecar_reply_key`
 (ChatwootClient.post_message's `marker`). When a post timed out or got a 5xx after Chatwoot may have saved
 it, bot.core.replies calls the finder made here before posting again: found, the key is recorded as
-posted; not found, the message is posted.
+posted; not found, the message is posted. `post_marked` is that whole round for a text message.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
+
+from psycopg_pool import AsyncConnectionPool
 
 from bot.core import replies
 from integrations.chatwoot.client import ChatwootAuthError, ChatwootClient, ChatwootConfigError, ChatwootNotFound
@@ -36,3 +39,29 @@ def reply_finder(
             return None
 
     return find
+
+
+async def post_marked(
+    db: AsyncConnectionPool,
+    cw: ChatwootClient,
+    keys: str | Sequence[str],
+    conversation_id: int,
+    kind: str,
+    content: str,
+    *,
+    private: bool,
+    settle_s: float = replies.SETTLE_SECONDS,
+) -> bool:
+    """Post a text message (or private note) once under `keys`, marked with the first key so that a lost
+    outcome is read back instead of posted again; True when it posted now (bot.core.replies.post_once)."""
+    marker = keys if isinstance(keys, str) else keys[0]
+    return await replies.post_once(
+        db,
+        keys,
+        conversation_id=conversation_id,
+        kind=kind,
+        content=content,
+        post=lambda: cw.post_message(conversation_id, content, private=private, marker=marker),
+        find=reply_finder(cw, marker, conversation_id, private=private),
+        settle_s=settle_s,
+    )

@@ -28,7 +28,7 @@ from bot.core.ledger import StoredEvent
 from bot.errors import Defer, PermanentError
 from bot.knowledge import Embedder, KnowledgeStore, index_document, remove_document
 from integrations.chatwoot.contacts import find_or_create_contact, normalize_email, normalize_phone
-from integrations.chatwoot.readback import reply_finder
+from integrations.chatwoot.readback import post_marked
 from integrations.guesty.client import (
     GuestyAuthError,
     GuestyBadRequest,
@@ -386,20 +386,8 @@ async def _post_pending_notes(ctx: JobContext, reservation_id: str, conversation
     await replies.attach(ctx.db, [key for key, _ in pending], conversation_id)
     posted = 0
     for key, content in pending:
-
-        async def post(key: str = key, content: str = content) -> dict[str, Any]:
-            return await chatwoot.post_message(conversation_id, content, private=True, marker=key)
-
-        if await replies.post_once(
-            ctx.db,
-            key,
-            conversation_id=conversation_id,
-            kind="note",
-            content=content,
-            post=post,
-            find=reply_finder(chatwoot, key, conversation_id, private=True),
-            settle_s=ctx.settings.reply_settle_s,
-        ):
+        settle_s = ctx.settings.reply_settle_s
+        if await post_marked(ctx.db, chatwoot, key, conversation_id, "note", content, private=True, settle_s=settle_s):
             posted += 1
     return posted
 

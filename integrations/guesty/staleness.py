@@ -16,9 +16,8 @@ import logging
 from dataclasses import dataclass
 
 from bot.context import JobContext
-from bot.core import replies
 from bot.knowledge.facts import GuideFacts, normalize_time, read_facts
-from integrations.chatwoot.readback import reply_finder
+from integrations.chatwoot.readback import post_marked
 from integrations.guesty.models import Listing
 
 log = logging.getLogger("sidecar.guesty.staleness")
@@ -127,16 +126,7 @@ async def check_listing(ctx: JobContext, property_code: str, listing: Listing) -
         )
         note = NOTE.format(property=property_code, lines=lines)
         key = "stale:" + hashlib.sha256(note.encode()).hexdigest()[:16]
-        await replies.post_once(
-            ctx.db,
-            key,
-            conversation_id=conv,
-            kind="note",
-            content=note,
-            post=lambda: cw.post_message(conv, note, private=True, marker=key),
-            find=reply_finder(cw, key, conv, private=True),
-            settle_s=ctx.settings.reply_settle_s,
-        )
+        await post_marked(ctx.db, cw, key, conv, "note", note, private=True, settle_s=ctx.settings.reply_settle_s)
     return conflicts
 
 
