@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,26 @@ def make_settings(database_url: str, queue_name: str, **overrides: str) -> Any:
     }
     env.update(overrides)
     return load_settings(env)
+
+
+def end_sessions(dsn: str, where: str, params: tuple[Any, ...] = ()) -> list[int]:
+    """Terminate the sessions of our database that `where` picks (a condition on pg_stat_activity) and wait
+    until they have ended. pg_terminate_backend only signals: until a session has ended and said so on its
+    socket, a query on it still succeeds, which is not what a test of a killed connection means."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        # Pick first, terminate second: the planner may not evaluate a WHERE clause in the written order,
+        # and a test must not end another test's sessions.
+        picked = admin.execute(
+            "WITH ours AS MATERIALIZED (SELECT pid FROM pg_stat_activity"
+            f" WHERE datname = current_database() AND pid <> pg_backend_pid() AND ({where}))"
+            " SELECT pid FROM ours WHERE pg_terminate_backend(pid)",
+            params,
+        )
+        pids = [pid for (pid,) in picked]
+        for _ in range(1000):
+            if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)).fetchone():
+                return pids
+            time.sleep(0.01)
+    raise AssertionError(f"sessions {pids} did not end within 10 s of pg_terminate_backend")

@@ -28,7 +28,7 @@ from bot.core.ledger import Delivery, StoredEvent
 from bot.service import jobs, registry
 from bot.service.cli import main as cli
 from bot.service.worker import Sweeper, run_worker
-from tests.conftest import REDIS_URL, load_fixture, make_settings
+from tests.conftest import REDIS_URL, end_sessions, load_fixture, make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = "chatwoot/message_created.incoming_audio_webwidget.json"
@@ -282,8 +282,7 @@ def test_a_job_thread_reconnects_after_its_database_connection_was_killed(
     jobs.install_runtime(rt)
     try:
         pid = rt.conn().info.backend_pid
-        with psycopg.connect(settings.database_dsn, autocommit=True) as admin:  # as a Postgres restart does
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert end_sessions(settings.database_dsn, "pid = %s", (pid,)) == [pid]  # as a Postgres restart does
         assert jobs.run_event(event_id) == "database unavailable"  # queued again, nothing lost
         assert jobs.run_event(event_id) == "done"
         assert rt.conn().info.backend_pid != pid
@@ -299,12 +298,7 @@ def test_the_job_context_pool_replaces_connections_killed_under_it(settings: Any
             async with ctx.db.connection() as conn:
                 cur = await conn.execute("SELECT pg_backend_pid()")
                 first = (await cur.fetchone() or (0,))[0]
-            with psycopg.connect(settings.database_dsn, autocommit=True) as admin:
-                admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    " AND application_name = ''"
-                )
+            assert end_sessions(settings.database_dsn, "application_name = ''")
             async with ctx.db.connection() as conn:
                 cur = await conn.execute("SELECT 1")
                 assert await cur.fetchone() == (1,)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bot.core.db import IdleCheck
+from tests.conftest import end_sessions
 
 
 async def test_a_busy_connection_is_not_pinged_and_an_idle_or_killed_one_is(clean_db: str) -> None:
@@ -29,15 +29,7 @@ async def test_a_busy_connection_is_not_pinged_and_an_idle_or_killed_one_is(clea
                 async with pool.connection() as conn:
                     pid = (await (await conn.execute("SELECT pg_backend_pid()")).fetchone() or (0,))[0]
             assert len(pings) == 1  # the first checkout (never returned before) only
-            with psycopg.connect(clean_db, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-                # pg_terminate_backend only signals: wait until the session has ended (and said so on its
-                # socket), which is what the check looks for.
-                for _ in range(500):
-                    gone = admin.execute("SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = %s)", (pid,))
-                    if (gone.fetchone() or (False,))[0]:
-                        break
-                    time.sleep(0.01)
+            assert end_sessions(clean_db, "pid = %s", (pid,)) == [pid]
             async with pool.connection() as conn:  # the killed session is replaced, not handed out
                 assert (await (await conn.execute("SELECT 1")).fetchone()) == (1,)
             assert len(pings) >= 2
