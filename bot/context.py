@@ -53,7 +53,7 @@ class JobContext:
             min_size=2,
             max_size=size,
             open=False,
-            kwargs={"autocommit": True, "connect_timeout": 5, "prepare_threshold": 0},
+            kwargs={"autocommit": True, "connect_timeout": 5, "prepare_threshold": settings.prepare_threshold},
             **db.pool_options(),
         )
         await pool.open(wait=True, timeout=10)

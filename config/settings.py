@@ -63,6 +63,9 @@ class Settings(BaseSettings):
 
     # Storage and queues
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/sidecar")
+    # Statements are prepared on first use (a reply runs each only a few times per connection). PgBouncer in
+    # transaction mode before 1.21 cannot keep a session's prepared statements: set false behind it.
+    database_prepared_statements: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_name: str = "sidecar"
     qdrant_url: str = ""
@@ -244,6 +247,11 @@ class Settings(BaseSettings):
     @property
     def database_dsn(self) -> str:
         return self.database_url.get_secret_value()
+
+    @property
+    def prepare_threshold(self) -> int | None:
+        """psycopg's prepare_threshold for our connections: 0 prepares on first use, None never."""
+        return 0 if self.database_prepared_statements else None
 
     @property
     def chatwoot_configured(self) -> bool:

@@ -98,7 +98,7 @@ def create_app(settings: Settings) -> Starlette:
             max_size=10,
             timeout=3,
             open=False,
-            kwargs={"autocommit": True, "prepare_threshold": 0},
+            kwargs={"autocommit": True, "prepare_threshold": settings.prepare_threshold},
             **db.pool_options(),
         )
         await pool.open(wait=False)

@@ -173,7 +173,12 @@ class Runtime:
         if conn is None or conn.closed or conn.broken:
             if conn is not None:
                 conn.close()
-            conn = psycopg.connect(self.settings.database_dsn, autocommit=True, connect_timeout=5, prepare_threshold=0)
+            conn = psycopg.connect(
+                self.settings.database_dsn,
+                autocommit=True,
+                connect_timeout=5,
+                prepare_threshold=self.settings.prepare_threshold,
+            )
             self._local.conn = conn
             self._conns.append(conn)
         return conn

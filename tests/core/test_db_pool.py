@@ -1,14 +1,17 @@
-"""The pool's cheap liveness check: a round trip only for idle connections or ones the server spoke on."""
+"""Our database connections: the pool's cheap liveness check (a round trip only for idle connections or ones
+the server spoke on), and prepared statements, which can be turned off for PgBouncer."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from bot.core.db import IdleCheck
-from tests.conftest import end_sessions
+from tests.conftest import end_sessions, make_settings
 
 
 async def test_a_busy_connection_is_not_pinged_and_an_idle_or_killed_one_is(clean_db: str) -> None:
@@ -35,3 +38,45 @@ async def test_a_busy_connection_is_not_pinged_and_an_idle_or_killed_one_is(clea
             assert len(pings) >= 2
     finally:
         AsyncConnectionPool.check_connection = original  # type: ignore[method-assign]
+
+
+PREPARED = "SELECT count(*) FROM pg_prepared_statements"  # in this session
+
+
+@pytest.mark.parametrize(("setting", "prepared"), [("true", True), ("false", False)])
+def test_every_connection_prepares_on_first_use_unless_turned_off_for_pgbouncer(
+    clean_db: str, queue_name: str, setting: str, prepared: bool
+) -> None:
+    """PgBouncer in transaction mode (before 1.21) loses a session's prepared statements between
+    transactions; DATABASE_PREPARED_STATEMENTS=false must reach the web's pool, the jobs' pool and the
+    job threads' own connections."""
+    from starlette.testclient import TestClient
+
+    from bot.context import JobContext
+    from bot.service import jobs
+    from bot.service.app import create_app
+
+    settings = make_settings(clean_db, queue_name, DATABASE_PREPARED_STATEMENTS=setting)
+
+    async def in_pool(pool: AsyncConnectionPool) -> bool:
+        async with pool.connection() as conn:
+            await conn.execute("SELECT %s::int", (1,))
+            return int((await (await conn.execute(PREPARED)).fetchone() or (0,))[0]) > 0
+
+    async def jobs_pool() -> bool:
+        ctx = await JobContext.open(settings)
+        try:
+            return await in_pool(ctx.db)
+        finally:
+            await ctx.close()
+
+    assert asyncio.run(jobs_pool()) == prepared
+    rt = jobs.Runtime(settings)
+    try:
+        rt.conn().execute("SELECT %s::int", (1,))
+        assert ((rt.conn().execute(PREPARED).fetchone() or (0,))[0] > 0) == prepared
+    finally:
+        rt.close()
+    with TestClient(create_app(settings)) as client:
+        assert client.portal is not None
+        assert client.portal.call(in_pool, client.app.state.pool) == prepared  # type: ignore[attr-defined]
