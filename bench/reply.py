@@ -85,6 +85,33 @@ def serve(app: object, port: int) -> uvicorn.Server:
     return server
 
 
+def breakdown(dsn: str, groq_ms: float, chatwoot_ms: float) -> str:
+    """Where our share of each reply went (medians), from what the service records anyway: the event's
+    arrival and its job's start, and each answer's step timings (qa_records.timings, whole milliseconds).
+    Not counted here: the webhook before its row is stored, and the post after the re-check."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            """
+            SELECT extract(epoch FROM a.started_at - e.received_at) * 1000,
+                   (q.timings->>'context_ms')::float, (q.timings->>'retrieval_ms')::float,
+                   (q.timings->>'answer_ms')::float - %s, (q.timings->>'recheck_ms')::float - %s
+            FROM qa_records q
+            JOIN operational_events e
+              ON e.event_type = 'message_created' AND (e.payload->>'id')::bigint = q.message_ids[1]
+            JOIN job_attempts a ON a.event_id = e.id AND a.attempt = 1
+            WHERE q.conversation_id <> 1 AND q.timings ? 'recheck_ms'
+            """,
+            (groq_ms, chatwoot_ms),
+        ).fetchall()
+    if not rows:
+        return "our share: no answers recorded"
+    names = ("stored to claimed", "scope", "retrieval", "model call over its delay", "re-check over its delay")
+    medians = [statistics.median(float(r[i]) for r in rows) for i in range(len(names))]
+    return "our share, medians: " + ", ".join(f"{n} {m:.1f} ms" for n, m in zip(names, medians, strict=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=50)
@@ -218,6 +245,7 @@ def main() -> None:
             + (f"  ({expected - len(latencies)} missing)" if len(latencies) < expected else "")
         )
         print(f"ratio to the upstream sum: p50 {p50 / upstream:.2f}  p95 {p95 / upstream:.2f}")
+        print(breakdown(dsn, groq_total * 1000, args.chatwoot_ms))
     finally:
         for p in procs:
             p.terminate()
