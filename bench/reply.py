@@ -1,6 +1,6 @@
 """Webhook-to-reply benchmark: the real service and worker against Chatwoot and Groq stand-ins.
 
-Starts `sidecar serve` and `sidecar worker --concurrency 64` (scratch database, queue and embedded store
+Starts `sidecar serve` and `sidecar worker` with --concurrency job slots (scratch database, queue and embedded store
 holding the bundled examples), and in this process a Chatwoot stand-in that answers every call after
 --chatwoot-ms and a Groq stand-in that answers after --groq-first-ms plus the answer's tokens at
 --groq-tps. Then runs --conversations guests at once, each asking --rounds questions: ask, wait for the reply, pause
