@@ -101,9 +101,9 @@ def test_ask_as_a_contact_uses_its_booking(env: dict[str, str], capsys: pytest.C
     assert claimed["access_properties"] == [] and all(p["gate"] == "open" for p in claimed["passages"])
 
 
-def test_ask_is_answered_by_the_worker_that_holds_the_embedded_store(
-    env: dict[str, str], capsys: pytest.CaptureFixture[str]
-) -> None:
+def run_with_a_worker(env: dict[str, str], argv: list[str]) -> int:
+    """Run a CLI command while a worker holds the embedded store (knowledge ingested): the command finds the
+    store busy and queues its work, the worker does it in a burst, and the command prints the result."""
     settings: Any = make_settings(env["DATABASE_URL"], env["QUEUE_NAME"], QDRANT_PATH=env["QDRANT_PATH"])
     rt = Runtime(settings)
     rt.ctx = rt.run(JobContext.open(settings))
@@ -111,23 +111,27 @@ def test_ask_is_answered_by_the_worker_that_holds_the_embedded_store(
     jobs.install_runtime(rt)
     periodic.ingest_folder(str(EXAMPLES))
     codes: list[int] = []
-    asker = threading.Thread(
-        target=lambda: codes.append(
-            cli(["ask", "What time is check-out?", "--property", "lis-alfama", "--json", "--wait", "60"])
-        )
-    )
-    asker.start()
+    command = threading.Thread(target=lambda: codes.append(cli(argv)))
+    command.start()
     queue = make_queue(settings)
     try:
         for _ in range(200):
             if queue.count:
                 break
             time.sleep(0.05)
-        run_worker(settings, burst=True, runtime=rt)  # answers the question, then closes the runtime
+        run_worker(settings, burst=True, runtime=rt)  # does the queued work, then closes the runtime
     finally:
         jobs.install_runtime(None)
-    asker.join(timeout=60)
-    assert codes == [0]
+    command.join(timeout=60)
+    [code] = codes
+    return code
+
+
+def test_ask_is_answered_by_the_worker_that_holds_the_embedded_store(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["ask", "What time is check-out?", "--property", "lis-alfama", "--json", "--wait", "60"]
+    assert run_with_a_worker(env, argv) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["decision"] == "answer" and "Check-out is by 11:00" in answer["answer"]
 
@@ -145,30 +149,8 @@ def test_replay_is_run_by_the_worker_that_holds_the_embedded_store(
             " ('r1-1', 'r1', 'guest', 'What time is check-out?', now() - interval '3 days 5 minutes'),"
             " ('r1-2', 'r1', 'agent', 'Check-out is by 11:00.', now() - interval '3 days')"
         )
-    settings: Any = make_settings(env["DATABASE_URL"], env["QUEUE_NAME"], QDRANT_PATH=env["QDRANT_PATH"])
-    rt = Runtime(settings)
-    rt.ctx = rt.run(JobContext.open(settings))
-    rt.run(rt.ctx.warm_up())
-    jobs.install_runtime(rt)
-    periodic.ingest_folder(str(EXAMPLES))
     out = tmp_path / "replay.json"
-    codes: list[int] = []
-    replayer = threading.Thread(
-        target=lambda: codes.append(
-            cli(["replay", "--from", "archive", "--since", "7d", "--json", str(out), "--wait", "60"])
-        )
-    )
-    replayer.start()
-    queue = make_queue(settings)
-    try:
-        for _ in range(200):
-            if queue.count:
-                break
-            time.sleep(0.05)
-        run_worker(settings, burst=True, runtime=rt)  # replays, then closes the runtime
-    finally:
-        jobs.install_runtime(None)
-    replayer.join(timeout=60)
-    assert codes == [0]
+    argv = ["replay", "--from", "archive", "--since", "7d", "--json", str(out), "--wait", "60"]
+    assert run_with_a_worker(env, argv) == 0
     assert "would answer:   1/1 (100.0%)" in capsys.readouterr().out
     assert json.loads(out.read_text())["conversations"] == 1

@@ -232,8 +232,8 @@ async def answer_batch(
     # Neither the question's embedding nor the recent turns depend on who is asking: start both now and
     # work out the guest's scope meanwhile (embedding is CPU work, off the event loop).
     embedding = asyncio.create_task(asyncio.to_thread(ctx.retriever.embedder.embed_query, text))
-    recent = None if history_from_chatwoot(ctx) else known.messages
-    turns_task = asyncio.create_task(history(ctx, newest, set(batch.ids), recent)) if recent is None else None
+    # From Chatwoot the turns are a request, started now; from the ledger they are in the snapshot already.
+    turns_task = asyncio.create_task(history(ctx, newest, set(batch.ids))) if history_from_chatwoot(ctx) else None
     try:
         language = await guest_language(ctx, newest, text, policy)
         admission = await admit(ctx, newest, policy, text, language=language)
@@ -258,7 +258,10 @@ async def answer_batch(
                 private_properties=guest.private_properties,
                 embedding=await embedding if searched == batch_text else None,
             )
-            turns = await turns_task if turns_task is not None else await history(ctx, newest, set(batch.ids), recent)
+            if turns_task is not None:
+                turns = await turns_task
+            else:
+                turns = await history(ctx, newest, set(batch.ids), known.messages)
             chunks: list[Any] = found
             retrieval_ms = round((time.perf_counter() - t0) * 1000)
             # Offline answers match words: the property's name would only pull its guide's introduction.
